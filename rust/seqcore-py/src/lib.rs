@@ -1,0 +1,22 @@
+//! `seqcore._core`: the Python binding of the seqcore Rust core.
+//!
+//! This crate converts and validates; it holds no algorithm. Each function
+//! turns Python objects into borrowed Rust views, calls the core through
+//! [`enter::enter`] (GIL released, panics contained, Ctrl-C noticed) and
+//! turns the result back into numpy arrays.
+
+use pyo3::prelude::*;
+
+mod arrays;
+mod enter;
+mod errors;
+mod parallel;
+mod scan;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    parallel::register(m)?;
+    scan::register(m)?;
+    Ok(())
+}

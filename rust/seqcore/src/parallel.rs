@@ -1,0 +1,176 @@
+//! The one thread pool that all of seqcore's parallel kernels run on.
+//!
+//! * Its size comes from `SEQCORE_NUM_THREADS` (default: all cores) and can
+//!   be changed at run time with [`set_num_threads`]; a new size builds a new
+//!   pool, and calls already running finish on the old one.
+//! * A forked child process does not inherit the pool's threads, and a rayon
+//!   pool used there would wait forever for them. We remember the pid that
+//!   built the pool, and in any other process every kernel runs on the
+//!   calling thread. This needs no `pthread_atfork` hook and takes no lock in
+//!   the child (a lock held by another thread at fork time would never be
+//!   released there).
+//! * With one thread no pool exists at all: work runs on the calling thread.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rayon::prelude::*;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+/// Name of the environment variable read for the default pool size.
+pub const THREADS_ENV_VAR: &str = "SEQCORE_NUM_THREADS";
+
+/// Errors of the thread pool's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParallelError {
+    #[error("the number of threads must be at least 1, got {0}")]
+    ZeroThreads(usize),
+    #[error("{THREADS_ENV_VAR} must be a positive integer, got {0:?}")]
+    BadEnvironment(String),
+    #[error("could not start the thread pool: {0}")]
+    Build(String),
+}
+
+/// 0 until the first pool size is chosen.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+/// The process that built `POOL`; 0 while none was built.
+static OWNER_PID: AtomicU32 = AtomicU32::new(0);
+static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
+
+/// The pool size requested by `SEQCORE_NUM_THREADS`, or all cores when unset.
+pub fn default_num_threads() -> Result<usize, ParallelError> {
+    match std::env::var(THREADS_ENV_VAR) {
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(ParallelError::BadEnvironment(text)),
+        },
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// The number of threads parallel kernels use (1 in a forked child).
+///
+/// An invalid `SEQCORE_NUM_THREADS` counts as unset here; call
+/// [`default_num_threads`] to see the error.
+pub fn num_threads() -> usize {
+    if in_forked_child() {
+        return 1;
+    }
+    match THREADS.load(Ordering::Acquire) {
+        0 => default_num_threads().unwrap_or_else(|_| {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }),
+        n => n,
+    }
+}
+
+/// Sets the number of threads used by every later parallel call.
+pub fn set_num_threads(threads: usize) -> Result<(), ParallelError> {
+    if threads == 0 {
+        return Err(ParallelError::ZeroThreads(threads));
+    }
+    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    *pool = None;
+    THREADS.store(threads, Ordering::Release);
+    OWNER_PID.store(0, Ordering::Release);
+    Ok(())
+}
+
+fn in_forked_child() -> bool {
+    let owner = OWNER_PID.load(Ordering::Acquire);
+    owner != 0 && owner != std::process::id()
+}
+
+/// The pool to run on, or `None` to run on the calling thread.
+fn current_pool() -> Option<Arc<ThreadPool>> {
+    if in_forked_child() {
+        return None;
+    }
+    let threads = num_threads();
+    if threads <= 1 {
+        return None;
+    }
+    let mut slot = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(pool) = slot.as_ref() {
+        if pool.current_num_threads() == threads {
+            return Some(Arc::clone(pool));
+        }
+    }
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("seqcore-{i}"))
+        .build()
+        // A pool that cannot start (no threads left) degrades to serial work.
+        .ok()
+        .map(Arc::new)?;
+    THREADS.store(threads, Ordering::Release);
+    OWNER_PID.store(std::process::id(), Ordering::Release);
+    *slot = Some(Arc::clone(&pool));
+    Some(pool)
+}
+
+/// Calls `task(i)` for every `i` in `0..tasks`, in parallel on the pool.
+///
+/// Results must not depend on which thread runs which task: every kernel
+/// gives bit-identical output for every thread count.
+pub fn for_each_task<F>(tasks: usize, task: F)
+where
+    F: Fn(usize) + Send + Sync,
+{
+    match current_pool() {
+        Some(pool) if tasks > 1 => pool.install(|| (0..tasks).into_par_iter().for_each(&task)),
+        _ => (0..tasks).for_each(task),
+    }
+}
+
+/// A raw pointer to an output buffer that several tasks write to at once,
+/// each to its own disjoint set of elements.
+///
+/// Kernels over `(batch, time, dim)` give each task a block of columns, which
+/// is not a contiguous sub-slice, so `chunks_mut` cannot split it safely.
+pub(crate) struct SharedOutput<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: the pointer is only used through `slice`, whose callers guarantee
+// that no two tasks touch the same element.
+unsafe impl<T: Send> Send for SharedOutput<T> {}
+unsafe impl<T: Send> Sync for SharedOutput<T> {}
+
+impl<T> SharedOutput<T> {
+    pub(crate) fn new(ptr: *mut T, len: usize) -> Self {
+        Self { ptr, len }
+    }
+
+    /// A mutable sub-slice `[offset, offset + len)`.
+    ///
+    /// # Safety
+    /// No other live slice may overlap this one; it must stay in bounds
+    /// (checked in debug builds).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice(&self, offset: usize, len: usize) -> &mut [T] {
+        debug_assert!(offset + len <= self.len);
+        std::slice::from_raw_parts_mut(self.ptr.add(offset), len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn every_task_runs_once() {
+        let seen = AtomicU64::new(0);
+        for_each_task(64, |i| {
+            seen.fetch_add(1 << i, Ordering::Relaxed);
+        });
+        assert_eq!(seen.load(Ordering::Relaxed), u64::MAX);
+    }
+
+    #[test]
+    fn zero_threads_is_refused() {
+        assert_eq!(set_num_threads(0), Err(ParallelError::ZeroThreads(0)));
+    }
+}
