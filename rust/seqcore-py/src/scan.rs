@@ -2,9 +2,11 @@
 
 use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
-use seqcore::scan::{self, ScanElement};
+use seqcore::scan::{self, LinearScanGradsMut, ScanElement};
 
-use crate::arrays::{self, borrow, common_dtype, into_numpy, view, with_dtype};
+use crate::arrays::{
+    borrow, caller_output, common_dtype, new_output, output_slice, view, with_dtype,
+};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
@@ -16,20 +18,23 @@ fn borrow_optional<'py, T: numpy::Element>(
     obj.map(|obj| borrow::<T>(name, obj)).transpose()
 }
 
-/// h_t = a_t * h_{t-1} + b_t over (batch, time, dim) arrays.
+/// h_t = a_t * h_{t-1} + b_t over (batch, time, dim) arrays; writes into
+/// `out` (and returns it) when given.
 #[pyfunction]
-#[pyo3(signature = (a, b, h0=None, reverse=false))]
+#[pyo3(signature = (a, b, h0=None, reverse=false, out=None))]
 fn linear_scan<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
     reverse: bool,
+    out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let mut named = vec![("a", a), ("b", b)];
     named.extend(h0.map(|h0| ("h0", h0)));
+    named.extend(out.map(|out| ("out", out)));
     let dtype = common_dtype(&named)?;
-    with_dtype!(dtype, T => forward::<T>(py, a, b, h0, reverse))
+    with_dtype!(dtype, T => forward::<T>(py, a, b, h0, reverse, out))
 }
 
 fn forward<'py, T: ScanElement + numpy::Element>(
@@ -38,13 +43,20 @@ fn forward<'py, T: ScanElement + numpy::Element>(
     b: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
     reverse: bool,
+    out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (a, b) = (borrow::<T>("a", a)?, borrow::<T>("b", b)?);
     let h0 = borrow_optional::<T>("h0", h0)?;
     let (a, b) = (view("a", &a)?, view("b", &b)?);
     let h0 = h0.as_ref().map(|h0| view("h0", h0)).transpose()?;
-    let h = enter(py, || scan::linear_scan(a, b, h0, reverse))?.map_err(ToPyErr::to_py_err)?;
-    into_numpy(py, h)
+    let h = match out {
+        Some(out) => caller_output::<T>("out", out, a.shape())?,
+        None => new_output::<T>(py, a.shape()),
+    };
+    let mut h_out = output_slice(&h)?;
+    let out = h_out.as_slice_mut()?;
+    enter(py, || scan::linear_scan_into(a, b, h0, reverse, out))?.map_err(ToPyErr::to_py_err)?;
+    Ok(h.into_any())
 }
 
 /// Gradients of linear_scan: returns (grad_a, grad_b, grad_h0).
@@ -79,19 +91,30 @@ fn backward<'py, T: ScanElement + numpy::Element>(
     let h0 = borrow_optional::<T>("h0", h0)?;
     let (a, h, grad_h) = (view("a", &a)?, view("h", &h)?, view("grad_h", &grad_h)?);
     let h0 = h0.as_ref().map(|h0| view("h0", h0)).transpose()?;
-    let grads = enter(py, || scan::linear_scan_backward(a, h, grad_h, h0, reverse))?
-        .map_err(ToPyErr::to_py_err)?;
-    Ok((
-        into_numpy(py, grads.grad_a)?,
-        into_numpy(py, grads.grad_b)?,
-        into_numpy(py, grads.grad_h0)?,
-    ))
+    let shape = a.shape();
+    let state_shape = match *shape {
+        [batch, _, dim] => vec![batch, dim],
+        _ => vec![0],
+    };
+    let (grad_a, grad_b) = (new_output::<T>(py, shape), new_output::<T>(py, shape));
+    let grad_h0 = new_output::<T>(py, &state_shape);
+    let (mut ga, mut gb) = (output_slice(&grad_a)?, output_slice(&grad_b)?);
+    let mut gh0 = output_slice(&grad_h0)?;
+    let out = LinearScanGradsMut {
+        grad_a: ga.as_slice_mut()?,
+        grad_b: gb.as_slice_mut()?,
+        grad_h0: gh0.as_slice_mut()?,
+    };
+    enter(py, || {
+        scan::linear_scan_backward_into(a, h, grad_h, h0, reverse, out)
+    })?
+    .map_err(ToPyErr::to_py_err)?;
+    drop((ga, gb, gh0));
+    Ok((grad_a.into_any(), grad_b.into_any(), grad_h0.into_any()))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linear_scan, m)?)?;
     m.add_function(wrap_pyfunction!(linear_scan_backward, m)?)?;
-    // Keep the dtype helpers referenced from one place for the stub checker.
-    let _ = arrays::Dtype::F32;
     Ok(())
 }

@@ -29,5 +29,6 @@
 pub mod array;
 pub mod parallel;
 pub mod scan;
+mod stream;
 
 pub use array::{Array, ArrayView, ShapeError};

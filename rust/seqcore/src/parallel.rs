@@ -57,9 +57,8 @@ pub fn num_threads() -> usize {
         return 1;
     }
     match THREADS.load(Ordering::Acquire) {
-        0 => default_num_threads().unwrap_or_else(|_| {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        }),
+        0 => default_num_threads()
+            .unwrap_or_else(|_| std::thread::available_parallelism().map_or(1, |n| n.get())),
         n => n,
     }
 }

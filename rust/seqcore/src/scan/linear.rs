@@ -5,6 +5,7 @@ use super::error::ScanError;
 use super::tasks::ColumnBlocks;
 use crate::array::{Array, ArrayView};
 use crate::parallel::{self, SharedOutput};
+use crate::stream;
 
 pub(crate) const LAYOUT: &str = "(batch, time, dim)";
 pub(crate) const STATE_LAYOUT: &str = "(batch, dim)";
@@ -97,7 +98,10 @@ pub fn linear_scan_into<T: ScanElement>(
     out: &mut [T],
 ) -> Result<(), ScanError> {
     let shape = check_sequence("a", &a)?;
-    ArrayView::new(&*out, a.shape()).map_err(|source| ScanError::Shape { name: "out", source })?;
+    ArrayView::new(&*out, a.shape()).map_err(|source| ScanError::Shape {
+        name: "out",
+        source,
+    })?;
     let h0 = validate(&a, &b, h0)?;
     scan_unchecked(a.data(), b.data(), h0, shape, reverse, out.as_mut_ptr());
     Ok(())
@@ -124,6 +128,7 @@ fn scan_unchecked<T: ScanElement>(
     out: *mut T,
 ) {
     let blocks = ColumnBlocks::new(batch, time, dim);
+    let stream = stream::should_stream::<T>(a.len());
     let out = SharedOutput::new(out, a.len());
     parallel::for_each_task(blocks.tasks(), |task| {
         let block = blocks.block(task);
@@ -141,18 +146,27 @@ fn scan_unchecked<T: ScanElement>(
             // SAFETY: this task is the only one writing these columns of this
             // sequence, and the row lies inside the buffer.
             let out_row = unsafe { out.slice(row, block.width) };
-            step_row(&mut state, a_row, b_row, out_row);
+            step_row(&mut state, a_row, b_row, reverse);
+            stream::copy_row(out_row, &state, stream);
         }
+        stream::fence();
     });
 }
 
 /// One time step over a row: zipped iterators let the compiler drop the
 /// bounds checks and vectorise.
+///
+/// A reversed scan visits rows in descending address order; it walks each
+/// row downwards too, so the hardware prefetchers see one descending stream
+/// (see `linear_backward::step_row_backward`).
 #[inline(always)]
-fn step_row<T: ScanElement>(state: &mut [T], a: &[T], b: &[T], out: &mut [T]) {
-    for (((h, o), &a), &b) in state.iter_mut().zip(out.iter_mut()).zip(a).zip(b) {
-        *h = a * *h + b;
-        *o = *h;
+fn step_row<T: ScanElement>(state: &mut [T], a: &[T], b: &[T], descending: bool) {
+    let rows = state.iter_mut().zip(a).zip(b);
+    let step = |((h, &a), &b): ((&mut T, &T), &T)| *h = a * *h + b;
+    if descending {
+        rows.rev().for_each(step);
+    } else {
+        rows.for_each(step);
     }
 }
 
@@ -161,12 +175,22 @@ mod tests {
     use super::*;
     use num_complex::Complex;
 
-    fn naive(a: &[f64], b: &[f64], h0: Option<&[f64]>, [bs, t, d]: [usize; 3], rev: bool) -> Vec<f64> {
+    fn naive(
+        a: &[f64],
+        b: &[f64],
+        h0: Option<&[f64]>,
+        [bs, t, d]: [usize; 3],
+        rev: bool,
+    ) -> Vec<f64> {
         let mut out = vec![0.0; a.len()];
         for i in 0..bs {
             for j in 0..d {
                 let mut h = h0.map_or(0.0, |h0| h0[i * d + j]);
-                let steps: Vec<usize> = if rev { (0..t).rev().collect() } else { (0..t).collect() };
+                let steps: Vec<usize> = if rev {
+                    (0..t).rev().collect()
+                } else {
+                    (0..t).collect()
+                };
                 for s in steps {
                     let at = (i * t + s) * d + j;
                     h = a[at] * h + b[at];
@@ -181,7 +205,9 @@ mod tests {
     fn matches_naive_loop_both_directions() {
         let shape = [3, 7, 5];
         let n = 105;
-        let a: Vec<f64> = (0..n).map(|i| ((i * 37 % 11) as f64) / 11.0 - 0.3).collect();
+        let a: Vec<f64> = (0..n)
+            .map(|i| ((i * 37 % 11) as f64) / 11.0 - 0.3)
+            .collect();
         let b: Vec<f64> = (0..n).map(|i| ((i * 13 % 7) as f64) - 3.0).collect();
         let h0: Vec<f64> = (0..15).map(|i| i as f64 * 0.25).collect();
         for rev in [false, true] {
@@ -225,7 +251,10 @@ mod tests {
             false,
         )
         .unwrap_err();
-        assert_eq!(err.to_string(), "a and b must have the same shape, got (1, 2, 3) and (1, 3, 2)");
+        assert_eq!(
+            err.to_string(),
+            "a and b must have the same shape, got (1, 2, 3) and (1, 3, 2)"
+        );
         let err = linear_scan(
             ArrayView::new(&x, &[2, 3]).unwrap(),
             ArrayView::new(&x, &[2, 3]).unwrap(),
@@ -233,7 +262,10 @@ mod tests {
             false,
         )
         .unwrap_err();
-        assert_eq!(err.to_string(), "a must have 3 dimensions (batch, time, dim), got shape (2, 3)");
+        assert_eq!(
+            err.to_string(),
+            "a must have 3 dimensions (batch, time, dim), got shape (2, 3)"
+        );
         let err = linear_scan(
             ArrayView::new(&x, &[1, 2, 3]).unwrap(),
             ArrayView::new(&x, &[1, 2, 3]).unwrap(),
@@ -241,7 +273,10 @@ mod tests {
             false,
         )
         .unwrap_err();
-        assert_eq!(err.to_string(), "h0 must have shape (batch, dim) = (1, 3), got (1, 2)");
+        assert_eq!(
+            err.to_string(),
+            "h0 must have shape (batch, dim) = (1, 3), got (1, 2)"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::linear::{check_same_shape, check_sequence, check_state};
 use super::tasks::ColumnBlocks;
 use crate::array::{Array, ArrayView};
 use crate::parallel::{self, SharedOutput};
+use crate::stream;
 
 /// Gradients of a loss with respect to the inputs of [`super::linear_scan`].
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,16 @@ pub struct LinearScanGrads<T> {
     pub grad_h0: Array<T>,
 }
 
+/// Mutable output buffers for [`linear_scan_backward_into`].
+pub struct LinearScanGradsMut<'a, T> {
+    /// `(batch, time, dim)`
+    pub grad_a: &'a mut [T],
+    /// `(batch, time, dim)`
+    pub grad_b: &'a mut [T],
+    /// `(batch, dim)`
+    pub grad_h0: &'a mut [T],
+}
+
 /// Backward pass of [`super::linear_scan`].
 ///
 /// Takes the gates `a`, the forward output `h`, the gradient of the loss
@@ -44,12 +55,7 @@ pub fn linear_scan_backward<T: ScanElement>(
     h0: Option<ArrayView<'_, T>>,
     reverse: bool,
 ) -> Result<LinearScanGrads<T>, ScanError> {
-    let shape = check_sequence("a", &a)?;
-    check_sequence("h", &h)?;
-    check_sequence("grad_h", &grad_h)?;
-    check_same_shape(("a", &a), ("h", &h))?;
-    check_same_shape(("a", &a), ("grad_h", &grad_h))?;
-    let h0 = check_state("h0", h0, shape)?;
+    let (shape, h0) = validate(&a, &h, &grad_h, h0)?;
     let [batch, _, dim] = shape;
     let n = a.data().len();
     let mut grad_a: Vec<T> = Vec::with_capacity(n);
@@ -68,26 +74,79 @@ pub fn linear_scan_backward<T: ScanElement>(
             },
             shape,
             reverse,
-            [grad_a.as_mut_ptr(), grad_b.as_mut_ptr(), grad_h0.as_mut_ptr()],
+            [
+                grad_a.as_mut_ptr(),
+                grad_b.as_mut_ptr(),
+                grad_h0.as_mut_ptr(),
+            ],
         );
         grad_a.set_len(n);
         grad_b.set_len(n);
         grad_h0.set_len(batch * dim);
     }
+    let array = |data, shape: &[usize]| Array {
+        data,
+        shape: shape.to_vec(),
+    };
     Ok(LinearScanGrads {
-        grad_a: Array {
-            data: grad_a,
-            shape: shape.to_vec(),
-        },
-        grad_b: Array {
-            data: grad_b,
-            shape: shape.to_vec(),
-        },
-        grad_h0: Array {
-            data: grad_h0,
-            shape: vec![batch, dim],
-        },
+        grad_a: array(grad_a, &shape),
+        grad_b: array(grad_b, &shape),
+        grad_h0: array(grad_h0, &[batch, dim]),
     })
+}
+
+/// Like [`linear_scan_backward`], writing into caller-owned buffers (for
+/// example memory the caller already has, or arrays allocated by numpy).
+pub fn linear_scan_backward_into<T: ScanElement>(
+    a: ArrayView<'_, T>,
+    h: ArrayView<'_, T>,
+    grad_h: ArrayView<'_, T>,
+    h0: Option<ArrayView<'_, T>>,
+    reverse: bool,
+    out: LinearScanGradsMut<'_, T>,
+) -> Result<(), ScanError> {
+    let (shape, h0) = validate(&a, &h, &grad_h, h0)?;
+    let [batch, _, dim] = shape;
+    let state_shape = [batch, dim];
+    for (name, buffer, want) in [
+        ("grad_a", &*out.grad_a, &shape[..]),
+        ("grad_b", &*out.grad_b, &shape[..]),
+        ("grad_h0", &*out.grad_h0, &state_shape[..]),
+    ] {
+        ArrayView::new(buffer, want).map_err(|source| ScanError::Shape { name, source })?;
+    }
+    backward_unchecked(
+        Inputs {
+            a: a.data(),
+            h: h.data(),
+            grad_h: grad_h.data(),
+            h0,
+        },
+        shape,
+        reverse,
+        [
+            out.grad_a.as_mut_ptr(),
+            out.grad_b.as_mut_ptr(),
+            out.grad_h0.as_mut_ptr(),
+        ],
+    );
+    Ok(())
+}
+
+type Validated<'a, T> = ([usize; 3], Option<&'a [T]>);
+
+fn validate<'a, T>(
+    a: &ArrayView<'_, T>,
+    h: &ArrayView<'_, T>,
+    grad_h: &ArrayView<'_, T>,
+    h0: Option<ArrayView<'a, T>>,
+) -> Result<Validated<'a, T>, ScanError> {
+    let shape = check_sequence("a", a)?;
+    check_sequence("h", h)?;
+    check_sequence("grad_h", grad_h)?;
+    check_same_shape(("a", a), ("h", h))?;
+    check_same_shape(("a", a), ("grad_h", grad_h))?;
+    Ok((shape, check_state("h0", h0, shape)?))
 }
 
 struct Inputs<'a, T> {
@@ -108,12 +167,19 @@ fn backward_unchecked<T: ScanElement>(
     let grad_a = SharedOutput::new(grad_a, n);
     let grad_b = SharedOutput::new(grad_b, n);
     let grad_h0 = SharedOutput::new(grad_h0, batch * dim);
+    let stream = stream::should_stream::<T>(n);
+    // Time runs backwards here, so memory is walked downwards unless the
+    // forward scan was itself reversed; see `step_row_backward`.
+    let descending = !reverse;
     parallel::for_each_task(blocks.tasks(), |task| {
         let block = blocks.block(task);
         let width = block.width;
         let state_at = blocks.state_offset(block);
         // carry = conj(a_{t+1}) * g_{t+1}, the gradient arriving from the future.
         let mut carry = vec![T::ZERO; width];
+        // Rows are computed here, in L1, then copied out (see crate::stream).
+        let mut row_grad_a = vec![T::ZERO; width];
+        let mut row_grad_b = vec![T::ZERO; width];
         let zeros = vec![T::ZERO; width];
         for k in (0..time).rev() {
             let row = blocks.row_offset(block, blocks.time_index(k, reverse));
@@ -125,43 +191,64 @@ fn backward_unchecked<T: ScanElement>(
                     .h0
                     .map_or(zeros.as_slice(), |h0| &h0[state_at..state_at + width])
             };
-            // SAFETY: this task alone writes these columns of this sequence.
-            let (ga, gb) = unsafe { (grad_a.slice(row, width), grad_b.slice(row, width)) };
             step_row_backward(
                 &mut carry,
-                &inputs.a[row..row + width],
-                &inputs.grad_h[row..row + width],
-                previous,
-                ga,
-                gb,
+                RowInputs {
+                    a: &inputs.a[row..row + width],
+                    grad_h: &inputs.grad_h[row..row + width],
+                    previous,
+                },
+                &mut row_grad_a,
+                &mut row_grad_b,
+                descending,
             );
+            // SAFETY: this task alone writes these columns of this sequence.
+            let (ga, gb) = unsafe { (grad_a.slice(row, width), grad_b.slice(row, width)) };
+            stream::copy_row(ga, &row_grad_a, stream);
+            stream::copy_row(gb, &row_grad_b, stream);
         }
+        stream::fence();
         // SAFETY: as above, for this block of the (batch, dim) state.
         unsafe { grad_h0.slice(state_at, width) }.copy_from_slice(&carry);
     });
 }
 
+struct RowInputs<'a, T> {
+    a: &'a [T],
+    grad_h: &'a [T],
+    previous: &'a [T],
+}
+
 #[inline(always)]
 fn step_row_backward<T: ScanElement>(
     carry: &mut [T],
-    a: &[T],
-    grad_h: &[T],
-    previous: &[T],
+    inputs: RowInputs<'_, T>,
     grad_a: &mut [T],
     grad_b: &mut [T],
+    descending: bool,
 ) {
     let rows = carry
         .iter_mut()
-        .zip(a)
-        .zip(grad_h)
-        .zip(previous)
+        .zip(inputs.a)
+        .zip(inputs.grad_h)
+        .zip(inputs.previous)
         .zip(grad_a.iter_mut())
         .zip(grad_b.iter_mut());
-    for (((((c, &a), &gh), &prev), ga), gb) in rows {
-        let g = gh + *c;
-        *gb = g;
-        *ga = g * prev.conj();
-        *c = a.conj() * g;
+    let step =
+        |(((((c, &a), &gh), &prev), ga), gb): (((((&mut T, &T), &T), &T), &mut T), &mut T)| {
+            let g = gh + *c;
+            *gb = g;
+            *ga = g * prev.conj();
+            *c = a.conj() * g;
+        };
+    // When rows are visited in descending address order, walking each row
+    // downwards too keeps the whole access stream descending, which the
+    // hardware prefetchers follow; rows down but columns up defeats them
+    // (measured: 2.4x slower on a 3-stream read).
+    if descending {
+        rows.rev().for_each(step);
+    } else {
+        rows.for_each(step);
     }
 }
 
@@ -173,7 +260,14 @@ mod tests {
     use proptest::prelude::*;
 
     /// Loss L = sum(Re(conj(w) * h)), whose gradient with respect to h is w.
-    fn loss(a: &[Complex64], b: &[Complex64], h0: &[Complex64], w: &[Complex64], s: [usize; 3], rev: bool) -> f64 {
+    fn loss(
+        a: &[Complex64],
+        b: &[Complex64],
+        h0: &[Complex64],
+        w: &[Complex64],
+        s: [usize; 3],
+        rev: bool,
+    ) -> f64 {
         let h = linear_scan(
             ArrayView::new(a, &s).unwrap(),
             ArrayView::new(b, &s).unwrap(),
@@ -185,9 +279,13 @@ mod tests {
     }
 
     fn values(n: usize, seed: u64) -> Vec<Complex64> {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let mut next = move || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((x >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
         (0..n).map(|_| Complex64::new(next(), next())).collect()
@@ -250,7 +348,13 @@ mod tests {
         let a: Vec<f32> = (0..n).map(|i| ((i % 17) as f32) / 17.0).collect();
         let b: Vec<f32> = (0..n).map(|i| ((i % 5) as f32) - 2.0).collect();
         let run = || {
-            let h = linear_scan(ArrayView::new(&a, &s).unwrap(), ArrayView::new(&b, &s).unwrap(), None, false).unwrap();
+            let h = linear_scan(
+                ArrayView::new(&a, &s).unwrap(),
+                ArrayView::new(&b, &s).unwrap(),
+                None,
+                false,
+            )
+            .unwrap();
             let g = linear_scan_backward(
                 ArrayView::new(&a, &s).unwrap(),
                 h.view(),

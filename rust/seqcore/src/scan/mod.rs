@@ -17,4 +17,6 @@ mod tasks;
 pub use element::ScanElement;
 pub use error::ScanError;
 pub use linear::{linear_scan, linear_scan_into};
-pub use linear_backward::{linear_scan_backward, LinearScanGrads};
+pub use linear_backward::{
+    linear_scan_backward, linear_scan_backward_into, LinearScanGrads, LinearScanGradsMut,
+};

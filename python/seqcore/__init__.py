@@ -1,0 +1,41 @@
+"""seqcore: fast, exact building blocks for sequence models.
+
+Parts:
+
+* :mod:`seqcore.scan` — linear recurrences (numpy or torch in, same out).
+* :mod:`seqcore.ops` — the torch custom ops behind them (needs torch).
+* :mod:`seqcore.nn` — torch modules: LinearRecurrence, LRU, S4D (needs torch).
+
+Parallel kernels share one thread pool, sized by ``SEQCORE_NUM_THREADS``
+(default: all cores) or :func:`set_num_threads`.
+"""
+
+from __future__ import annotations
+
+from seqcore import errors, scan
+from seqcore._core import __version__, get_num_threads, set_num_threads
+from seqcore.errors import InternalError, SeqcoreError
+
+
+def _check_thread_setting() -> None:
+    import warnings
+
+    from seqcore._core import default_num_threads
+
+    try:
+        default_num_threads()
+    except ValueError as error:
+        warnings.warn(f"{error}; using all cores instead", RuntimeWarning, stacklevel=3)
+
+
+_check_thread_setting()
+
+__all__ = [
+    "InternalError",
+    "SeqcoreError",
+    "__version__",
+    "errors",
+    "get_num_threads",
+    "scan",
+    "set_num_threads",
+]

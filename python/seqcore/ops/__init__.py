@@ -1,0 +1,17 @@
+"""torch custom ops (``torch.ops.seqcore.*``) behind seqcore's functions.
+
+Each op is registered with ``torch.library.custom_op``, with a fake
+(meta) implementation and an autograd formula, so it works with autograd,
+``torch.compile`` and ``torch.library.opcheck``. The CPU kernels call the
+Rust core without copying contiguous tensors.
+
+Importing this module needs torch.
+"""
+
+from seqcore._torch import require_torch
+
+require_torch("seqcore.ops")
+
+from seqcore.ops.linear_scan import linear_scan, linear_scan_backward  # noqa: E402
+
+__all__ = ["linear_scan", "linear_scan_backward"]
