@@ -4,6 +4,15 @@ from typing import Any
 
 import numpy.typing as npt
 
+__all__ = [
+    "__version__",
+    "default_num_threads",
+    "get_num_threads",
+    "linear_scan",
+    "linear_scan_backward",
+    "set_num_threads",
+]
+
 __version__: str
 
 _Array = npt.NDArray[Any]

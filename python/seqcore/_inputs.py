@@ -34,7 +34,8 @@ def as_kernel_array(name: str, value: object) -> npt.NDArray[Any]:
             f"{name} must have a floating or complex dtype (float16, float32, float64, "
             f"complex64 or complex128), got {array.dtype}"
         )
-    return np.ascontiguousarray(array)
+    # (np.ascontiguousarray would also turn a 0-d array into shape (1,).)
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def result_dtype(*arrays: object) -> np.dtype[Any] | None:

@@ -1,0 +1,24 @@
+"""The ``seqcore`` command line (also ``python -m seqcore``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="seqcore", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="train a small LRU model and compare scan speeds")
+    demo.add_argument("--seconds", type=float, default=60.0, help="training time (default 60)")
+    demo.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from seqcore.demo import run_demo
+
+        return run_demo(seconds=args.seconds, seed=args.seed)
+    return 2  # pragma: no cover  (argparse rejects unknown commands)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""torch modules built on seqcore's kernels (needs torch).
+
+* :class:`LinearRecurrence` — gated diagonal recurrence with input-dependent gates.
+* :class:`LRU` — Linear Recurrent Unit (Orvieto et al. 2023).
+* :class:`S4D` — diagonal state space layer (Gu et al. 2022), ZOH, S4D-Lin init.
+
+All take and return ``(batch, time, d_model)`` tensors.
+"""
+
+from seqcore._torch import require_torch
+
+require_torch("seqcore.nn")
+
+from seqcore.nn.linear_recurrence import LinearRecurrence  # noqa: E402
+from seqcore.nn.lru import LRU  # noqa: E402
+from seqcore.nn.s4d import S4D  # noqa: E402
+
+__all__ = ["LRU", "S4D", "LinearRecurrence"]
