@@ -14,39 +14,79 @@ f64 = np.ones((2, 5, 3), dtype=np.float64)
 
 # (callable, expected exception, a fragment of the message)
 CASES = [
-    (lambda: seqcore.scan.linear(f32, np.ones((2, 4, 3), np.float32)), ValueError,
-     "a and b must have the same shape, got (2, 5, 3) and (2, 4, 3)"),
-    (lambda: seqcore.scan.linear(f32, f64), TypeError,
-     "a and b must have the same dtype, got float32 and float64"),
-    (lambda: seqcore.scan.linear(np.ones((2, 5, 3), np.int64), f32), TypeError,
-     "a must have a floating or complex dtype"),
+    (
+        lambda: seqcore.scan.linear(f32, np.ones((2, 4, 3), np.float32)),
+        ValueError,
+        "a and b must have the same shape, got (2, 5, 3) and (2, 4, 3)",
+    ),
+    (
+        lambda: seqcore.scan.linear(f32, f64),
+        TypeError,
+        "a and b must have the same dtype, got float32 and float64",
+    ),
+    (
+        lambda: seqcore.scan.linear(np.ones((2, 5, 3), np.int64), f32),
+        TypeError,
+        "a must have a floating or complex dtype",
+    ),
     (lambda: seqcore.scan.linear(f32, np.ones((2, 5, 3), bool)), TypeError, "got bool"),
-    (lambda: seqcore.scan.linear(np.ones((5, 3), np.float32), np.ones((5, 3), np.float32)),
-     ValueError, "a must have 3 dimensions (batch, time, dim), got shape (5, 3)"),
-    (lambda: seqcore.scan.linear(np.float32(1.0), np.float32(1.0)), ValueError,
-     "got shape ()"),
-    (lambda: seqcore.scan.linear(f32, f32, np.ones((3, 2), np.float32)), ValueError,
-     "h0 must have shape (batch, dim) = (2, 3), got (3, 2)"),
-    (lambda: seqcore.scan.linear(f32, f32, np.ones((2, 3), np.float64)), TypeError,
-     "a and h0 must have the same dtype"),
+    (
+        lambda: seqcore.scan.linear(np.ones((5, 3), np.float32), np.ones((5, 3), np.float32)),
+        ValueError,
+        "a must have 3 dimensions (batch, time, dim), got shape (5, 3)",
+    ),
+    (lambda: seqcore.scan.linear(np.float32(1.0), np.float32(1.0)), ValueError, "got shape ()"),
+    (
+        lambda: seqcore.scan.linear(f32, f32, np.ones((3, 2), np.float32)),
+        ValueError,
+        "h0 must have shape (batch, dim) = (2, 3), got (3, 2)",
+    ),
+    (
+        lambda: seqcore.scan.linear(f32, f32, np.ones((2, 3), np.float64)),
+        TypeError,
+        "a and h0 must have the same dtype",
+    ),
     (lambda: seqcore.scan.linear(f32, f32, reverse=1), TypeError, "reverse must be a bool"),
     (lambda: seqcore.scan.linear("abc", f32), TypeError, "a must be a numpy array"),
-    (lambda: seqcore.scan.linear(f32, f32, out=np.ones((2, 5, 4), np.float32)), ValueError,
-     "out must have shape (2, 5, 3), got (2, 5, 4)"),
-    (lambda: seqcore.scan.linear(f32, f32, out=np.ones((2, 5, 3), np.float64)), TypeError,
-     "a and out must have the same dtype"),
-    (lambda: seqcore.scan.linear(f32, f32.copy(), out=f32), ValueError,
-     "must not share memory with an input"),
-    (lambda: seqcore.scan.linear(f32, f32, out=np.ones((2, 3, 5), np.float32).transpose(0, 2, 1)),
-     ValueError, "out must be C-contiguous"),
+    (
+        lambda: seqcore.scan.linear(f32, f32, out=np.ones((2, 5, 4), np.float32)),
+        ValueError,
+        "out must have shape (2, 5, 3), got (2, 5, 4)",
+    ),
+    (
+        lambda: seqcore.scan.linear(f32, f32, out=np.ones((2, 5, 3), np.float64)),
+        TypeError,
+        "a and out must have the same dtype",
+    ),
+    (
+        lambda: seqcore.scan.linear(f32, f32.copy(), out=f32),
+        ValueError,
+        "must not share memory with an input",
+    ),
+    (
+        lambda: seqcore.scan.linear(
+            f32, f32, out=np.ones((2, 3, 5), np.float32).transpose(0, 2, 1)
+        ),
+        ValueError,
+        "out must be C-contiguous",
+    ),
     (lambda: _core.linear_scan(f32[:, ::2], f32[:, ::2]), ValueError, "a must be C-contiguous"),
     (lambda: _core.linear_scan([1.0], f32), TypeError, "a must be a numpy array, got list"),
-    (lambda: _core.linear_scan_backward(f32, f32, np.ones((2, 5, 2), np.float32)), ValueError,
-     "a and grad_h must have the same shape"),
-    (lambda: _core.linear_scan_backward(f32, f64, f32), TypeError,
-     "a and h must have the same dtype"),
-    (lambda: _core.linear_scan_backward(f32, f32, f32, np.ones(3, np.float32)), ValueError,
-     "h0 must have shape (batch, dim) = (2, 3), got (3,)"),
+    (
+        lambda: _core.linear_scan_backward(f32, f32, np.ones((2, 5, 2), np.float32)),
+        ValueError,
+        "a and grad_h must have the same shape",
+    ),
+    (
+        lambda: _core.linear_scan_backward(f32, f64, f32),
+        TypeError,
+        "a and h must have the same dtype",
+    ),
+    (
+        lambda: _core.linear_scan_backward(f32, f32, f32, np.ones(3, np.float32)),
+        ValueError,
+        "h0 must have shape (batch, dim) = (2, 3), got (3,)",
+    ),
     (lambda: seqcore.set_num_threads(0), ValueError, "at least 1"),
     (lambda: seqcore.set_num_threads(-1), OverflowError, ""),
 ]
@@ -74,21 +114,42 @@ def test_torch_bad_input():
     torch = pytest.importorskip("torch")
     t32 = torch.ones(2, 5, 3)
     cases = [
-        (lambda: seqcore.scan.linear(t32, torch.ones(2, 5, 3, dtype=torch.float64)), TypeError,
-         "must have the same dtype"),
-        (lambda: seqcore.scan.linear(t32, torch.ones(2, 4, 3)), ValueError,
-         "a and b must have the same shape, got (2, 5, 3) and (2, 4, 3)"),
+        (
+            lambda: seqcore.scan.linear(t32, torch.ones(2, 5, 3, dtype=torch.float64)),
+            TypeError,
+            "must have the same dtype",
+        ),
+        (
+            lambda: seqcore.scan.linear(t32, torch.ones(2, 4, 3)),
+            ValueError,
+            "a and b must have the same shape, got (2, 5, 3) and (2, 4, 3)",
+        ),
         (lambda: seqcore.scan.linear(t32, t32.numpy()), TypeError, "b must be a torch.Tensor"),
-        (lambda: seqcore.scan.linear(torch.ones(2, 5, 3, dtype=torch.int32), t32), TypeError,
-         "floating or complex"),
-        (lambda: seqcore.scan.linear(t32, t32, torch.ones(2, 2)), ValueError,
-         "h0 must have shape (batch, dim) = (2, 3), got (2, 2)"),
-        (lambda: seqcore.scan.linear(t32, t32, out=np.empty((2, 5, 3), np.float32)), TypeError,
-         "numpy arrays only"),
-        (lambda: seqcore.scan.linear(torch.ones(5, 3), torch.ones(5, 3)), ValueError,
-         "3 dimensions"),
-        (lambda: seqcore.scan.linear(t32.to("meta"), t32.to("meta")), NotImplementedError,
-         "CPU tensors"),
+        (
+            lambda: seqcore.scan.linear(torch.ones(2, 5, 3, dtype=torch.int32), t32),
+            TypeError,
+            "floating or complex",
+        ),
+        (
+            lambda: seqcore.scan.linear(t32, t32, torch.ones(2, 2)),
+            ValueError,
+            "h0 must have shape (batch, dim) = (2, 3), got (2, 2)",
+        ),
+        (
+            lambda: seqcore.scan.linear(t32, t32, out=np.empty((2, 5, 3), np.float32)),
+            TypeError,
+            "numpy arrays only",
+        ),
+        (
+            lambda: seqcore.scan.linear(torch.ones(5, 3), torch.ones(5, 3)),
+            ValueError,
+            "3 dimensions",
+        ),
+        (
+            lambda: seqcore.scan.linear(t32.to("meta"), t32.to("meta")),
+            NotImplementedError,
+            "CPU tensors",
+        ),
     ]
     for call, error, message in cases:
         with pytest.raises(error) as info:

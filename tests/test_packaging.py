@@ -20,12 +20,15 @@ BLOCK_TORCH = """
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_import_works_without_torch():
-    result = run_python(BLOCK_TORCH + """
+    result = run_python(
+        BLOCK_TORCH
+        + """
     import numpy as np
     import seqcore
     assert "torch" not in sys.modules
@@ -39,23 +42,32 @@ def test_import_works_without_torch():
         else:
             raise AssertionError(name + " imported without torch")
     print("ok")
-    """)
+    """
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
 
 def test_stub_matches_the_native_module():
     pytest.importorskip("mypy")
-    result = subprocess.run([sys.executable, "-m", "mypy.stubtest", "seqcore._core"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "seqcore._core"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_demo_runs_from_the_command_line():
     pytest.importorskip("torch")
-    result = subprocess.run([sys.executable, "-m", "seqcore", "demo", "--seconds", "3"],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "seqcore", "demo", "--seconds", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert result.returncode == 0, result.stderr
     assert "eval MSE" in result.stdout and "faster" in result.stdout
 

@@ -27,8 +27,9 @@ def test_values_match_reference(shape, dtype, reverse, with_h0, seed):
     h0 = random_array(rng, (shape[0], shape[2]), dtype) if with_h0 else None
     h = seqcore.scan.linear(a, b, h0, reverse=reverse)
     assert h.dtype == dtype and h.shape == shape
-    np.testing.assert_allclose(h, ref.linear_scan(a, b, h0, reverse), rtol=tolerance(dtype),
-                               atol=tolerance(dtype))
+    np.testing.assert_allclose(
+        h, ref.linear_scan(a, b, h0, reverse), rtol=tolerance(dtype), atol=tolerance(dtype)
+    )
 
 
 @given(
@@ -62,7 +63,7 @@ def test_reference_gradients_agree_with_torch_autograd():
         for reverse in (False, True):
             ta, tb, th0 = (torch.tensor(x, requires_grad=True) for x in (a, b, h0))
             h, steps = th0, []
-            for t in (range(6, -1, -1) if reverse else range(7)):
+            for t in range(6, -1, -1) if reverse else range(7):
                 h = ta[:, t] * h + tb[:, t]
                 steps.append((t, h))
             out = torch.stack([s for _, s in sorted(steps, key=lambda p: p[0])], dim=1)
@@ -119,8 +120,9 @@ def test_million_steps_float32_stays_accurate():
     # float64 loop on the same float32 inputs, vectorised over the 2 columns
     # by the float64 kernel, which is itself checked against the reference.
     want = seqcore.scan.linear(a.astype(np.float64), b.astype(np.float64))
-    np.testing.assert_allclose(want[:, :2000], ref.linear_scan(a[:, :2000], b[:, :2000]),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        want[:, :2000], ref.linear_scan(a[:, :2000], b[:, :2000]), rtol=1e-12
+    )
     scale = np.abs(want).max()
     assert np.max(np.abs(h - want)) / scale < 1e-4
 
@@ -141,8 +143,9 @@ def test_empty_arrays_give_empty_results():
         grads = _core.linear_scan_backward(np.ones(shape), h, np.ones(shape))
         assert grads[0].shape == shape and grads[2].shape == (shape[0], shape[2])
     # No time steps: the gradient for h0 is zero.
-    grads = _core.linear_scan_backward(np.ones((2, 0, 3)), np.ones((2, 0, 3)), np.ones((2, 0, 3)),
-                                       np.ones((2, 3)))
+    grads = _core.linear_scan_backward(
+        np.ones((2, 0, 3)), np.ones((2, 0, 3)), np.ones((2, 0, 3)), np.ones((2, 3))
+    )
     np.testing.assert_array_equal(grads[2], np.zeros((2, 3)))
 
 

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-import seqcore  # noqa: E402
-import seqcore.ops  # noqa: E402
-from seqcore.ops._convert import to_numpy  # noqa: E402
-from tests.references import linear_scan as ref  # noqa: E402
-from tests.strategies import shapes  # noqa: E402
+import seqcore
+import seqcore.ops
+from seqcore.ops._convert import to_numpy
+from tests.references import linear_scan as ref
+from tests.strategies import shapes
 
 TORCH_DTYPES = [torch.float32, torch.float64, torch.complex64, torch.complex128]
 
@@ -73,8 +73,12 @@ def test_opcheck(dtype):
     a, b = rand((2, 5, 3), dtype, g), rand((2, 5, 3), dtype, g)
     h0 = rand((2, 3), dtype, g)
     for args in [(a, b, None, False), (a, b, h0, True)]:
-        req = [x.clone().requires_grad_() if x is not None and dtype.is_floating_point
-               or (x is not None and dtype.is_complex) else x for x in args[:3]]
+        req = [
+            x.clone().requires_grad_()
+            if (x is not None and dtype.is_floating_point) or (x is not None and dtype.is_complex)
+            else x
+            for x in args[:3]
+        ]
         torch.library.opcheck(torch.ops.seqcore.linear_scan.default, (*req, args[3]))
     h = seqcore.scan.linear(a, b)
     torch.library.opcheck(torch.ops.seqcore.linear_scan_backward.default, (a, h, b, h0, False))

@@ -16,20 +16,23 @@ import seqcore
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
     )
 
 
 def test_environment_variable_sets_the_pool_size():
-    result = run_python("import seqcore; print(seqcore.get_num_threads())",
-                        SEQCORE_NUM_THREADS="3")
+    result = run_python("import seqcore; print(seqcore.get_num_threads())", SEQCORE_NUM_THREADS="3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "3"
 
 
 def test_invalid_environment_variable_warns_and_uses_all_cores():
-    result = run_python("import seqcore; print(seqcore.get_num_threads())",
-                        SEQCORE_NUM_THREADS="lots")
+    result = run_python(
+        "import seqcore; print(seqcore.get_num_threads())", SEQCORE_NUM_THREADS="lots"
+    )
     assert result.returncode == 0, result.stderr
     assert "SEQCORE_NUM_THREADS must be a positive integer" in result.stderr
     assert int(result.stdout.strip()) == os.cpu_count()

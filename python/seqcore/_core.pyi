@@ -34,4 +34,3 @@ def linear_scan_backward(
     h0: _Array | None = None,
     reverse: bool = False,
 ) -> tuple[_Array, _Array, _Array]: ...
-

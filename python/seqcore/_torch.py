@@ -21,7 +21,9 @@ def require_torch(feature: str) -> Any:
     try:
         import torch
     except ImportError as error:
-        raise ImportError(f"{feature} needs PyTorch, which is not installed. {INSTALL_HINT}") from error
+        raise ImportError(
+            f"{feature} needs PyTorch, which is not installed. {INSTALL_HINT}"
+        ) from error
     return torch
 
 

@@ -49,8 +49,7 @@ class LinearRecurrence(nn.Module):
             raise ValueError(f"d_hidden must be positive, got {d_hidden}")
         if not 1.0 <= min_timescale <= max_timescale:
             raise ValueError(
-                "need 1 <= min_timescale <= max_timescale, "
-                f"got {min_timescale} and {max_timescale}"
+                f"need 1 <= min_timescale <= max_timescale, got {min_timescale} and {max_timescale}"
             )
         self.d_model, self.d_hidden = d_model, d_hidden
         self.gate_and_value = nn.Linear(d_model, 2 * d_hidden)

@@ -15,7 +15,9 @@ _KERNEL = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
 
 @torch.library.custom_op("seqcore::linear_scan", mutates_args=(), device_types="cpu")
-def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reverse: bool) -> torch.Tensor:
+def linear_scan(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reverse: bool
+) -> torch.Tensor:
     """h_t = a_t * h_{t-1} + b_t over ``(batch, time, dim)``; see seqcore.scan.linear."""
     h = _core.linear_scan(to_numpy(a), to_numpy(b), optional_numpy(h0), reverse)
     return from_numpy(h)
@@ -27,9 +29,7 @@ def _(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reverse: bool) 
     return torch.empty_like(a, memory_format=torch.contiguous_format)
 
 
-@torch.library.custom_op(
-    "seqcore::linear_scan_backward", mutates_args=(), device_types="cpu"
-)
+@torch.library.custom_op("seqcore::linear_scan_backward", mutates_args=(), device_types="cpu")
 def linear_scan_backward(
     a: torch.Tensor, h: torch.Tensor, grad_h: torch.Tensor, h0: torch.Tensor | None, reverse: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -68,17 +68,14 @@ linear_scan.register_autograd(_backward, setup_context=_setup_context)
 def check_shapes(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> None:
     """Raises ValueError with the same messages as the Rust core."""
     if a.dim() != 3:
-        raise ValueError(
-            f"a must have 3 dimensions (batch, time, dim), got shape {tuple(a.shape)}"
-        )
+        raise ValueError(f"a must have 3 dimensions (batch, time, dim), got shape {tuple(a.shape)}")
     if a.shape != b.shape:
         raise ValueError(
             f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     if h0 is not None and tuple(h0.shape) != (a.shape[0], a.shape[2]):
         raise ValueError(
-            f"h0 must have shape (batch, dim) = {(a.shape[0], a.shape[2])}, "
-            f"got {tuple(h0.shape)}"
+            f"h0 must have shape (batch, dim) = {(a.shape[0], a.shape[2])}, got {tuple(h0.shape)}"
         )
 
 
@@ -92,9 +89,7 @@ def linear_scan_autograd(a: Any, b: Any, h0: Any, reverse: bool) -> torch.Tensor
                 f"got {type(value).__name__}"
             )
         if value.dtype not in _KERNEL + _HALF:
-            raise TypeError(
-                f"{name} must have a floating or complex dtype, got {value.dtype}"
-            )
+            raise TypeError(f"{name} must have a floating or complex dtype, got {value.dtype}")
     if not isinstance(reverse, bool):
         raise TypeError(f"reverse must be a bool, got {type(reverse).__name__}")
     tensors: list[torch.Tensor] = list(named.values())
@@ -115,5 +110,7 @@ def linear_scan_autograd(a: Any, b: Any, h0: Any, reverse: bool) -> torch.Tensor
         out_dtype = a.dtype
         a, b = a.float(), b.float()
         h0 = None if h0 is None else h0.float()
-        return linear_scan(a, b, h0, reverse).to(out_dtype)
-    return linear_scan(a, b, h0, reverse)
+        h: torch.Tensor = linear_scan(a, b, h0, reverse)
+        return h.to(out_dtype)
+    result: torch.Tensor = linear_scan(a, b, h0, reverse)
+    return result

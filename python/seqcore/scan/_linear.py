@@ -63,7 +63,7 @@ def linear(
 
         if out is not None:
             raise TypeError("out= is supported for numpy arrays only, not torch tensors")
-        return linear_scan_autograd(a, b, h0, reverse)  # type: ignore[no-any-return]
+        return linear_scan_autograd(a, b, h0, reverse)  # type: ignore[return-value]
     if not isinstance(reverse, bool):
         raise TypeError(f"reverse must be a bool, got {type(reverse).__name__}")
     a_array = as_kernel_array("a", a)

@@ -81,7 +81,7 @@ mod tests {
         let src: Vec<u8> = (0..200).map(|i| i as u8).collect();
         for start in 0..17 {
             for len in [0, 1, 15, 16, 17, 31, 64, 100, 150] {
-                let mut dst = vec![0_u8; 200];
+                let mut dst = [0_u8; 200];
                 copy_row(&mut dst[start..start + len], &src[..len], true);
                 fence();
                 assert_eq!(&dst[start..start + len], &src[..len]);

@@ -219,6 +219,10 @@ struct RowInputs<'a, T> {
     previous: &'a [T],
 }
 
+/// One column of a backward step, as the zipped row iterators yield it:
+/// (carry, a, grad_h, previous h, grad_a, grad_b).
+type BackwardLanes<'a, T> = (((((&'a mut T, &'a T), &'a T), &'a T), &'a mut T), &'a mut T);
+
 #[inline(always)]
 fn step_row_backward<T: ScanElement>(
     carry: &mut [T],
@@ -234,13 +238,12 @@ fn step_row_backward<T: ScanElement>(
         .zip(inputs.previous)
         .zip(grad_a.iter_mut())
         .zip(grad_b.iter_mut());
-    let step =
-        |(((((c, &a), &gh), &prev), ga), gb): (((((&mut T, &T), &T), &T), &mut T), &mut T)| {
-            let g = gh + *c;
-            *gb = g;
-            *ga = g * prev.conj();
-            *c = a.conj() * g;
-        };
+    let step = |(((((c, &a), &gh), &prev), ga), gb): BackwardLanes<'_, T>| {
+        let g = gh + *c;
+        *gb = g;
+        *ga = g * prev.conj();
+        *c = a.conj() * g;
+    };
     // When rows are visited in descending address order, walking each row
     // downwards too keeps the whole access stream descending, which the
     // hardware prefetchers follow; rows down but columns up defeats them
