@@ -10,10 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-INSTALL_HINT = (
-    "seqcore.nn and seqcore.ops need PyTorch. Install it with "
-    "`pip install 'seqcore-rs[torch]'` (or `pip install torch`)."
-)
+INSTALL_HINT = "Install it with `pip install 'seqcore-rs[torch]'` (or `pip install torch`)."
 
 
 def require_torch(feature: str) -> Any:

@@ -14,6 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "demo":
+        from seqcore._torch import require_torch
+
+        try:
+            require_torch("seqcore demo")
+        except ImportError as error:
+            print(f"seqcore: {error}", file=sys.stderr)
+            return 1
         from seqcore.demo import run_demo
 
         return run_demo(seconds=args.seconds, seed=args.seed)
