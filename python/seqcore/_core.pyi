@@ -10,7 +10,11 @@ __all__ = [
     "get_num_threads",
     "linear_scan",
     "linear_scan_backward",
+    "selective_scan",
+    "selective_scan_backward",
     "set_num_threads",
+    "ssm_kernel",
+    "ssm_kernel_backward",
 ]
 
 __version__: str
@@ -34,3 +38,29 @@ def linear_scan_backward(
     h0: _Array | None = None,
     reverse: bool = False,
 ) -> tuple[_Array, _Array, _Array]: ...
+def selective_scan(
+    u: _Array,
+    delta: _Array,
+    A: _Array,
+    B: _Array,
+    C: _Array,
+    D: _Array | None = None,
+    z: _Array | None = None,
+    delta_bias: _Array | None = None,
+    delta_softplus: bool = False,
+) -> tuple[_Array, _Array]: ...
+def selective_scan_backward(
+    u: _Array,
+    delta: _Array,
+    A: _Array,
+    B: _Array,
+    C: _Array,
+    D: _Array | None,
+    z: _Array | None,
+    delta_bias: _Array | None,
+    delta_softplus: bool,
+    grad_out: _Array,
+    grad_last_state: _Array | None = None,
+) -> tuple[_Array, _Array, _Array, _Array, _Array, _Array | None, _Array | None, _Array | None]: ...
+def ssm_kernel(w: _Array, z: _Array, length: int) -> _Array: ...
+def ssm_kernel_backward(w: _Array, z: _Array, grad_k: _Array) -> tuple[_Array, _Array]: ...

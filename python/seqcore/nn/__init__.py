@@ -3,6 +3,7 @@
 * :class:`LinearRecurrence` — gated diagonal recurrence with input-dependent gates.
 * :class:`LRU` — Linear Recurrent Unit (Orvieto et al. 2023).
 * :class:`S4D` — diagonal state space layer (Gu et al. 2022), ZOH, S4D-Lin init.
+* :class:`MegaEMA` — Mega's damped multi-dimensional EMA (Ma et al. 2022).
 
 All take and return ``(batch, time, d_model)`` tensors.
 """
@@ -13,6 +14,7 @@ require_torch("seqcore.nn")
 
 from seqcore.nn.linear_recurrence import LinearRecurrence  # noqa: E402
 from seqcore.nn.lru import LRU  # noqa: E402
+from seqcore.nn.mega_ema import MegaEMA  # noqa: E402
 from seqcore.nn.s4d import S4D  # noqa: E402
 
-__all__ = ["LRU", "S4D", "LinearRecurrence"]
+__all__ = ["LRU", "S4D", "LinearRecurrence", "MegaEMA"]

@@ -8,11 +8,13 @@ import math
 import torch
 from torch import nn
 
-from seqcore.scan import linear
+from seqcore.scan import linear, ssm_kernel
+from seqcore.scan._fft_conv import causal_conv
 
 
 class S4D(nn.Module):
-    """Diagonal state space layer, run as a complex linear scan.
+    """Diagonal state space layer, run as a complex linear scan or as a
+    convolution with its kernel.
 
     Each of the ``d_model`` channels has its own SSM with ``d_state // 2``
     complex modes (conjugate pairs are implied, hence the factor 2 below):
@@ -26,10 +28,18 @@ class S4D(nn.Module):
         y_t = 2 Re(sum_n C_n h_t,n) + D x_t
         out = GLU(W GELU(y))                 the S4D block's output mixing
 
+    The same ``y`` is a causal convolution with the kernel
+    ``K_l = 2 Re(sum_n C_n dB_n dA_n^l)`` (``mode="conv"``): the kernel comes
+    from :func:`seqcore.scan.ssm_kernel` and is applied by FFT, in
+    ``O(L log L)`` time and without a ``(batch, time, d_model, d_state/2)``
+    complex state; the scan (``mode="scan"``) costs ``O(L)`` per state and
+    carries no FFT rounding.
+
     Args:
         d_model: channels ``H``.
         d_state: state size ``N`` per channel (``N/2`` complex modes), even.
         dt_min, dt_max: range of the initial step sizes.
+        mode: ``"scan"`` (default) or ``"conv"``; both give the same output.
 
     Shapes:
         ``x``: ``(batch, time, d_model)`` → ``(batch, time, d_model)``, real.
@@ -42,6 +52,7 @@ class S4D(nn.Module):
         *,
         dt_min: float = 0.001,
         dt_max: float = 0.1,
+        mode: str = "scan",
     ) -> None:
         super().__init__()
         if d_model < 1:
@@ -50,6 +61,9 @@ class S4D(nn.Module):
             raise ValueError(f"d_state must be a positive even number, got {d_state}")
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min} and {dt_max}")
+        if mode not in ("scan", "conv"):
+            raise ValueError(f"mode must be 'scan' or 'conv', got {mode!r}")
+        self.mode = mode
         self.d_model, self.modes = d_model, d_state // 2
         log_dt = torch.empty(d_model).uniform_(math.log(dt_min), math.log(dt_max))
         self.log_dt = nn.Parameter(log_dt)
@@ -71,9 +85,15 @@ class S4D(nn.Module):
         batch, time, channels = x.shape
         complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
         dA, dB = self.discretize(complex_dtype)
+        C = torch.view_as_complex(self.C.to(x.dtype).contiguous()).to(complex_dtype)
+        if self.mode == "conv":
+            # Real dtype of the kernel: float32 for half inputs too (CPU FFTs
+            # have no half precision).
+            kernel = 2 * ssm_kernel(C * dB, dA, time).real
+            y = causal_conv(x.to(kernel.dtype), kernel).to(x.dtype) + self.D * x
+            return self.output(y)  # type: ignore[no-any-return]
         inputs = (x.to(complex_dtype).unsqueeze(-1) * dB).reshape(batch, time, -1)
         gates = dA.reshape(1, 1, -1).expand(batch, time, channels * self.modes)
         h = linear(gates, inputs).reshape(batch, time, channels, self.modes)
-        C = torch.view_as_complex(self.C.to(x.dtype).contiguous()).to(complex_dtype)
         y = 2 * torch.einsum("bthn,hn->bth", h, C).real.to(x.dtype) + self.D * x
         return self.output(y)  # type: ignore[no-any-return]

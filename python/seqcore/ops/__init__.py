@@ -13,5 +13,14 @@ from seqcore._torch import require_torch
 require_torch("seqcore.ops")
 
 from seqcore.ops.linear_scan import linear_scan, linear_scan_backward  # noqa: E402
+from seqcore.ops.selective_scan import selective_scan, selective_scan_backward  # noqa: E402
+from seqcore.ops.ssm_kernel import ssm_kernel, ssm_kernel_backward  # noqa: E402
 
-__all__ = ["linear_scan", "linear_scan_backward"]
+__all__ = [
+    "linear_scan",
+    "linear_scan_backward",
+    "selective_scan",
+    "selective_scan_backward",
+    "ssm_kernel",
+    "ssm_kernel_backward",
+]

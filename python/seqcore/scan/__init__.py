@@ -7,6 +7,9 @@ tensors and returns torch tensors with autograd (through the custom ops in
 Layout: channel-last ``(batch, time, dim)`` unless a function says otherwise.
 """
 
+from seqcore.scan._ema import ema
 from seqcore.scan._linear import linear
+from seqcore.scan._selective import selective
+from seqcore.scan._ssm_kernel import ssm_kernel
 
-__all__ = ["linear"]
+__all__ = ["ema", "linear", "selective", "ssm_kernel"]

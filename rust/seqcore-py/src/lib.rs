@@ -12,11 +12,15 @@ mod enter;
 mod errors;
 mod parallel;
 mod scan;
+mod selective;
+mod vandermonde;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parallel::register(m)?;
     scan::register(m)?;
+    selective::register(m)?;
+    vandermonde::register(m)?;
     Ok(())
 }

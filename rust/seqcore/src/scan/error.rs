@@ -27,6 +27,14 @@ pub enum ScanError {
         expected: Vec<usize>,
         got: Vec<usize>,
     },
+    #[error("{name} has {groups} groups, which must divide dim = {dim}")]
+    Groups {
+        name: &'static str,
+        groups: usize,
+        dim: usize,
+    },
+    #[error("B and C must have the same number of groups, got {b} and {c}")]
+    GroupMismatch { b: usize, c: usize },
     #[error("{name}: {source}")]
     Shape {
         name: &'static str,

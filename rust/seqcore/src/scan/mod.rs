@@ -7,16 +7,31 @@
 //! Every scan here is sequential in time with the state kept in registers
 //! or cache. None forms a cumulative product of the gates (which under- or
 //! overflows after ~1.7k float32 steps), so any length is safe.
+//!
+//! `vandermonde` computes the convolution kernel of a diagonal SSM (S4D,
+//! Mega's EMA), the other way to run the same recurrence.
 
 mod element;
 mod error;
 mod linear;
 mod linear_backward;
+mod real;
+mod selective;
+mod selective_backward;
 mod tasks;
+mod vandermonde;
+mod vandermonde_backward;
 
 pub use element::ScanElement;
 pub use error::ScanError;
 pub use linear::{linear_scan, linear_scan_into};
 pub use linear_backward::{
     linear_scan_backward, linear_scan_backward_into, LinearScanGrads, LinearScanGradsMut,
+};
+pub use real::Real;
+pub use selective::{selective_scan, selective_scan_into, SelectiveInputs, SelectiveOutput};
+pub use selective_backward::{selective_scan_backward, SelectiveGrads};
+pub use vandermonde::{ssm_kernel, ssm_kernel_into, KernelElement};
+pub use vandermonde_backward::{
+    ssm_kernel_backward, ssm_kernel_backward_into, SsmKernelGrads, SsmKernelGradsMut,
 };
