@@ -132,3 +132,15 @@ def test_modules_work_in_float32_and_under_compile():
 def test_bad_configuration(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_bidirectional_linear_recurrence_sees_both_directions():
+    torch.manual_seed(0)
+    layer = LinearRecurrence(3, bidirectional=True).double()
+    x = torch.randn(1, 8, 3, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    y[0, 0].sum().backward()
+    assert x.grad[0, -1].abs().sum() > 0  # the first output depends on the last input
+    with pytest.raises(ValueError, match="no h0"):
+        layer(x, torch.zeros(1, 3, dtype=torch.float64))
+    assert torch.autograd.gradcheck(lambda inp: layer(inp), (x.detach().requires_grad_(),))

@@ -165,3 +165,21 @@ def test_results_do_not_depend_on_thread_count():
                 np.testing.assert_array_equal(x, y)
     finally:
         seqcore.set_num_threads(before)
+
+
+@given(shape=shapes, seed=st.integers(0, 2**32 - 1), separate=st.booleans())
+def test_bidirectional_is_the_quasiseparable_product(shape, seed, separate):
+    rng = np.random.default_rng(seed)
+    a, b = random_array(rng, shape, np.float64), random_array(rng, shape, np.float64)
+    r = random_array(rng, shape, np.float64) if separate else a
+    got = seqcore.scan.linear_bidirectional(a, b, r if separate else None)
+    time = shape[1]
+    want = np.zeros(shape)
+    for t in range(time):
+        for s in range(time):
+            if s <= t:
+                weight = np.prod(a[:, s + 1 : t + 1], axis=1)
+            else:
+                weight = np.prod(r[:, t:s], axis=1)
+            want[:, t] += weight * b[:, s]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)

@@ -1,5 +1,8 @@
 """``seqcore demo``: seqcore's main job at this stage, end to end on CPU.
 
+Stage 2 (a Mamba-style model that generates token by token) is in
+:mod:`seqcore.demo_mamba`; stage 1 is below.
+
 1. Fits a small sequence model built from :class:`seqcore.nn.LRU` layers to
    a generated task: reproduce the input signal delayed by ``DELAY`` steps,
    which a model can only solve by carrying memory through its recurrence.
@@ -135,8 +138,12 @@ def compare_scan_speed() -> None:
 
 
 def run_demo(seconds: float = 60.0, seed: int = 0) -> int:
-    print("== seqcore demo: linear recurrences on CPU")
+    from seqcore.demo_mamba import run_mamba_stage
+
+    print("== seqcore demo, stage 1: an LRU model on CPU")
     first, last = train(seconds, seed)
     print(f"eval MSE {first:.4f} -> {last:.4f} ({first / max(last, 1e-12):.1f}x lower)")
     compare_scan_speed()
+    print("\n== stage 2: a Mamba-style model (SelectiveSSM), trained, then generating")
+    run_mamba_stage(seconds / 2, seed)
     return 0

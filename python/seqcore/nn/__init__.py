@@ -4,6 +4,7 @@
 * :class:`LRU` — Linear Recurrent Unit (Orvieto et al. 2023).
 * :class:`S4D` — diagonal state space layer (Gu et al. 2022), ZOH, S4D-Lin init.
 * :class:`MegaEMA` — Mega's damped multi-dimensional EMA (Ma et al. 2022).
+* :class:`SelectiveSSM` — the Mamba mixer (Gu & Dao 2023), optionally bidirectional.
 
 All take and return ``(batch, time, d_model)`` tensors.
 """
@@ -16,5 +17,6 @@ from seqcore.nn.linear_recurrence import LinearRecurrence  # noqa: E402
 from seqcore.nn.lru import LRU  # noqa: E402
 from seqcore.nn.mega_ema import MegaEMA  # noqa: E402
 from seqcore.nn.s4d import S4D  # noqa: E402
+from seqcore.nn.selective_ssm import SelectiveSSM  # noqa: E402
 
-__all__ = ["LRU", "S4D", "LinearRecurrence", "MegaEMA"]
+__all__ = ["LRU", "S4D", "LinearRecurrence", "MegaEMA", "SelectiveSSM"]

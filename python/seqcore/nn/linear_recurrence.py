@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from seqcore.scan import linear
+from seqcore.scan import linear, linear_bidirectional
 
 
 class LinearRecurrence(nn.Module):
@@ -27,6 +27,9 @@ class LinearRecurrence(nn.Module):
         min_timescale, max_timescale: the forget-gate biases are initialised
             so that the gates' memory ``1 / (1 - f)`` spans this range of
             steps, log-uniformly (short and long memories from the start).
+        bidirectional: also run the recurrence backwards in time with gates
+            of its own, combined by :func:`seqcore.scan.linear_bidirectional`
+            (each step then sees the whole sequence; no ``h0``).
 
     Shapes:
         ``x``: ``(batch, time, d_model)`` → ``(batch, time, d_model)``.
@@ -40,6 +43,7 @@ class LinearRecurrence(nn.Module):
         *,
         min_timescale: float = 1.0,
         max_timescale: float = 1000.0,
+        bidirectional: bool = False,
     ) -> None:
         super().__init__()
         if d_model < 1:
@@ -52,7 +56,8 @@ class LinearRecurrence(nn.Module):
                 f"need 1 <= min_timescale <= max_timescale, got {min_timescale} and {max_timescale}"
             )
         self.d_model, self.d_hidden = d_model, d_hidden
-        self.gate_and_value = nn.Linear(d_model, 2 * d_hidden)
+        self.bidirectional = bidirectional
+        self.gate_and_value = nn.Linear(d_model, (3 if bidirectional else 2) * d_hidden)
         self.output = nn.Linear(d_hidden, d_model)
         with torch.no_grad():
             # memory T = 1 / (1 - f)  =>  f = 1 - 1/T  =>  logit(f) = log(T - 1)
@@ -60,9 +65,18 @@ class LinearRecurrence(nn.Module):
                 torch.empty(d_hidden).uniform_(math.log(min_timescale), math.log(max_timescale))
             )
             self.gate_and_value.bias[:d_hidden] = torch.log(torch.clamp(timescales - 1, min=1e-4))
+            if bidirectional:
+                self.gate_and_value.bias[2 * d_hidden :] = self.gate_and_value.bias[:d_hidden]
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-        gate_logits, value = self.gate_and_value(x).chunk(2, dim=-1)
+        if not self.bidirectional:
+            gate_logits, value = self.gate_and_value(x).chunk(2, dim=-1)
+            forget = torch.sigmoid(gate_logits)
+            h = linear(forget, (1 - forget) * value, h0)
+            return self.output(h)  # type: ignore[no-any-return]
+        if h0 is not None:
+            raise ValueError("a bidirectional LinearRecurrence takes no h0")
+        gate_logits, value, reverse_logits = self.gate_and_value(x).chunk(3, dim=-1)
         forget = torch.sigmoid(gate_logits)
-        h = linear(forget, (1 - forget) * value, h0)
+        h = linear_bidirectional(forget, (1 - forget) * value, torch.sigmoid(reverse_logits))
         return self.output(h)  # type: ignore[no-any-return]

@@ -78,3 +78,29 @@ def linear(
         return _core.linear_scan(a_array, b_array, h0_array, reverse, out)  # type: ignore[return-value]
     h = _core.linear_scan(a_array, b_array, h0_array, reverse)
     return h.astype(half) if half is not None else h  # type: ignore[return-value]
+
+
+def linear_bidirectional(a: ArrayT, b: ArrayT, a_reverse: ArrayT | None = None) -> ArrayT:
+    """Forward and reverse linear scans combined into one quasiseparable mix.
+
+    .. code-block:: text
+
+        forward_t  = a_t * forward_{t-1} + b_t
+        backward_t = r_t * backward_{t+1} + b_t        (r = a_reverse, or a)
+        h_t        = forward_t + backward_t - b_t
+
+    so ``h = (L + U - I) b`` with ``L`` lower and ``U`` upper triangular
+    (semiseparable) matrices: every position sees the whole sequence and its
+    own input once, as in Hydra's quasiseparable mixer.
+
+    Args:
+        a, b: ``(batch, time, dim)``, as for :func:`linear`.
+        a_reverse: gates of the reverse direction (default ``a``).
+
+    Returns:
+        ``h``, shape ``(batch, time, dim)``; numpy or torch like the inputs,
+        differentiable for torch.
+    """
+    forward = linear(a, b)
+    backward = linear(a if a_reverse is None else a_reverse, b, reverse=True)
+    return forward + backward - b  # type: ignore[no-any-return, operator]
