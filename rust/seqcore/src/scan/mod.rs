@@ -18,6 +18,7 @@ mod linear_backward;
 mod real;
 mod selective;
 mod selective_backward;
+mod selective_inputs;
 mod tasks;
 mod vandermonde;
 mod vandermonde_backward;

@@ -117,8 +117,11 @@ pub fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     const MAX: f32 = 88.72;
     const MIN: f32 = -87.33;
-    let clamped = x.clamp(MIN, MAX);
-    let k = clamped.mul_add(LOG2_E, ROUND) - ROUND;
+    // Plain comparisons (one compare and one blend each); a NaN passes
+    // through untouched and is returned as is at the end.
+    let clamped = if x < MIN { MIN } else if x > MAX { MAX } else { x };
+    let shifted = clamped.mul_add(LOG2_E, ROUND);
+    let k = shifted - ROUND;
     let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, clamped));
     let mut p = 1.0 / 5040.0;
     p = p.mul_add(r, 1.0 / 720.0);
@@ -128,9 +131,11 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p.mul_add(r, 0.5);
     p = p.mul_add(r, 1.0);
     p = p.mul_add(r, 1.0);
+    // After adding ROUND, the low mantissa bits of `shifted` hold k: read
+    // it from the bits instead of a (saturating, slower) float-to-int cast.
+    let k = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     // 2^k by building the float's exponent bits (k is in [-126, 128]); at
     // k = 128 the split 2^64 * 2^64 keeps the exponent in range.
-    let k = k as i32;
     let half = k >> 1;
     let scale_a = f32::from_bits(((half + 127) as u32) << 23);
     let scale_b = f32::from_bits(((k - half + 127) as u32) << 23);

@@ -213,7 +213,7 @@ fn backward_channel<T: Real>(
             return;
         }
     }
-    backward_channel_body(ch, grad_out, scratch, out, slot);
+    backward_channel_states(ch, grad_out, scratch, out, slot);
 }
 
 /// See `selective::run_channel_avx2`: same code, wider vectors, same bits.
@@ -226,11 +226,27 @@ unsafe fn backward_channel_avx2<T: Real>(
     out: &Outputs<T>,
     slot: ProjectionSlot,
 ) {
-    backward_channel_body(ch, grad_out, scratch, out, slot);
+    backward_channel_states(ch, grad_out, scratch, out, slot);
+}
+
+/// Fixes N = 16 at compile time where it applies (see
+/// `selective::run_channel_states`).
+#[inline(always)]
+fn backward_channel_states<T: Real>(
+    ch: &Channel<'_, '_, T>,
+    grad_out: GradIn<'_, T>,
+    scratch: &mut Scratch<T>,
+    out: &Outputs<T>,
+    slot: ProjectionSlot,
+) {
+    match ch.dims.states {
+        16 => backward_channel_body::<T, 16>(ch, grad_out, scratch, out, slot),
+        _ => backward_channel_body::<T, 0>(ch, grad_out, scratch, out, slot),
+    }
 }
 
 #[inline(always)]
-fn backward_channel_body<T: Real>(
+fn backward_channel_body<T: Real, const STATES: usize>(
     ch: &Channel<'_, '_, T>,
     (grad_out, grad_last): GradIn<'_, T>,
     s: &mut Scratch<T>,
@@ -238,13 +254,14 @@ fn backward_channel_body<T: Real>(
     slot: ProjectionSlot,
 ) {
     let dims = ch.dims;
-    let (length, n) = (dims.length, dims.states);
+    let length = dims.length;
+    let n = if STATES > 0 { STATES } else { dims.states };
     let seq = ch.sequence_offset();
     let u = &ch.inputs.u.data()[seq..seq + length];
     let delta = &ch.inputs.delta.data()[seq..seq + length];
     let z = ch.inputs.z.map(|z| &z.data()[seq..seq + length]);
     let grad_out = &grad_out[seq..seq + length];
-    let a = ch.a_row();
+    let a = &ch.a_row()[..n];
     let d = ch.d();
 
     // Recompute the forward pass, keeping what the reverse pass needs
@@ -262,7 +279,7 @@ fn backward_channel_body<T: Real>(
     for t in 0..length {
         let dt = s.steps[t];
         let dt_u = dt * u[t];
-        let (b, c) = (b_rows.at(t), c_rows.at(t));
+        let (b, c) = (&b_rows.at(t)[..n], &c_rows.at(t)[..n]);
         let decay = &mut s.decays[t * n..(t + 1) * n];
         for (decay, &a) in decay.iter_mut().zip(a) {
             *decay = (dt * a).exp_lanes();
@@ -274,8 +291,9 @@ fn backward_channel_body<T: Real>(
         } else {
             &s.carry[..]
         };
+        // The same operations as the forward kernel, so the same states.
         for (((x, &p), &decay), &b) in now.iter_mut().zip(prev).zip(decay.iter()).zip(b) {
-            *x = decay * p + dt_u * b;
+            *x = decay.mul_add(p, dt_u * b);
         }
         previous_state = t * n;
         s.pre_gate[t] = dot(now, c) + d * u[t];
@@ -322,7 +340,7 @@ fn backward_channel_body<T: Real>(
             grad_z[t] = gate_grad;
         }
         grad_d = grad_d + grad_y * u[t];
-        let (b, c) = (b_rows.at(t), c_rows.at(t));
+        let (b, c) = (&b_rows.at(t)[..n], &c_rows.at(t)[..n]);
         let state = &s.states[t * n..(t + 1) * n];
         let decay = &s.decays[t * n..(t + 1) * n];
         // g_x_t = g_y C_t + carry, where carry = decay_{t+1} g_x_{t+1}.
@@ -455,163 +473,5 @@ fn finish<T: Real>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scan::selective_scan;
-    use proptest::prelude::*;
-
-    fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (((x >> 11) as f64 / (1u64 << 53) as f64) - 0.5) * 2.0 * scale
-            })
-            .collect()
-    }
-
-    struct Case {
-        shapes: Vec<Vec<usize>>,
-        data: Vec<Vec<f64>>,
-        softplus: bool,
-    }
-
-    impl Case {
-        fn inputs(&self) -> SelectiveInputs<'_, f64> {
-            let v = |i: usize| ArrayView::new(&self.data[i], &self.shapes[i]).unwrap();
-            let opt = |i: usize| (!self.data[i].is_empty()).then(|| v(i));
-            SelectiveInputs {
-                u: v(0),
-                delta: v(1),
-                a: v(2),
-                b: v(3),
-                c: v(4),
-                d: opt(5),
-                z: opt(6),
-                delta_bias: opt(7),
-                delta_softplus: self.softplus,
-            }
-        }
-
-        fn loss(&self, weights: &[f64], state_weights: &[f64]) -> f64 {
-            let out = selective_scan(self.inputs()).unwrap();
-            let outputs: f64 = out.out.data.iter().zip(weights).map(|(o, w)| o * w).sum();
-            let states: f64 = out
-                .last_state
-                .data
-                .iter()
-                .zip(state_weights)
-                .map(|(x, w)| x * w)
-                .sum();
-            outputs + states
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(24))]
-        #[test]
-        fn gradients_match_finite_differences(
-            batch in 1usize..3, dim in 1usize..5, length in 1usize..6, states in 1usize..4,
-            variable_b: bool, variable_c: bool, optional: [bool; 3], softplus: bool, seed: u64,
-        ) {
-            let groups = if dim % 2 == 0 { 2 } else { 1 };
-            let seq = vec![batch, dim, length];
-            let proj = |variable: bool| if variable { vec![batch, groups, states, length] } else { vec![dim, states] };
-            let shapes = vec![
-                seq.clone(), seq.clone(), vec![dim, states], proj(variable_b), proj(variable_c),
-                vec![dim], seq.clone(), vec![dim],
-            ];
-            let mut data: Vec<Vec<f64>> = shapes
-                .iter()
-                .enumerate()
-                .map(|(i, s)| values(s.iter().product(), seed ^ (i as u64 * 7919), 1.0))
-                .collect();
-            // A negative (a decaying state), delta positive when used raw.
-            data[2].iter_mut().for_each(|a| *a = -a.abs() - 0.1);
-            if !softplus {
-                data[1].iter_mut().for_each(|d| *d = d.abs() * 0.5 + 0.05);
-            }
-            for (k, present) in optional.iter().enumerate() {
-                if !present {
-                    data[5 + k].clear();
-                }
-            }
-            let case = Case { shapes, data, softplus };
-            let weights = values(batch * dim * length, seed ^ 99, 1.0);
-            // The loss also weighs the last state, to check its gradient.
-            let state_shape = [batch, dim, states];
-            let state_weights = values(batch * dim * states, seed ^ 98, 1.0);
-            let grads = selective_scan_backward(
-                case.inputs(),
-                ArrayView::new(&weights, &seq).unwrap(),
-                Some(ArrayView::new(&state_weights, &state_shape).unwrap()),
-            ).unwrap();
-            let analytic: Vec<Option<Vec<f64>>> = vec![
-                Some(grads.u.data), Some(grads.delta.data), Some(grads.a.data),
-                Some(grads.b.data), Some(grads.c.data), grads.d.map(|g| g.data),
-                grads.z.map(|g| g.data), grads.delta_bias.map(|g| g.data),
-            ];
-            let eps = 1e-6;
-            for (which, analytic) in analytic.iter().enumerate() {
-                let Some(analytic) = analytic else {
-                    prop_assert!(case.data[which].is_empty());
-                    continue;
-                };
-                prop_assert_eq!(analytic.len(), case.data[which].len());
-                for i in 0..analytic.len() {
-                    let mut probe = Case { shapes: case.shapes.clone(), data: case.data.clone(), softplus };
-                    probe.data[which][i] += eps;
-                    let up = probe.loss(&weights, &state_weights);
-                    probe.data[which][i] -= 2.0 * eps;
-                    let down = probe.loss(&weights, &state_weights);
-                    let numeric = (up - down) / (2.0 * eps);
-                    prop_assert!(
-                        (numeric - analytic[i]).abs() < 1e-5 * (1.0 + numeric.abs()),
-                        "input {} index {}: numeric {} analytic {}", which, i, numeric, analytic[i]
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn thread_count_does_not_change_bits() {
-        let (batch, dim, length, states) = (2, 24, 50, 5);
-        let seq = vec![batch, dim, length];
-        let shapes = [
-            seq.clone(),
-            seq.clone(),
-            vec![dim, states],
-            vec![batch, 2, states, length],
-        ];
-        let data: Vec<Vec<f64>> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| values(s.iter().product(), i as u64, 1.0))
-            .collect();
-        let run = || {
-            let inputs = SelectiveInputs {
-                u: ArrayView::new(&data[0], &shapes[0]).unwrap(),
-                delta: ArrayView::new(&data[1], &shapes[1]).unwrap(),
-                a: ArrayView::new(&data[2], &shapes[2]).unwrap(),
-                b: ArrayView::new(&data[3], &shapes[3]).unwrap(),
-                c: ArrayView::new(&data[3], &shapes[3]).unwrap(),
-                d: None,
-                z: Some(ArrayView::new(&data[0], &shapes[0]).unwrap()),
-                delta_bias: None,
-                delta_softplus: true,
-            };
-            let out = selective_scan(inputs).unwrap();
-            let grads =
-                selective_scan_backward(inputs, ArrayView::new(&data[1], &seq).unwrap(), None)
-                    .unwrap();
-            (out, grads)
-        };
-        let before = run();
-        crate::parallel::set_num_threads(5).unwrap();
-        let after = run();
-        assert_eq!(before, after);
-    }
-}
+#[path = "selective_backward_tests.rs"]
+mod tests;
