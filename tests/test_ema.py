@@ -243,3 +243,27 @@ def test_bad_input_gives_clear_error(call, error, message):
         call()
     assert message in str(info.value)
     assert type(info.value).__name__ not in ("PanicException", "InternalError")
+
+
+def test_bidirectional_mega_ema_adds_a_reverse_ema():
+    torch = pytest.importorskip("torch")
+    from seqcore.nn import MegaEMA
+
+    torch.manual_seed(0)
+    layer = MegaEMA(3, ndim=4, bidirectional=True).double()
+    x = torch.randn(2, 9, 3, dtype=torch.float64)
+    scaled = layer.gamma * layer.scale
+    p, q = layer.coefficients()
+    want = torch.zeros_like(x)
+    for half, order in ((slice(0, 3), range(9)), (slice(3, 6), range(8, -1, -1))):
+        state = torch.zeros(2, 3, 4, dtype=torch.float64)
+        for t in order:
+            state = p[half] * layer.beta[half] * x[:, t, :, None] + q[half] * state
+            want[:, t] += (state * scaled[half]).sum(-1)
+    want = torch.nn.functional.silu(want + layer.omega * x)
+    for mode in ("scan", "conv"):
+        layer.mode = mode
+        torch.testing.assert_close(layer(x), want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(RuntimeError, match="no step-by-step mode"):
+        layer.step(x[:, 0])
+    assert torch.autograd.gradcheck(lambda inp: layer(inp), (x.requires_grad_(),))

@@ -26,13 +26,18 @@ def problems(draw):
         # B and C share their groups (mamba-ssm's kernel requires it).
         variable_c = variable_b if variable_b != "fixed" else variable_c
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    is_complex = draw(st.booleans())
+
+    def normal(shape):
+        x = rng.standard_normal(shape)
+        return x + 1j * rng.standard_normal(shape) if is_complex else x
 
     def proj(kind):
         if kind == "fixed":
-            return rng.standard_normal((dim, states))
+            return normal((dim, states))
         if kind == "3d":
-            return rng.standard_normal((batch, states, length))
-        return rng.standard_normal((batch, groups, states, length))
+            return normal((batch, states, length))
+        return normal((batch, groups, states, length))
 
     softplus = draw(st.booleans())
     delta = rng.standard_normal((batch, dim, length))
@@ -41,7 +46,8 @@ def problems(draw):
     return {
         "u": rng.standard_normal((batch, dim, length)),
         "delta": delta,
-        "A": -np.exp(rng.standard_normal((dim, states))),
+        "A": -np.exp(rng.standard_normal((dim, states)))
+        + (1j * rng.standard_normal((dim, states)) if is_complex else 0),
         "B": proj(variable_b),
         "C": proj(variable_c),
         "D": rng.standard_normal(dim) if draw(st.booleans()) else None,
@@ -70,12 +76,13 @@ def torch_reference(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
         return P.repeat_interleave(dim // P.shape[1], dim=1)
 
     Bx, Cx = expand(B), expand(C)
-    x = u.new_zeros((batch, dim, A.shape[1]))
+    x = A.new_zeros((batch, dim, A.shape[1]))
     ys = []
     for t in range(length):
         dt = delta[:, :, t, None]
         x = torch.exp(dt * A) * x + dt * Bx[..., t] * u[:, :, t, None]
-        ys.append((x * Cx[..., t]).sum(-1))
+        y = (x * Cx[..., t]).sum(-1)
+        ys.append(2 * y.real if y.is_complex() else y)
     y = torch.stack(ys, dim=-1)
     if D is not None:
         y = y + D[None, :, None] * u
@@ -87,7 +94,11 @@ def torch_reference(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
 @given(problem=problems())
 def test_numpy_values_match_reference(problem):
     for dtype, tol in ((np.float64, 1e-10), (np.float32, 2e-4)):
-        args = {k: v.astype(dtype) if isinstance(v, np.ndarray) else v for k, v in problem.items()}
+        state = np.result_type(dtype, np.complex64) if np.iscomplexobj(problem["A"]) else dtype
+        args = {
+            k: v.astype(state if k in "ABC" else dtype) if isinstance(v, np.ndarray) else v
+            for k, v in problem.items()
+        }
         out, last = seqcore.scan.selective(**args, return_last_state=True)
         want_out, want_last = reference(**problem)
         assert out.dtype == dtype and out.shape == want_out.shape
@@ -114,9 +125,9 @@ def test_gradients_match_autograd_of_the_reference(problem):
     torch.testing.assert_close(out, ref_out, rtol=1e-9, atol=1e-9)
     g = torch.Generator().manual_seed(0)
     w_out = torch.randn(out.shape, generator=g, dtype=torch.float64)
-    w_last = torch.randn(last.shape, generator=g, dtype=torch.float64)
-    ((out * w_out).sum() + (last * w_last).sum()).backward()
-    ((ref_out * w_out).sum() + (ref_last * w_last).sum()).backward()
+    w_last = torch.randn(last.shape, generator=g, dtype=last.dtype)
+    ((out * w_out).sum() + (last * w_last.conj()).real.sum()).backward()
+    ((ref_out * w_out).sum() + (ref_last * w_last.conj()).real.sum()).backward()
     for name in names:
         if ours[name] is not None:
             torch.testing.assert_close(
@@ -219,7 +230,13 @@ BAD = [
     ({"z": np.ones((2, 3, 6))}, ValueError, "z must have shape"),
     ({"delta_bias": np.ones((3, 1))}, ValueError, "delta_bias must have 1 dimensions"),
     ({"u": np.ones((2, 3, 5), np.int32)}, TypeError, "u must have a floating or complex dtype"),
-    ({"A": np.ones((3, 4), np.complex64)}, NotImplementedError, "real inputs only"),
+    ({"u": np.ones((2, 3, 5), np.complex64)}, TypeError, "u must be real"),
+    ({"B": np.ones((3, 4), np.complex128)}, TypeError, "complex only when A is complex"),
+    (
+        {"A": -np.ones((3, 4), np.complex128), "B": np.ones((2, 4, 7))},
+        ValueError,
+        "last axis of 2 * length = 10",
+    ),
     ({"delta_softplus": 1}, TypeError, "delta_softplus must be a bool"),
     ({"B": "x"}, TypeError, "B must be a numpy array"),
 ]
@@ -238,3 +255,26 @@ def test_bad_input(change, error, message):
     with pytest.raises(error) as info:
         seqcore.scan.selective(**args)
     assert message in str(info.value)
+
+
+def test_complex_a_with_mamba_interleaved_layout():
+    """mamba-ssm passes input-dependent B/C for complex A as real arrays with
+    (real, imaginary) pairs along a last axis of 2 * length."""
+    rng = np.random.default_rng(7)
+    batch, dim, length, n = 2, 3, 6, 4
+    u = rng.standard_normal((batch, dim, length))
+    delta = rng.uniform(0.1, 0.5, (batch, dim, length))
+    A = -rng.uniform(0.1, 1, (dim, n)) + 1j * rng.standard_normal((dim, n))
+    B_pairs = rng.standard_normal((batch, n, 2 * length))
+    C_pairs = rng.standard_normal((batch, 1, n, 2 * length))
+    B = B_pairs[..., 0::2] + 1j * B_pairs[..., 1::2]
+    C = C_pairs[..., 0::2] + 1j * C_pairs[..., 1::2]
+    out, last = seqcore.scan.selective(u, delta, A, B_pairs, C_pairs, return_last_state=True)
+    want, want_last = reference(u, delta, A, B, C)
+    np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(last, want_last, rtol=1e-10, atol=1e-10)
+    assert last.dtype == np.complex128
+    tensors = [torch.tensor(x, requires_grad=True) for x in (u, delta, A, B_pairs, C_pairs)]
+    assert torch.autograd.gradcheck(
+        lambda *t: seqcore.scan.selective(*t, return_last_state=True), tensors
+    )

@@ -7,6 +7,8 @@ import numpy.typing as npt
 __all__ = [
     "__version__",
     "default_num_threads",
+    "gateloop",
+    "gateloop_backward",
     "get_num_threads",
     "linear_scan",
     "linear_scan_backward",
@@ -24,6 +26,10 @@ _Array = npt.NDArray[Any]
 def get_num_threads() -> int: ...
 def set_num_threads(threads: int) -> None: ...
 def default_num_threads() -> int: ...
+def gateloop(q: _Array, k: _Array, v: _Array, a: _Array) -> _Array: ...
+def gateloop_backward(
+    q: _Array, k: _Array, v: _Array, a: _Array, grad_y: _Array
+) -> tuple[_Array, _Array, _Array, _Array]: ...
 def linear_scan(
     a: _Array,
     b: _Array,

@@ -1,4 +1,4 @@
-"""Naive float64 reference of the selective scan (mamba-ssm semantics, real A).
+"""Naive float64 reference of the selective scan (mamba-ssm semantics).
 
 A loop over time and every state, in float64, written for clarity only.
 """
@@ -22,8 +22,10 @@ def selective_scan(
     z: Array | None = None, delta_bias: Array | None = None, delta_softplus: bool = False,
 ) -> tuple[Array, Array]:  # fmt: skip
     """Returns (out, last_state) in float64."""
-    u, delta, A = (np.asarray(x, np.float64) for x in (u, delta, A))
-    B, C = np.asarray(B, np.float64), np.asarray(C, np.float64)
+    u, delta = (np.asarray(x, np.float64) for x in (u, delta))
+    is_complex = np.iscomplexobj(A)
+    wide = np.complex128 if is_complex else np.float64
+    A, B, C = (np.asarray(x, wide) for x in (A, B, C))
     batch, dim, length = u.shape
     states = A.shape[1]
     if delta_bias is not None:
@@ -40,14 +42,16 @@ def selective_scan(
         return P[b, d // (dim // groups), :, t]
 
     out = np.zeros((batch, dim, length))
-    last = np.zeros((batch, dim, states))
+    last = np.zeros((batch, dim, states), dtype=wide)
     for b in range(batch):
         for d in range(dim):
-            x = np.zeros(states)
+            x = np.zeros(states, dtype=wide)
             for t in range(length):
                 dt = delta[b, d, t]
                 x = np.exp(dt * A[d]) * x + dt * projection(B, b, d, t) * u[b, d, t]
-                y = float(np.dot(x, projection(C, b, d, t)))
+                product = np.dot(x, projection(C, b, d, t))
+                # Complex states read out 2 Re(C x), the conjugate-pair half.
+                y = 2 * float(product.real) if is_complex else float(product)
                 if D is not None:
                     y += float(D[d]) * u[b, d, t]
                 if z is not None:

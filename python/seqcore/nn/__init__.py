@@ -5,6 +5,7 @@
 * :class:`S4D` — diagonal state space layer (Gu et al. 2022), ZOH, S4D-Lin init.
 * :class:`MegaEMA` — Mega's damped multi-dimensional EMA (Ma et al. 2022).
 * :class:`SelectiveSSM` — the Mamba mixer (Gu & Dao 2023), optionally bidirectional.
+* :class:`GateLoop` — GateLoop's data-controlled matrix-state recurrence (Katsch 2023).
 
 All take and return ``(batch, time, d_model)`` tensors.
 """
@@ -13,10 +14,11 @@ from seqcore._torch import require_torch
 
 require_torch("seqcore.nn")
 
+from seqcore.nn.gateloop import GateLoop  # noqa: E402
 from seqcore.nn.linear_recurrence import LinearRecurrence  # noqa: E402
 from seqcore.nn.lru import LRU  # noqa: E402
 from seqcore.nn.mega_ema import MegaEMA  # noqa: E402
 from seqcore.nn.s4d import S4D  # noqa: E402
 from seqcore.nn.selective_ssm import SelectiveSSM  # noqa: E402
 
-__all__ = ["LRU", "S4D", "LinearRecurrence", "MegaEMA", "SelectiveSSM"]
+__all__ = ["LRU", "S4D", "GateLoop", "LinearRecurrence", "MegaEMA", "SelectiveSSM"]

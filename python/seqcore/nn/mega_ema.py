@@ -34,6 +34,10 @@ class MegaEMA(nn.Module):
         mode: ``"scan"`` (a linear scan over a ``(batch, time, d_model * ndim)``
             state) or ``"conv"`` (the EMA's kernel applied by FFT); see
             :func:`seqcore.scan.ema`. Both give the same output.
+        bidirectional: add a second EMA, with parameters of its own, run
+            from the end of the sequence to the start (Mega's bidirectional
+            encoder); the output then depends on the whole sequence, so
+            :meth:`step` is unavailable.
 
     Shapes:
         ``x``: ``(batch, time, d_model)`` → ``(batch, time, d_model)``.
@@ -41,20 +45,26 @@ class MegaEMA(nn.Module):
         ``(batch, d_model, ndim)`` state, for generation.
     """
 
-    def __init__(self, d_model: int, ndim: int = 16, *, mode: str = "scan") -> None:
+    def __init__(
+        self, d_model: int, ndim: int = 16, *, mode: str = "scan", bidirectional: bool = False
+    ) -> None:
         super().__init__()
         if d_model < 1 or ndim < 1:
             raise ValueError(f"d_model and ndim must be positive, got {d_model} and {ndim}")
         if mode not in ("scan", "conv"):
             raise ValueError(f"mode must be 'scan' or 'conv', got {mode!r}")
         self.d_model, self.ndim, self.mode = d_model, ndim, mode
+        self.bidirectional = bidirectional
         self.scale = math.sqrt(1.0 / ndim)
-        self.alpha = nn.Parameter(torch.randn(d_model, ndim) * 0.2)
-        self.delta = nn.Parameter(torch.randn(d_model, ndim) * 0.2)
+        # With bidirectional=True, the first d_model rows drive the forward
+        # EMA and the last d_model rows the reverse one.
+        rows = 2 * d_model if bidirectional else d_model
+        self.alpha = nn.Parameter(torch.randn(rows, ndim) * 0.2)
+        self.delta = nn.Parameter(torch.randn(rows, ndim) * 0.2)
         signs = torch.ones(ndim)
         signs[1::2] = -1.0
-        self.beta = nn.Parameter(torch.randn(d_model, ndim) * 0.02 + signs)
-        self.gamma = nn.Parameter(torch.randn(d_model, ndim))
+        self.beta = nn.Parameter(torch.randn(rows, ndim) * 0.02 + signs)
+        self.gamma = nn.Parameter(torch.randn(rows, ndim))
         self.omega = nn.Parameter(torch.randn(d_model))
 
     def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,8 +73,16 @@ class MegaEMA(nn.Module):
         return p, 1 - p * torch.sigmoid(self.delta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        params = (self.alpha, self.delta, self.beta, self.gamma * self.scale)
-        y = ema(x, *(t.to(x.dtype) for t in params), mode=self.mode)
+        params = [
+            t.to(x.dtype) for t in (self.alpha, self.delta, self.beta, self.gamma * self.scale)
+        ]
+        if not self.bidirectional:
+            y = ema(x, *params, mode=self.mode)
+        else:
+            d = self.d_model
+            forward = ema(x, *(t[:d] for t in params), mode=self.mode)
+            backward = ema(x.flip(1), *(t[d:] for t in params), mode=self.mode).flip(1)
+            y = forward + backward
         return F.silu(y + self.omega.to(x.dtype) * x)
 
     def step(
@@ -75,6 +93,8 @@ class MegaEMA(nn.Module):
         when None). Returns ``(y_t, state)``; feeding each step's state to
         the next gives the same outputs as :meth:`forward` on the sequence.
         """
+        if self.bidirectional:
+            raise RuntimeError("a bidirectional MegaEMA has no step-by-step mode")
         if x_t.dim() != 2 or x_t.shape[1] != self.d_model:
             raise ValueError(
                 f"x_t must have shape (batch, d_model={self.d_model}), got {tuple(x_t.shape)}"

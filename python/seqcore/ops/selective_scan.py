@@ -35,7 +35,7 @@ def selective_scan(
 @selective_scan.register_fake
 def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus):  # type: ignore[no-untyped-def]
     batch, dim, _ = u.shape
-    return torch.empty_like(u), u.new_empty((batch, dim, A.shape[1]))
+    return torch.empty_like(u), u.new_empty((batch, dim, A.shape[1]), dtype=A.dtype)
 
 
 @torch.library.custom_op("seqcore::selective_scan_backward", mutates_args=(), device_types="cpu")
@@ -86,6 +86,21 @@ selective_scan.register_autograd(_backward, setup_context=_setup_context)
 _NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
 
+def _complex_projection(
+    x: torch.Tensor, name: str, length: int, real: torch.dtype, state: torch.dtype
+) -> torch.Tensor:
+    """B or C for complex states (see seqcore.scan.selective)."""
+    if x.is_complex() or x.dim() == 2:
+        return x.to(state)
+    if x.shape[-1] != 2 * length:
+        raise ValueError(
+            f"with complex A, an input-dependent {name} must be complex or real with a last "
+            f"axis of 2 * length = {2 * length} (real, imaginary pairs), got shape {tuple(x.shape)}"
+        )
+    pairs = x.to(real).reshape(*x.shape[:-1], length, 2).contiguous()
+    return torch.view_as_complex(pairs)
+
+
 def selective_scan_autograd(
     u: Any, delta: Any, A: Any, B: Any, C: Any, D: Any, z: Any, delta_bias: Any,
     delta_softplus: bool,
@@ -98,8 +113,8 @@ def selective_scan_autograd(
             raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
         if value is not None and not (value.is_floating_point() or value.is_complex()):
             raise TypeError(f"{name} must have a floating dtype, got {value.dtype}")
-        if value is not None and value.is_complex():
-            raise NotImplementedError("seqcore.scan.selective supports real inputs only for now")
+        if value is not None and value.is_complex() and name not in ("A", "B", "C"):
+            raise TypeError(f"{name} must be real, got {value.dtype}")
         if value is not None and value.device.type != "cpu":
             raise NotImplementedError(
                 f"seqcore.scan.selective runs on CPU tensors for now, got {name} on {value.device}"
@@ -107,7 +122,14 @@ def selective_scan_autograd(
     if not isinstance(delta_softplus, bool):
         raise TypeError(f"delta_softplus must be a bool, got {type(delta_softplus).__name__}")
     compute = torch.float64 if u.dtype == torch.float64 else torch.float32
-    ready = [None if v is None else v.to(compute) for v in values]
+    if not A.is_complex() and (B.is_complex() or C.is_complex()):
+        raise TypeError("B and C may be complex only when A is complex")
+    ready = [None if v is None or v.is_complex() else v.to(compute) for v in values]
+    if A.is_complex():
+        state = torch.complex128 if compute == torch.float64 else torch.complex64
+        ready[2] = A.to(state)
+        for index, name in ((3, "B"), (4, "C")):
+            ready[index] = _complex_projection(values[index], name, u.shape[-1], compute, state)
     for index in (3, 4):  # B, C: (batch, N, length) -> (batch, 1, N, length)
         value = ready[index]
         if value is not None and value.dim() == 3:

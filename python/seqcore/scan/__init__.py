@@ -8,8 +8,9 @@ Layout: channel-last ``(batch, time, dim)`` unless a function says otherwise.
 """
 
 from seqcore.scan._ema import ema
+from seqcore.scan._gateloop import gateloop
 from seqcore.scan._linear import linear, linear_bidirectional
 from seqcore.scan._selective import selective
 from seqcore.scan._ssm_kernel import ssm_kernel
 
-__all__ = ["ema", "linear", "linear_bidirectional", "selective", "ssm_kernel"]
+__all__ = ["ema", "gateloop", "linear", "linear_bidirectional", "selective", "ssm_kernel"]

@@ -39,10 +39,14 @@ def selective(
 
     Args:
         u, delta: ``(batch, dim, length)``.
-        A: ``(dim, N)``, real (complex ``A`` is not supported yet).
+        A: ``(dim, N)``, real or complex. With complex ``A`` the states are
+            complex and ``y_t = 2 Re(sum_n C_t[n] x_t[n])``, as in mamba-ssm.
         B, C: ``(dim, N)`` (time-invariant), or ``(batch, N, length)`` /
             ``(batch, groups, N, length)`` (input-dependent; channel ``d``
-            uses group ``d // (dim // groups)``).
+            uses group ``d // (dim // groups)``). With complex ``A``,
+            input-dependent B and C come as mamba-ssm passes them: real, with
+            a last axis of ``2 * length`` holding (real, imaginary) pairs; a
+            complex array of length ``length`` is accepted too.
         D, delta_bias: ``(dim,)`` or None.
         z: ``(batch, dim, length)`` or None.
         delta_softplus: apply softplus to ``delta + delta_bias``.
@@ -82,22 +86,49 @@ def selective(
     arrays = [
         None if x is None else as_kernel_array(n, x) for n, x in zip(names, args, strict=True)
     ]
-    if any(a is not None and np.iscomplexobj(a) for a in arrays):
-        raise NotImplementedError("seqcore.scan.selective supports real inputs only for now")
+    for name, array in zip(names, arrays, strict=True):
+        if name not in ("A", "B", "C") and array is not None and np.iscomplexobj(array):
+            raise TypeError(f"{name} must be real, got {array.dtype}")
     u_in = arrays[0]
     assert u_in is not None
     compute = np.float64 if u_in.dtype == np.float64 else np.float32
-    ready = [None if a is None else np.ascontiguousarray(a, dtype=compute) for a in arrays]
-    u_c, delta_c, A_c, B_c, C_c = ready[:5]
-    assert u_c is not None and delta_c is not None and A_c is not None
-    assert B_c is not None and C_c is not None
-    D_c, z_c, bias_c = ready[5:]
+    A_in, B_in, C_in = arrays[2:5]
+    assert A_in is not None and B_in is not None and C_in is not None
+    if not np.iscomplexobj(A_in) and (np.iscomplexobj(B_in) or np.iscomplexobj(C_in)):
+        raise TypeError("B and C may be complex only when A is complex")
+    real = [
+        None if a is None or np.iscomplexobj(a) else np.ascontiguousarray(a, dtype=compute)
+        for a in arrays
+    ]
+    u_c, delta_c, A_c, B_c, C_c = real[:5]
+    assert u_c is not None and delta_c is not None
+    D_c, z_c, bias_c = real[5:]
+    if np.iscomplexobj(A_in):
+        state = np.complex128 if compute == np.float64 else np.complex64
+        A_c = np.ascontiguousarray(A_in, dtype=state)
+        B_c = complex_projection(B_in, "B", u_c.shape[-1], state)
+        C_c = complex_projection(C_in, "C", u_c.shape[-1], state)
+    assert A_c is not None and B_c is not None and C_c is not None
     out, last = _core.selective_scan(
         u_c, delta_c, A_c, grouped(B_c), grouped(C_c), D_c, z_c, bias_c, delta_softplus
     )
     if np.asarray(u).dtype == np.float16:
         out = out.astype(np.float16)
     return (out, last) if return_last_state else out
+
+
+def complex_projection(x: Array, name: str, length: int, dtype: Any) -> Array:
+    """B or C for complex states: complex as given, or mamba-ssm's real
+    layout with (real, imaginary) pairs along a last axis of 2 * length."""
+    if np.iscomplexobj(x) or x.ndim == 2:
+        return np.ascontiguousarray(x, dtype=dtype)
+    if x.shape[-1] != 2 * length:
+        raise ValueError(
+            f"with complex A, an input-dependent {name} must be complex or real with a last "
+            f"axis of 2 * length = {2 * length} (real, imaginary pairs), got shape {x.shape}"
+        )
+    real = np.ascontiguousarray(x, dtype=np.float64 if dtype == np.complex128 else np.float32)
+    return real.view(dtype)
 
 
 def grouped(x: Array) -> Array:

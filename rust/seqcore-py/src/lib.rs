@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod arrays;
 mod enter;
 mod errors;
+mod gateloop;
 mod parallel;
 mod scan;
 mod selective;
@@ -19,6 +20,7 @@ mod vandermonde;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parallel::register(m)?;
+    gateloop::register(m)?;
     scan::register(m)?;
     selective::register(m)?;
     vandermonde::register(m)?;

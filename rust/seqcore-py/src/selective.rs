@@ -1,9 +1,13 @@
 //! Bindings of the selective scan (`seqcore::scan::selective_*`).
+//!
+//! `u`, `delta`, `D`, `z`, `delta_bias` (and `grad_out`) are real, float32
+//! or float64; `A`, `B`, `C` (and `grad_last_state`) have that dtype or its
+//! complex counterpart (complex `A`, as mamba-ssm allows).
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
+use numpy::{Complex32, Complex64, PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use seqcore::scan::{self, Real, SelectiveInputs};
+use seqcore::scan::{self, SelectiveInputs, StateElement};
 use seqcore::Array;
 
 use crate::arrays::{borrow, common_dtype, new_output, output_slice, view, Dtype};
@@ -22,51 +26,76 @@ struct Args<'py> {
     delta_bias: Option<Bound<'py, PyAny>>,
 }
 
-impl<'py> Args<'py> {
-    fn named(&self) -> Vec<(&'static str, &Bound<'py, PyAny>)> {
-        let mut named = vec![
-            ("u", &self.u),
-            ("delta", &self.delta),
-            ("A", &self.a),
-            ("B", &self.b),
-            ("C", &self.c),
-        ];
-        named.extend(self.d.as_ref().map(|x| ("D", x)));
-        named.extend(self.z.as_ref().map(|x| ("z", x)));
-        named.extend(self.delta_bias.as_ref().map(|x| ("delta_bias", x)));
-        named
-    }
+/// Which kernel instance: the real dtype, and whether states are complex.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Real32,
+    Real64,
+    Complex32,
+    Complex64,
+}
 
-    /// The common dtype, which must be real: complex A goes through the
-    /// Python layer's complex path.
-    fn dtype(&self, extra: Option<(&'static str, &Bound<'py, PyAny>)>) -> PyResult<Dtype> {
-        let mut named = self.named();
-        named.extend(extra);
-        match common_dtype(&named)? {
-            dtype @ (Dtype::F32 | Dtype::F64) => Ok(dtype),
-            other => Err(PyTypeError::new_err(format!(
-                "selective_scan kernels take float32 or float64 arrays, got {}",
-                other.name()
+impl<'py> Args<'py> {
+    fn kind(
+        &self,
+        real_extra: Option<(&'static str, &Bound<'py, PyAny>)>,
+        state_extra: Option<(&'static str, &Bound<'py, PyAny>)>,
+    ) -> PyResult<Kind> {
+        let mut real = vec![("u", &self.u), ("delta", &self.delta)];
+        real.extend(self.d.as_ref().map(|x| ("D", x)));
+        real.extend(self.z.as_ref().map(|x| ("z", x)));
+        real.extend(self.delta_bias.as_ref().map(|x| ("delta_bias", x)));
+        real.extend(real_extra);
+        let real_dtype = common_dtype(&real)?;
+        let mut state = vec![("A", &self.a), ("B", &self.b), ("C", &self.c)];
+        state.extend(state_extra);
+        let state_dtype = common_dtype(&state)?;
+        match (real_dtype, state_dtype) {
+            (Dtype::F32, Dtype::F32) => Ok(Kind::Real32),
+            (Dtype::F64, Dtype::F64) => Ok(Kind::Real64),
+            (Dtype::F32, Dtype::C64) => Ok(Kind::Complex32),
+            (Dtype::F64, Dtype::C128) => Ok(Kind::Complex64),
+            (Dtype::C64 | Dtype::C128, _) => Err(PyTypeError::new_err(format!(
+                "u, delta, D, z and delta_bias must be real (float32 or float64), got {}",
+                real_dtype.name()
+            ))),
+            _ => Err(PyTypeError::new_err(format!(
+                "A, B and C must have the dtype of u ({}) or its complex counterpart, got {}",
+                real_dtype.name(),
+                state_dtype.name()
             ))),
         }
     }
 }
 
 /// Read-only borrows of every argument, kept alive while views exist.
-struct Borrowed<'py, T: numpy::Element> {
-    required: [PyReadonlyArrayDyn<'py, T>; 5],
-    optional: [Option<PyReadonlyArrayDyn<'py, T>>; 3],
+struct Borrowed<'py, S: StateElement + numpy::Element>
+where
+    S::Real: numpy::Element,
+{
+    real: [PyReadonlyArrayDyn<'py, S::Real>; 2],
+    state: [PyReadonlyArrayDyn<'py, S>; 3],
+    optional: [Option<PyReadonlyArrayDyn<'py, S::Real>>; 3],
 }
 
-impl<'py, T: numpy::Element + Real> Borrowed<'py, T> {
+fn view_optional<'a, T: numpy::Element>(
+    name: &str,
+    x: &'a Option<PyReadonlyArrayDyn<'_, T>>,
+) -> PyResult<Option<seqcore::ArrayView<'a, T>>> {
+    x.as_ref().map(|x| view(name, x)).transpose()
+}
+
+impl<'py, S: StateElement + numpy::Element> Borrowed<'py, S>
+where
+    S::Real: numpy::Element,
+{
     fn new(args: &Args<'py>) -> PyResult<Self> {
         let opt = |name, x: &Option<Bound<'py, PyAny>>| {
-            x.as_ref().map(|x| borrow::<T>(name, x)).transpose()
+            x.as_ref().map(|x| borrow::<S::Real>(name, x)).transpose()
         };
         Ok(Self {
-            required: [
-                borrow("u", &args.u)?,
-                borrow("delta", &args.delta)?,
+            real: [borrow("u", &args.u)?, borrow("delta", &args.delta)?],
+            state: [
                 borrow("A", &args.a)?,
                 borrow("B", &args.b)?,
                 borrow("C", &args.c)?,
@@ -79,8 +108,9 @@ impl<'py, T: numpy::Element + Real> Borrowed<'py, T> {
         })
     }
 
-    fn inputs(&self, delta_softplus: bool) -> PyResult<SelectiveInputs<'_, T>> {
-        let [u, delta, a, b, c] = &self.required;
+    fn inputs(&self, delta_softplus: bool) -> PyResult<SelectiveInputs<'_, S>> {
+        let [u, delta] = &self.real;
+        let [a, b, c] = &self.state;
         let [d, z, bias] = &self.optional;
         Ok(SelectiveInputs {
             u: view("u", u)?,
@@ -96,14 +126,31 @@ impl<'py, T: numpy::Element + Real> Borrowed<'py, T> {
     }
 }
 
-fn view_optional<'a, T: numpy::Element>(
-    name: &str,
-    x: &'a Option<PyReadonlyArrayDyn<'_, T>>,
-) -> PyResult<Option<seqcore::ArrayView<'a, T>>> {
-    x.as_ref().map(|x| view(name, x)).transpose()
+/// Calls `$body` with `$s` bound to the state type of `$kind`.
+macro_rules! with_kind {
+    ($kind:expr, $s:ident => $body:expr) => {
+        match $kind {
+            Kind::Real32 => {
+                type $s = f32;
+                $body
+            }
+            Kind::Real64 => {
+                type $s = f64;
+                $body
+            }
+            Kind::Complex32 => {
+                type $s = Complex32;
+                $body
+            }
+            Kind::Complex64 => {
+                type $s = Complex64;
+                $body
+            }
+        }
+    };
 }
 
-/// Selective scan (mamba-ssm semantics, real A): returns (out, last_state).
+/// Selective scan (mamba-ssm semantics): returns (out, last_state).
 #[pyfunction]
 #[pyo3(signature = (u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=false))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
@@ -129,26 +176,26 @@ fn selective_scan<'py>(
         z,
         delta_bias,
     };
-    match args.dtype(None)? {
-        Dtype::F64 => forward::<f64>(py, &args, delta_softplus),
-        _ => forward::<f32>(py, &args, delta_softplus),
-    }
+    with_kind!(args.kind(None, None)?, S => forward::<S>(py, &args, delta_softplus))
 }
 
-fn forward<'py, T: numpy::Element + Real>(
+fn forward<'py, S: StateElement + numpy::Element>(
     py: Python<'py>,
     args: &Args<'py>,
     delta_softplus: bool,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let borrowed = Borrowed::<T>::new(args)?;
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)>
+where
+    S::Real: numpy::Element,
+{
+    let borrowed = Borrowed::<S>::new(args)?;
     let inputs = borrowed.inputs(delta_softplus)?;
     // Shapes for the outputs; the core validates everything else.
     let (batch_dim_len, states) = match (inputs.u.shape(), inputs.a.shape()) {
         ([b, d, l], [_, n]) => ([*b, *d, *l], *n),
         _ => ([0, 0, 0], 0),
     };
-    let out = new_output::<T>(py, &batch_dim_len);
-    let last = new_output::<T>(py, &[batch_dim_len[0], batch_dim_len[1], states]);
+    let out = new_output::<S::Real>(py, &batch_dim_len);
+    let last = new_output::<S>(py, &[batch_dim_len[0], batch_dim_len[1], states]);
     {
         let (mut out_rw, mut last_rw) = (output_slice(&out)?, output_slice(&last)?);
         let (out_slice, last_slice) = (out_rw.as_slice_mut()?, last_rw.as_slice_mut()?);
@@ -200,46 +247,52 @@ fn selective_scan_backward<'py>(
         z,
         delta_bias,
     };
-    if let Some(g) = &grad_last_state {
-        args.dtype(Some(("grad_last_state", g)))?;
-    }
+    let kind = args.kind(
+        Some(("grad_out", &grad_out)),
+        grad_last_state.as_ref().map(|g| ("grad_last_state", g)),
+    )?;
     let grads = (&grad_out, grad_last_state.as_ref());
-    match args.dtype(Some(("grad_out", &grad_out)))? {
-        Dtype::F64 => backward::<f64>(py, &args, delta_softplus, grads),
-        _ => backward::<f32>(py, &args, delta_softplus, grads),
-    }
+    with_kind!(kind, S => backward::<S>(py, &args, delta_softplus, grads))
 }
 
-fn backward<'py, T: numpy::Element + Real>(
+fn backward<'py, S: StateElement + numpy::Element>(
     py: Python<'py>,
     args: &Args<'py>,
     delta_softplus: bool,
     (grad_out, grad_last_state): (&Bound<'py, PyAny>, Option<&Bound<'py, PyAny>>),
-) -> PyResult<Grads<'py>> {
-    let borrowed = Borrowed::<T>::new(args)?;
+) -> PyResult<Grads<'py>>
+where
+    S::Real: numpy::Element,
+{
+    let borrowed = Borrowed::<S>::new(args)?;
     let inputs = borrowed.inputs(delta_softplus)?;
-    let grad_out = borrow::<T>("grad_out", grad_out)?;
+    let grad_out = borrow::<S::Real>("grad_out", grad_out)?;
     let grad_out = view("grad_out", &grad_out)?;
     let grad_last = grad_last_state
-        .map(|g| borrow::<T>("grad_last_state", g))
+        .map(|g| borrow::<S>("grad_last_state", g))
         .transpose()?;
     let grad_last = view_optional("grad_last_state", &grad_last)?;
     let grads = enter(py, || {
         scan::selective_scan_backward(inputs, grad_out, grad_last)
     })?
     .map_err(ToPyErr::to_py_err)?;
-    let np = |array: Array<T>| -> PyResult<Bound<'py, PyAny>> {
+    let real = |array: Array<S::Real>| -> PyResult<Bound<'py, PyAny>> {
         Ok(PyArray1::from_vec(py, array.data)
             .reshape(array.shape)?
             .into_any())
     };
-    let opt = |array: Option<Array<T>>| array.map(np).transpose();
+    let state = |array: Array<S>| -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyArray1::from_vec(py, array.data)
+            .reshape(array.shape)?
+            .into_any())
+    };
+    let opt = |array: Option<Array<S::Real>>| array.map(real).transpose();
     Ok((
-        np(grads.u)?,
-        np(grads.delta)?,
-        np(grads.a)?,
-        np(grads.b)?,
-        np(grads.c)?,
+        real(grads.u)?,
+        real(grads.delta)?,
+        state(grads.a)?,
+        state(grads.b)?,
+        state(grads.c)?,
         opt(grads.d)?,
         opt(grads.z)?,
         opt(grads.delta_bias)?,

@@ -13,18 +13,23 @@
 
 mod element;
 mod error;
+mod gateloop;
+mod gateloop_backward;
 mod linear;
 mod linear_backward;
 mod real;
 mod selective;
 mod selective_backward;
 mod selective_inputs;
+mod state;
 mod tasks;
 mod vandermonde;
 mod vandermonde_backward;
 
 pub use element::ScanElement;
 pub use error::ScanError;
+pub use gateloop::{gateloop, gateloop_into, GateLoopInputs};
+pub use gateloop_backward::{gateloop_backward, GateLoopGrads};
 pub use linear::{linear_scan, linear_scan_into};
 pub use linear_backward::{
     linear_scan_backward, linear_scan_backward_into, LinearScanGrads, LinearScanGradsMut,
@@ -32,6 +37,7 @@ pub use linear_backward::{
 pub use real::Real;
 pub use selective::{selective_scan, selective_scan_into, SelectiveInputs, SelectiveOutput};
 pub use selective_backward::{selective_scan_backward, SelectiveGrads};
+pub use state::StateElement;
 pub use vandermonde::{ssm_kernel, ssm_kernel_into, KernelElement};
 pub use vandermonde_backward::{
     ssm_kernel_backward, ssm_kernel_backward_into, SsmKernelGrads, SsmKernelGradsMut,

@@ -119,9 +119,16 @@ pub fn exp_f32(x: f32) -> f32 {
     const MIN: f32 = -87.33;
     // Plain comparisons (one compare and one blend each); a NaN passes
     // through untouched and is returned as is at the end. (`f32::clamp`
-    // vectorised far worse here: with it the whole scan ran 2x slower.)
+    // and an `as i32` cast in place of the bit trick below together made
+    // the selective scan 2x slower.)
     #[allow(clippy::manual_clamp)]
-    let clamped = if x < MIN { MIN } else if x > MAX { MAX } else { x };
+    let clamped = if x < MIN {
+        MIN
+    } else if x > MAX {
+        MAX
+    } else {
+        x
+    };
     let shifted = clamped.mul_add(LOG2_E, ROUND);
     let k = shifted - ROUND;
     let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, clamped));

@@ -19,25 +19,27 @@
 //! Input-dependent B and C are first transposed to `(batch, groups,
 //! length, N)` so that one time step reads N contiguous values.
 
+use super::element::ScanElement;
 use super::error::ScanError;
 use super::real::Real;
 pub(crate) use super::selective_inputs::{validate, Dims, Projection, Projections};
 pub use super::selective_inputs::{SelectiveInputs, SelectiveOutput};
+use super::state::StateElement;
 use crate::array::{Array, ArrayView};
 use crate::parallel::{self, SharedOutput};
 
 /// `dt` for every step of one channel (bias and softplus applied), in one
 /// pass that vectorises (the softplus has no library calls for f32).
 #[inline(always)]
-pub(crate) fn step_sizes<T: Real>(
-    inputs: &SelectiveInputs<'_, T>,
+pub(crate) fn step_sizes<S: StateElement>(
+    inputs: &SelectiveInputs<'_, S>,
     channel: usize,
-    raw: &[T],
-    out: &mut [T],
+    raw: &[S::Real],
+    out: &mut [S::Real],
 ) {
     let bias = inputs
         .delta_bias
-        .map_or(T::ZERO, |bias| bias.data()[channel]);
+        .map_or(<S::Real as ScanElement>::ZERO, |bias| bias.data()[channel]);
     if inputs.delta_softplus {
         for (dt, &r) in out.iter_mut().zip(raw) {
             *dt = (r + bias).softplus_lanes();
@@ -60,7 +62,7 @@ pub(crate) fn gates<T: Real>(z: &[T], out: &mut [T]) {
 /// `sum_i x[i] * y[i]` with eight partial sums, so that it vectorises and
 /// always adds in the same order.
 #[inline(always)]
-pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
+pub(crate) fn dot<T: ScanElement>(x: &[T], y: &[T]) -> T {
     let mut lanes = [T::ZERO; 8];
     let chunks = x.len() / 8;
     for i in 0..chunks {
@@ -82,12 +84,12 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
 }
 
 /// Runs the selective scan; see the module documentation.
-pub fn selective_scan<T: Real>(
-    inputs: SelectiveInputs<'_, T>,
-) -> Result<SelectiveOutput<T>, ScanError> {
+pub fn selective_scan<S: StateElement>(
+    inputs: SelectiveInputs<'_, S>,
+) -> Result<SelectiveOutput<S>, ScanError> {
     let dims = validate(&inputs)?;
-    let mut out = vec![T::ZERO; dims.batch * dims.dim * dims.length];
-    let mut last_state = vec![T::ZERO; dims.batch * dims.dim * dims.states];
+    let mut out = vec![<S::Real as ScanElement>::ZERO; dims.batch * dims.dim * dims.length];
+    let mut last_state = vec![S::ZERO; dims.batch * dims.dim * dims.states];
     scan_unchecked(&inputs, &dims, &mut out, &mut last_state);
     Ok(SelectiveOutput {
         out: Array {
@@ -103,32 +105,33 @@ pub fn selective_scan<T: Real>(
 
 /// Like [`selective_scan`], writing into caller-owned buffers:
 /// `out` `(batch, dim, length)` and `last_state` `(batch, dim, N)`.
-pub fn selective_scan_into<T: Real>(
-    inputs: SelectiveInputs<'_, T>,
-    out: &mut [T],
-    last_state: &mut [T],
+pub fn selective_scan_into<S: StateElement>(
+    inputs: SelectiveInputs<'_, S>,
+    out: &mut [S::Real],
+    last_state: &mut [S],
 ) -> Result<(), ScanError> {
     let dims = validate(&inputs)?;
-    let check = |name, buffer: &[T], shape: &[usize]| {
-        ArrayView::new(buffer, shape)
-            .map(|_| ())
-            .map_err(|source| ScanError::Shape { name, source })
-    };
-    check("out", out, &[dims.batch, dims.dim, dims.length])?;
-    check(
-        "last_state",
-        last_state,
-        &[dims.batch, dims.dim, dims.states],
-    )?;
+    let sizes = [
+        ("out", out.len(), [dims.batch, dims.dim, dims.length]),
+        (
+            "last_state",
+            last_state.len(),
+            [dims.batch, dims.dim, dims.states],
+        ),
+    ];
+    for (name, len, shape) in sizes {
+        let placeholder = vec![(); len];
+        ArrayView::new(&placeholder, &shape).map_err(|source| ScanError::Shape { name, source })?;
+    }
     scan_unchecked(&inputs, &dims, out, last_state);
     Ok(())
 }
 
-fn scan_unchecked<T: Real>(
-    inputs: &SelectiveInputs<'_, T>,
+fn scan_unchecked<S: StateElement>(
+    inputs: &SelectiveInputs<'_, S>,
     dims: &Dims,
-    out: &mut [T],
-    last_state: &mut [T],
+    out: &mut [S::Real],
+    last_state: &mut [S],
 ) {
     let projections = Projections::new(inputs, dims);
     let (b, c) = (projections.b(inputs, dims), projections.c(inputs, dims));
@@ -157,17 +160,17 @@ fn scan_unchecked<T: Real>(
 }
 
 /// Everything one channel's scan reads.
-pub(crate) struct Channel<'a, 'i, T> {
-    pub inputs: &'a SelectiveInputs<'i, T>,
+pub(crate) struct Channel<'a, 'i, S: StateElement> {
+    pub inputs: &'a SelectiveInputs<'i, S>,
     pub dims: &'a Dims,
-    pub b: Projection<'a, T>,
-    pub c: Projection<'a, T>,
+    pub b: Projection<'a, S>,
+    pub c: Projection<'a, S>,
     pub batch: usize,
     pub channel: usize,
 }
 
-impl<T: Real> Channel<'_, '_, T> {
-    pub(crate) fn a_row(&self) -> &[T] {
+impl<S: StateElement> Channel<'_, '_, S> {
+    pub(crate) fn a_row(&self) -> &[S] {
         let n = self.dims.states;
         &self.inputs.a.data()[self.channel * n..(self.channel + 1) * n]
     }
@@ -176,17 +179,19 @@ impl<T: Real> Channel<'_, '_, T> {
         (self.batch * self.dims.dim + self.channel) * self.dims.length
     }
 
-    pub(crate) fn d(&self) -> T {
-        self.inputs.d.map_or(T::ZERO, |d| d.data()[self.channel])
+    pub(crate) fn d(&self) -> S::Real {
+        self.inputs
+            .d
+            .map_or(<S::Real as ScanElement>::ZERO, |d| d.data()[self.channel])
     }
 }
 
 /// Scans one channel; `state` starts at zero and ends as the last state.
-fn run_channel<T: Real>(
-    ch: &Channel<'_, '_, T>,
-    state: &mut [T],
-    scratch: &mut Scratch<T>,
-    out: &mut [T],
+fn run_channel<S: StateElement>(
+    ch: &Channel<'_, '_, S>,
+    state: &mut [S],
+    scratch: &mut Scratch<S>,
+    out: &mut [S::Real],
 ) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -204,15 +209,15 @@ fn run_channel<T: Real>(
 /// for Mamba's usual N = 16 (the loops over states then unroll into whole
 /// vectors), or the general one.
 #[inline(always)]
-fn run_channel_states<T: Real>(
-    ch: &Channel<'_, '_, T>,
-    state: &mut [T],
-    scratch: &mut Scratch<T>,
-    out: &mut [T],
+fn run_channel_states<S: StateElement>(
+    ch: &Channel<'_, '_, S>,
+    state: &mut [S],
+    scratch: &mut Scratch<S>,
+    out: &mut [S::Real],
 ) {
     match ch.dims.states {
-        16 => run_channel_body::<T, 16>(ch, state, scratch, out),
-        _ => run_channel_body::<T, 0>(ch, state, scratch, out),
+        16 => run_channel_body::<S, 16>(ch, state, scratch, out),
+        _ => run_channel_body::<S, 0>(ch, state, scratch, out),
     }
 }
 
@@ -222,22 +227,22 @@ fn run_channel_states<T: Real>(
 /// bits and results do not depend on the processor.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_channel_avx2<T: Real>(
-    ch: &Channel<'_, '_, T>,
-    state: &mut [T],
-    scratch: &mut Scratch<T>,
-    out: &mut [T],
+unsafe fn run_channel_avx2<S: StateElement>(
+    ch: &Channel<'_, '_, S>,
+    state: &mut [S],
+    scratch: &mut Scratch<S>,
+    out: &mut [S::Real],
 ) {
     run_channel_states(ch, state, scratch, out);
 }
 
 /// `STATES` is N when known at compile time, 0 otherwise.
 #[inline(always)]
-fn run_channel_body<T: Real, const STATES: usize>(
-    ch: &Channel<'_, '_, T>,
-    state: &mut [T],
-    scratch: &mut Scratch<T>,
-    out: &mut [T],
+fn run_channel_body<S: StateElement, const STATES: usize>(
+    ch: &Channel<'_, '_, S>,
+    state: &mut [S],
+    scratch: &mut Scratch<S>,
+    out: &mut [S::Real],
 ) {
     let dims = ch.dims;
     let length = dims.length;
@@ -255,7 +260,8 @@ fn run_channel_body<T: Real, const STATES: usize>(
     let n = if STATES > 0 { STATES } else { dims.states };
     let a = &a[..n];
     let state = &mut state[..n];
-    state.fill(T::ZERO);
+    state.fill(S::ZERO);
+    let output_scale = <S::Real as Real>::from_f64(S::OUTPUT_SCALE);
     // Time is taken in chunks: first every decay exp(dt A) and input
     // dt B u of the chunk, in long loops with nothing carried between
     // iterations (the exps are most of the work and pipeline well there),
@@ -275,16 +281,17 @@ fn run_channel_body<T: Real, const STATES: usize>(
             for ((decay, drive), (&a, &b)) in
                 decay.iter_mut().zip(drive.iter_mut()).zip(a.iter().zip(b))
             {
-                *decay = (dt * a).exp_lanes();
-                *drive = dt_u * b;
+                *decay = S::exp_scaled(a, dt);
+                *drive = b.scale(dt_u);
             }
         }
         for (k, (decay, drive)) in decay.chunks_exact(n).zip(drive.chunks_exact(n)).enumerate() {
             let t = start + k;
             for ((x, &decay), &drive) in state.iter_mut().zip(decay).zip(drive) {
-                *x = decay.mul_add(*x, drive);
+                *x = StateElement::mul_add(decay, *x, drive);
             }
-            out[t] = dot(state, &c_rows.at(t)[..n]) + d * u[t];
+            let y = dot(state, &c_rows.at(t)[..n]).re();
+            out[t] = Real::mul_add(y, output_scale, d * u[t]);
         }
     }
     if let Some(z) = ch.inputs.z {
@@ -301,20 +308,21 @@ fn run_channel_body<T: Real, const STATES: usize>(
 const CHUNK: usize = 32;
 
 /// Per-task buffers of the forward pass, reused from channel to channel.
-pub(crate) struct Scratch<T> {
-    steps: Vec<T>,
-    gate: Vec<T>,
-    decay: Vec<T>,
-    drive: Vec<T>,
+pub(crate) struct Scratch<S: StateElement> {
+    steps: Vec<S::Real>,
+    gate: Vec<S::Real>,
+    decay: Vec<S>,
+    drive: Vec<S>,
 }
 
-impl<T: Real> Scratch<T> {
+impl<S: StateElement> Scratch<S> {
     fn new(dims: &Dims) -> Self {
+        let zero = <S::Real as ScanElement>::ZERO;
         Self {
-            steps: vec![T::ZERO; dims.length],
-            gate: vec![T::ZERO; dims.length],
-            decay: vec![T::ZERO; CHUNK * dims.states],
-            drive: vec![T::ZERO; CHUNK * dims.states],
+            steps: vec![zero; dims.length],
+            gate: vec![zero; dims.length],
+            decay: vec![S::ZERO; CHUNK * dims.states],
+            drive: vec![S::ZERO; CHUNK * dims.states],
         }
     }
 }

@@ -21,48 +21,50 @@
 //! own, which are added up at the end in task order, so the result does not
 //! depend on the number of threads.
 
+use super::element::ScanElement;
 use super::error::ScanError;
 use super::real::{silu_derivative, Real};
 use super::selective::{
     dot, gates, step_sizes, validate, Channel, Dims, Projections, SelectiveInputs,
 };
+use super::state::StateElement;
 use crate::array::{Array, ArrayView};
 use crate::parallel::{self, SharedOutput};
 
 /// Gradients of a loss with respect to each input of the selective scan,
 /// in the input's shape. Optional inputs that were absent get `None`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SelectiveGrads<T> {
-    pub u: Array<T>,
-    pub delta: Array<T>,
-    pub a: Array<T>,
-    pub b: Array<T>,
-    pub c: Array<T>,
-    pub d: Option<Array<T>>,
-    pub z: Option<Array<T>>,
-    pub delta_bias: Option<Array<T>>,
+pub struct SelectiveGrads<S: StateElement> {
+    pub u: Array<S::Real>,
+    pub delta: Array<S::Real>,
+    pub a: Array<S>,
+    pub b: Array<S>,
+    pub c: Array<S>,
+    pub d: Option<Array<S::Real>>,
+    pub z: Option<Array<S::Real>>,
+    pub delta_bias: Option<Array<S::Real>>,
 }
 
 /// Per-task partial sums of the shared parameters' gradients.
-struct Partials<T> {
+struct Partials<S: StateElement> {
     /// `(batch, dim, N)`, summed over batch at the end.
-    a: Vec<T>,
+    a: Vec<S>,
     /// `(batch, dim)` each.
-    d: Vec<T>,
-    bias: Vec<T>,
+    d: Vec<S::Real>,
+    bias: Vec<S::Real>,
     /// Fixed B/C: `(batch, dim, N)`; per-step: `(batch, groups, blocks, length, N)`.
-    b: Vec<T>,
-    c: Vec<T>,
+    b: Vec<S>,
+    c: Vec<S>,
 }
 
 /// Backward pass of [`super::selective_scan`]: `grad_out` has the shape of
 /// its output `(batch, dim, length)`; `grad_last_state`, when the last state
 /// was used, has its shape `(batch, dim, N)`.
-pub fn selective_scan_backward<T: Real>(
-    inputs: SelectiveInputs<'_, T>,
-    grad_out: ArrayView<'_, T>,
-    grad_last_state: Option<ArrayView<'_, T>>,
-) -> Result<SelectiveGrads<T>, ScanError> {
+pub fn selective_scan_backward<S: StateElement>(
+    inputs: SelectiveInputs<'_, S>,
+    grad_out: ArrayView<'_, S::Real>,
+    grad_last_state: Option<ArrayView<'_, S>>,
+) -> Result<SelectiveGrads<S>, ScanError> {
     let dims = validate(&inputs)?;
     let state_shape = [dims.batch, dims.dim, dims.states];
     if let Some(g) = &grad_last_state {
@@ -88,20 +90,21 @@ pub fn selective_scan_backward<T: Real>(
     let projections = Projections::new(&inputs, &dims);
     let (b, c) = (projections.b(&inputs, &dims), projections.c(&inputs, &dims));
     let total = dims.batch * dims.dim * dims.length;
-    let mut grad_u = vec![T::ZERO; total];
-    let mut grad_delta = vec![T::ZERO; total];
-    let mut grad_z = vec![T::ZERO; if inputs.z.is_some() { total } else { 0 }];
+    let zero = <S::Real as ScanElement>::ZERO;
+    let mut grad_u = vec![zero; total];
+    let mut grad_delta = vec![zero; total];
+    let mut grad_z = vec![zero; if inputs.z.is_some() { total } else { 0 }];
     let per_channel = dims.batch * dims.dim;
     let projection_partial = |groups: Option<usize>| match groups {
         None => per_channel * dims.states,
         Some(g) => dims.batch * g * dims.blocks_per_group() * dims.length * dims.states,
     };
     let mut partials = Partials {
-        a: vec![T::ZERO; per_channel * dims.states],
-        d: vec![T::ZERO; per_channel],
-        bias: vec![T::ZERO; per_channel],
-        b: vec![T::ZERO; projection_partial(dims.b_groups)],
-        c: vec![T::ZERO; projection_partial(dims.c_groups)],
+        a: vec![S::ZERO; per_channel * dims.states],
+        d: vec![zero; per_channel],
+        bias: vec![zero; per_channel],
+        b: vec![S::ZERO; projection_partial(dims.b_groups)],
+        c: vec![S::ZERO; projection_partial(dims.c_groups)],
     };
     {
         let out = Outputs {
@@ -148,15 +151,15 @@ pub fn selective_scan_backward<T: Real>(
 
 /// Raw output pointers shared by the tasks; see `backward_channel` for who
 /// writes where.
-struct Outputs<T> {
-    u: SharedOutput<T>,
-    delta: SharedOutput<T>,
-    z: SharedOutput<T>,
-    a: SharedOutput<T>,
-    d: SharedOutput<T>,
-    bias: SharedOutput<T>,
-    b: SharedOutput<T>,
-    c: SharedOutput<T>,
+struct Outputs<S: StateElement> {
+    u: SharedOutput<S::Real>,
+    delta: SharedOutput<S::Real>,
+    z: SharedOutput<S::Real>,
+    a: SharedOutput<S>,
+    d: SharedOutput<S::Real>,
+    bias: SharedOutput<S::Real>,
+    b: SharedOutput<S>,
+    c: SharedOutput<S>,
 }
 
 /// Which private partial-sum slice a task accumulates per-step B/C into.
@@ -168,40 +171,41 @@ struct ProjectionSlot {
 }
 
 /// `grad_out` of the whole batch, and this channel's `grad_last_state` row.
-type GradIn<'a, T> = (&'a [T], Option<&'a [T]>);
+type GradIn<'a, S> = (&'a [<S as StateElement>::Real], Option<&'a [S]>);
 
-struct Scratch<T> {
-    states: Vec<T>,
-    decays: Vec<T>,
-    steps: Vec<T>,
-    pre_gate: Vec<T>,
-    gate: Vec<T>,
-    carry: Vec<T>,
-    grad_x: Vec<T>,
-    work: Vec<T>,
+struct Scratch<S: StateElement> {
+    states: Vec<S>,
+    decays: Vec<S>,
+    steps: Vec<S::Real>,
+    pre_gate: Vec<S::Real>,
+    gate: Vec<S::Real>,
+    carry: Vec<S>,
+    grad_x: Vec<S>,
+    work: Vec<S>,
 }
 
-impl<T: Real> Scratch<T> {
+impl<S: StateElement> Scratch<S> {
     fn new(dims: &Dims) -> Self {
         let (l, n) = (dims.length, dims.states);
+        let zero = <S::Real as ScanElement>::ZERO;
         Self {
-            states: vec![T::ZERO; l * n],
-            decays: vec![T::ZERO; l * n],
-            steps: vec![T::ZERO; l],
-            pre_gate: vec![T::ZERO; l],
-            gate: vec![T::ZERO; l],
-            carry: vec![T::ZERO; n],
-            grad_x: vec![T::ZERO; n],
-            work: vec![T::ZERO; n],
+            states: vec![S::ZERO; l * n],
+            decays: vec![S::ZERO; l * n],
+            steps: vec![zero; l],
+            pre_gate: vec![zero; l],
+            gate: vec![zero; l],
+            carry: vec![S::ZERO; n],
+            grad_x: vec![S::ZERO; n],
+            work: vec![S::ZERO; n],
         }
     }
 }
 
-fn backward_channel<T: Real>(
-    ch: &Channel<'_, '_, T>,
-    grad_out: GradIn<'_, T>,
-    scratch: &mut Scratch<T>,
-    out: &Outputs<T>,
+fn backward_channel<S: StateElement>(
+    ch: &Channel<'_, '_, S>,
+    grad_out: GradIn<'_, S>,
+    scratch: &mut Scratch<S>,
+    out: &Outputs<S>,
     slot: ProjectionSlot,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -219,11 +223,11 @@ fn backward_channel<T: Real>(
 /// See `selective::run_channel_avx2`: same code, wider vectors, same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn backward_channel_avx2<T: Real>(
-    ch: &Channel<'_, '_, T>,
-    grad_out: GradIn<'_, T>,
-    scratch: &mut Scratch<T>,
-    out: &Outputs<T>,
+unsafe fn backward_channel_avx2<S: StateElement>(
+    ch: &Channel<'_, '_, S>,
+    grad_out: GradIn<'_, S>,
+    scratch: &mut Scratch<S>,
+    out: &Outputs<S>,
     slot: ProjectionSlot,
 ) {
     backward_channel_states(ch, grad_out, scratch, out, slot);
@@ -232,25 +236,25 @@ unsafe fn backward_channel_avx2<T: Real>(
 /// Fixes N = 16 at compile time where it applies (see
 /// `selective::run_channel_states`).
 #[inline(always)]
-fn backward_channel_states<T: Real>(
-    ch: &Channel<'_, '_, T>,
-    grad_out: GradIn<'_, T>,
-    scratch: &mut Scratch<T>,
-    out: &Outputs<T>,
+fn backward_channel_states<S: StateElement>(
+    ch: &Channel<'_, '_, S>,
+    grad_out: GradIn<'_, S>,
+    scratch: &mut Scratch<S>,
+    out: &Outputs<S>,
     slot: ProjectionSlot,
 ) {
     match ch.dims.states {
-        16 => backward_channel_body::<T, 16>(ch, grad_out, scratch, out, slot),
-        _ => backward_channel_body::<T, 0>(ch, grad_out, scratch, out, slot),
+        16 => backward_channel_body::<S, 16>(ch, grad_out, scratch, out, slot),
+        _ => backward_channel_body::<S, 0>(ch, grad_out, scratch, out, slot),
     }
 }
 
 #[inline(always)]
-fn backward_channel_body<T: Real, const STATES: usize>(
-    ch: &Channel<'_, '_, T>,
-    (grad_out, grad_last): GradIn<'_, T>,
-    s: &mut Scratch<T>,
-    out: &Outputs<T>,
+fn backward_channel_body<S: StateElement, const STATES: usize>(
+    ch: &Channel<'_, '_, S>,
+    (grad_out, grad_last): GradIn<'_, S>,
+    s: &mut Scratch<S>,
+    out: &Outputs<S>,
     slot: ProjectionSlot,
 ) {
     let dims = ch.dims;
@@ -263,10 +267,11 @@ fn backward_channel_body<T: Real, const STATES: usize>(
     let grad_out = &grad_out[seq..seq + length];
     let a = &ch.a_row()[..n];
     let d = ch.d();
+    let output_scale = <S::Real as Real>::from_f64(S::OUTPUT_SCALE);
 
     // Recompute the forward pass, keeping what the reverse pass needs
     // (`carry` serves as the zero initial state here).
-    s.carry.fill(T::ZERO);
+    s.carry.fill(S::ZERO);
     step_sizes(ch.inputs, ch.channel, delta, &mut s.steps);
     if let Some(z) = z {
         gates(z, &mut s.gate);
@@ -275,28 +280,28 @@ fn backward_channel_body<T: Real, const STATES: usize>(
         ch.b.rows(dims, ch.batch, ch.channel),
         ch.c.rows(dims, ch.batch, ch.channel),
     );
-    let mut previous_state = 0;
-    for t in 0..length {
+    // All decays first, in one loop with nothing carried (see the forward
+    // kernel), then the recurrence.
+    for (t, decay) in s.decays[..length * n].chunks_exact_mut(n).enumerate() {
         let dt = s.steps[t];
-        let dt_u = dt * u[t];
-        let (b, c) = (&b_rows.at(t)[..n], &c_rows.at(t)[..n]);
-        let decay = &mut s.decays[t * n..(t + 1) * n];
         for (decay, &a) in decay.iter_mut().zip(a) {
-            *decay = (dt * a).exp_lanes();
+            *decay = S::exp_scaled(a, dt);
         }
-        let (before, now) = s.states.split_at_mut(t * n);
-        let now = &mut now[..n];
-        let prev = if t > 0 {
-            &before[previous_state..previous_state + n]
-        } else {
-            &s.carry[..]
-        };
+    }
+    let mut previous = &mut s.carry[..n];
+    for (t, (now, decay)) in s.states[..length * n]
+        .chunks_exact_mut(n)
+        .zip(s.decays.chunks_exact(n))
+        .enumerate()
+    {
+        let dt_u = s.steps[t] * u[t];
+        let (b, c) = (&b_rows.at(t)[..n], &c_rows.at(t)[..n]);
         // The same operations as the forward kernel, so the same states.
-        for (((x, &p), &decay), &b) in now.iter_mut().zip(prev).zip(decay.iter()).zip(b) {
-            *x = decay.mul_add(p, dt_u * b);
+        for (((x, &p), &decay), &b) in now.iter_mut().zip(previous.iter()).zip(decay).zip(b) {
+            *x = StateElement::mul_add(decay, p, b.scale(dt_u));
         }
-        previous_state = t * n;
-        s.pre_gate[t] = dot(now, c) + d * u[t];
+        s.pre_gate[t] = Real::mul_add(dot(now, c).re(), output_scale, d * u[t]);
+        previous = now;
     }
 
     // SAFETY (all writes below): the (batch, channel) rows of grad_u,
@@ -320,12 +325,13 @@ fn backward_channel_body<T: Real, const STATES: usize>(
     };
     let (b_per_step, c_per_step) = (dims.b_groups.is_some(), dims.c_groups.is_some());
 
-    let mut grad_d = T::ZERO;
-    let mut grad_bias = T::ZERO;
+    let zero = <S::Real as ScanElement>::ZERO;
+    let mut grad_d = zero;
+    let mut grad_bias = zero;
     // The gradient reaching the last state from outside enters the carry.
     match grad_last {
         Some(g) => s.carry.copy_from_slice(g),
-        None => s.carry.fill(T::ZERO),
+        None => s.carry.fill(S::ZERO),
     }
     for t in (0..length).rev() {
         let dt = s.steps[t];
@@ -334,7 +340,7 @@ fn backward_channel_body<T: Real, const STATES: usize>(
                 grad_out[t] * s.gate[t],
                 grad_out[t] * s.pre_gate[t] * silu_derivative(z[t]),
             ),
-            None => (grad_out[t], T::ZERO),
+            None => (grad_out[t], zero),
         };
         if let Some(grad_z) = grad_z.as_deref_mut() {
             grad_z[t] = gate_grad;
@@ -343,22 +349,24 @@ fn backward_channel_body<T: Real, const STATES: usize>(
         let (b, c) = (&b_rows.at(t)[..n], &c_rows.at(t)[..n]);
         let state = &s.states[t * n..(t + 1) * n];
         let decay = &s.decays[t * n..(t + 1) * n];
-        // g_x_t = g_y C_t + carry, where carry = decay_{t+1} g_x_{t+1}.
+        // y = scale Re(C x) (scale 2 for complex states), so
+        // g_x_t = scale g_y conj(C_t) + carry, carry = conj(decay_{t+1}) g_x_{t+1}.
+        let grad_y_scaled = grad_y * output_scale;
         for ((gx, &c), &carry) in s.grad_x.iter_mut().zip(c).zip(s.carry.iter()) {
-            *gx = grad_y * c + carry;
+            *gx = c.conj().scale(grad_y_scaled) + carry;
         }
         let grad_c = unsafe { out.c.slice(partial_at(c_per_step, t), n) };
         for (gc, &x) in grad_c.iter_mut().zip(state) {
-            *gc = *gc + grad_y * x;
+            *gc = *gc + x.conj().scale(grad_y_scaled);
         }
         let dt_u = dt * u[t];
         let grad_b = unsafe { out.b.slice(partial_at(b_per_step, t), n) };
         for (gb, &gx) in grad_b.iter_mut().zip(s.grad_x.iter()) {
-            *gb = *gb + gx * dt_u;
+            *gb = *gb + gx.scale(dt_u);
         }
-        // work[n] = g_x_t[n] * x_{t-1}[n] * decay_t[n]: the gradient
+        // work[n] = g_x_t[n] conj(x_{t-1}[n] decay_t[n]): the gradient
         // reaching dt * A[n] through the exponential.
-        let prev: &[T] = if t > 0 {
+        let prev: &[S] = if t > 0 {
             &s.states[(t - 1) * n..t * n]
         } else {
             &s.carry[..0]
@@ -367,25 +375,25 @@ fn backward_channel_body<T: Real, const STATES: usize>(
             for (((w, &gx), &p), &decay) in
                 s.work.iter_mut().zip(s.grad_x.iter()).zip(prev).zip(decay)
             {
-                *w = gx * p * decay;
+                *w = gx * (p * decay).conj();
             }
         } else {
-            s.work.fill(T::ZERO);
+            s.work.fill(S::ZERO);
         }
         for (ga, &w) in grad_a.iter_mut().zip(s.work.iter()) {
-            *ga = *ga + w * dt;
+            *ga = *ga + w.scale(dt);
         }
-        let grad_x_b = dot(&s.grad_x, b);
-        let grad_dt = dot(&s.work, a) + grad_x_b * u[t];
+        let grad_x_b = re_dot_conj(&s.grad_x, b);
+        let grad_dt = re_dot_conj(&s.work, a) + grad_x_b * u[t];
         grad_u[t] = grad_y * d + grad_x_b * dt;
         for ((carry, &gx), &decay) in s.carry.iter_mut().zip(s.grad_x.iter()).zip(decay) {
-            *carry = decay * gx;
+            *carry = decay.conj() * gx;
         }
         let biased = match &ch.inputs.delta_bias {
             Some(bias) => delta[t] + bias.data()[ch.channel],
             None => delta[t],
         };
-        let grad_raw = if ch.inputs.delta_softplus && biased <= T::from_f64(20.0) {
+        let grad_raw = if ch.inputs.delta_softplus && biased <= <S::Real as Real>::from_f64(20.0) {
             grad_dt * biased.sigmoid_lanes()
         } else {
             grad_dt
@@ -399,29 +407,55 @@ fn backward_channel_body<T: Real, const STATES: usize>(
     }
 }
 
+/// `sum_i Re(x_i conj(y_i))` with eight partial sums, like
+/// `selective::dot`: a single running sum would chain every addition
+/// behind the last (this reduction once took most of the backward pass).
+#[inline(always)]
+fn re_dot_conj<S: StateElement>(x: &[S], y: &[S]) -> S::Real {
+    let zero = <S::Real as ScanElement>::ZERO;
+    let mut lanes = [zero; 8];
+    let chunks = x.len() / 8;
+    for i in 0..chunks {
+        for j in 0..8 {
+            lanes[j] = lanes[j] + x[i * 8 + j].re_mul_conj(y[i * 8 + j]);
+        }
+    }
+    let mut total = zero;
+    for i in chunks * 8..x.len() {
+        total = total + x[i].re_mul_conj(y[i]);
+    }
+    let quads = [
+        lanes[0] + lanes[4],
+        lanes[1] + lanes[5],
+        lanes[2] + lanes[6],
+        lanes[3] + lanes[7],
+    ];
+    total + ((quads[0] + quads[2]) + (quads[1] + quads[3]))
+}
+
 /// Sums the partials over batch (and blocks) in a fixed order and shapes
 /// every gradient like its input.
-fn finish<T: Real>(
-    inputs: &SelectiveInputs<'_, T>,
+fn finish<S: StateElement>(
+    inputs: &SelectiveInputs<'_, S>,
     dims: &Dims,
-    partials: Partials<T>,
-    [grad_u, grad_delta, grad_z]: [Vec<T>; 3],
-) -> SelectiveGrads<T> {
-    let per_batch = |partial: &[T], width: usize| -> Vec<T> {
+    partials: Partials<S>,
+    [grad_u, grad_delta, grad_z]: [Vec<S::Real>; 3],
+) -> SelectiveGrads<S> {
+    fn per_batch<T: ScanElement>(partial: &[T], width: usize, batch: usize) -> Vec<T> {
         let mut total = vec![T::ZERO; width];
-        for chunk in partial.chunks(width.max(1)).take(dims.batch) {
+        for chunk in partial.chunks(width.max(1)).take(batch) {
             for (t, &p) in total.iter_mut().zip(chunk) {
                 *t = *t + p;
             }
         }
         total
-    };
-    let projection = |partial: &[T], groups: Option<usize>, like: &ArrayView<'_, T>| -> Array<T> {
+    }
+    let projection = |partial: &[S], groups: Option<usize>, like: &ArrayView<'_, S>| -> Array<S> {
         let data = match groups {
-            None => per_batch(partial, dims.dim * dims.states),
+            None => per_batch(partial, dims.dim * dims.states, dims.batch),
             Some(groups) => {
                 let (blocks, l, n) = (dims.blocks_per_group(), dims.length, dims.states);
-                let mut data = vec![T::ZERO; dims.batch * groups * n * l];
+                let mut data = vec![S::ZERO; dims.batch * groups * n * l];
                 for bg in 0..dims.batch * groups {
                     for block in 0..blocks {
                         let src = &partial[(bg * blocks + block) * l * n..][..l * n];
@@ -452,13 +486,13 @@ fn finish<T: Real>(
             shape: sequence.clone(),
         },
         a: Array {
-            data: per_batch(&partials.a, dims.dim * dims.states),
+            data: per_batch(&partials.a, dims.dim * dims.states, dims.batch),
             shape: vec![dims.dim, dims.states],
         },
         b: projection(&partials.b, dims.b_groups, &inputs.b),
         c: projection(&partials.c, dims.c_groups, &inputs.c),
         d: inputs.d.map(|_| Array {
-            data: per_batch(&partials.d, dims.dim),
+            data: per_batch(&partials.d, dims.dim, dims.batch),
             shape: vec![dims.dim],
         }),
         z: inputs.z.map(|_| Array {
@@ -466,7 +500,7 @@ fn finish<T: Real>(
             shape: sequence,
         }),
         delta_bias: inputs.delta_bias.map(|_| Array {
-            data: per_batch(&partials.bias, dims.dim),
+            data: per_batch(&partials.bias, dims.dim, dims.batch),
             shape: vec![dims.dim],
         }),
     }

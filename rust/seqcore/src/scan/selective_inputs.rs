@@ -2,29 +2,33 @@
 //! the input-dependent B and C rearranged for the kernels.
 
 use super::error::ScanError;
+use super::state::StateElement;
 use crate::array::{Array, ArrayView};
 
 /// Inputs of the selective scan (see the module documentation for shapes).
 #[derive(Debug, Clone, Copy)]
-pub struct SelectiveInputs<'a, T> {
-    pub u: ArrayView<'a, T>,
-    pub delta: ArrayView<'a, T>,
-    pub a: ArrayView<'a, T>,
-    pub b: ArrayView<'a, T>,
-    pub c: ArrayView<'a, T>,
-    pub d: Option<ArrayView<'a, T>>,
-    pub z: Option<ArrayView<'a, T>>,
-    pub delta_bias: Option<ArrayView<'a, T>>,
+///
+/// `S` is the state type: real (f32, f64) or complex; `u`, `delta`, `D`,
+/// `z` and `delta_bias` are always real (`S::Real`).
+pub struct SelectiveInputs<'a, S: StateElement> {
+    pub u: ArrayView<'a, S::Real>,
+    pub delta: ArrayView<'a, S::Real>,
+    pub a: ArrayView<'a, S>,
+    pub b: ArrayView<'a, S>,
+    pub c: ArrayView<'a, S>,
+    pub d: Option<ArrayView<'a, S::Real>>,
+    pub z: Option<ArrayView<'a, S::Real>>,
+    pub delta_bias: Option<ArrayView<'a, S::Real>>,
     pub delta_softplus: bool,
 }
 
 /// Output of [`selective_scan`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct SelectiveOutput<T> {
+pub struct SelectiveOutput<S: StateElement> {
     /// `(batch, dim, length)`
-    pub out: Array<T>,
+    pub out: Array<S::Real>,
     /// `(batch, dim, N)`: the state after the last step.
-    pub last_state: Array<T>,
+    pub last_state: Array<S>,
 }
 
 /// Sizes shared by every argument, after validation.
@@ -144,7 +148,9 @@ fn check_projection<T>(
     }
 }
 
-pub(crate) fn validate<T>(inputs: &SelectiveInputs<'_, T>) -> Result<Dims, ScanError> {
+pub(crate) fn validate<S: StateElement>(
+    inputs: &SelectiveInputs<'_, S>,
+) -> Result<Dims, ScanError> {
     let [batch, dim, length] = match *inputs.u.shape() {
         [b, d, l] => [b, d, l],
         _ => return Err(rank_error("u", "(batch, dim, length)", &inputs.u)),
@@ -259,7 +265,7 @@ pub(crate) struct Projections<T> {
     c: Option<Vec<T>>,
 }
 
-impl<T: Copy> Projections<T> {
+impl<T: StateElement> Projections<T> {
     pub(crate) fn new(inputs: &SelectiveInputs<'_, T>, dims: &Dims) -> Self {
         let transpose = |x: &ArrayView<'_, T>, groups: Option<usize>| {
             groups.map(|g| transpose_last_two(x.data(), dims.batch * g, dims.states, dims.length))

@@ -1,0 +1,111 @@
+//! Bindings of the GateLoop recurrence (`seqcore::scan::gateloop*`).
+
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
+use pyo3::prelude::*;
+use seqcore::scan::{self, GateLoopInputs, ScanElement};
+use seqcore::Array;
+
+use crate::arrays::{borrow, common_dtype, new_output, output_slice, view, with_dtype};
+use crate::enter::enter;
+use crate::errors::ToPyErr;
+
+/// Read-only borrows of q, k, v and a, kept alive while views exist.
+struct Borrowed<'py, T: numpy::Element>([PyReadonlyArrayDyn<'py, T>; 4]);
+
+impl<'py, T: numpy::Element> Borrowed<'py, T> {
+    fn new(args: [&Bound<'py, PyAny>; 4]) -> PyResult<Self> {
+        let [q, k, v, a] = args;
+        Ok(Self([
+            borrow("q", q)?,
+            borrow("k", k)?,
+            borrow("v", v)?,
+            borrow("a", a)?,
+        ]))
+    }
+
+    fn inputs(&self) -> PyResult<GateLoopInputs<'_, T>> {
+        let [q, k, v, a] = &self.0;
+        Ok(GateLoopInputs {
+            q: view("q", q)?,
+            k: view("k", k)?,
+            v: view("v", v)?,
+            a: view("a", a)?,
+        })
+    }
+}
+
+/// GateLoop: S_t = diag(a_t) S_{t-1} + k_t^T v_t, y_t = q_t S_t; returns y.
+#[pyfunction]
+fn gateloop<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dtype = common_dtype(&[("q", q), ("k", k), ("v", v), ("a", a)])?;
+    with_dtype!(dtype, T => forward::<T>(py, [q, k, v, a]))
+}
+
+fn forward<'py, T: ScanElement + numpy::Element>(
+    py: Python<'py>,
+    args: [&Bound<'py, PyAny>; 4],
+) -> PyResult<Bound<'py, PyAny>> {
+    let borrowed = Borrowed::<T>::new(args)?;
+    let inputs = borrowed.inputs()?;
+    // The output has the shape of v; the core checks it against the rest.
+    let y = new_output::<T>(py, inputs.v.shape());
+    {
+        let mut y_rw = output_slice(&y)?;
+        let out = y_rw.as_slice_mut()?;
+        enter(py, || scan::gateloop_into(inputs, out))?.map_err(ToPyErr::to_py_err)?;
+    }
+    Ok(y.into_any())
+}
+
+type Grads<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+);
+
+/// Gradients of gateloop: returns (grad_q, grad_k, grad_v, grad_a).
+#[pyfunction]
+fn gateloop_backward<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+    grad_y: &Bound<'py, PyAny>,
+) -> PyResult<Grads<'py>> {
+    let named = [("q", q), ("k", k), ("v", v), ("a", a), ("grad_y", grad_y)];
+    let dtype = common_dtype(&named)?;
+    with_dtype!(dtype, T => backward::<T>(py, [q, k, v, a], grad_y))
+}
+
+fn backward<'py, T: ScanElement + numpy::Element>(
+    py: Python<'py>,
+    args: [&Bound<'py, PyAny>; 4],
+    grad_y: &Bound<'py, PyAny>,
+) -> PyResult<Grads<'py>> {
+    let borrowed = Borrowed::<T>::new(args)?;
+    let inputs = borrowed.inputs()?;
+    let grad_y = borrow::<T>("grad_y", grad_y)?;
+    let grad_y = view("grad_y", &grad_y)?;
+    let grads =
+        enter(py, || scan::gateloop_backward(inputs, grad_y))?.map_err(ToPyErr::to_py_err)?;
+    let np = |array: Array<T>| -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyArray1::from_vec(py, array.data)
+            .reshape(array.shape)?
+            .into_any())
+    };
+    Ok((np(grads.q)?, np(grads.k)?, np(grads.v)?, np(grads.a)?))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gateloop, m)?)?;
+    m.add_function(wrap_pyfunction!(gateloop_backward, m)?)?;
+    Ok(())
+}
