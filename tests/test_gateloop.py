@@ -15,7 +15,7 @@ from tests.strategies import DTYPES, random_array, tolerance
 torch = pytest.importorskip("torch")
 import seqcore.ops
 
-MODES = ["recurrent", "chunked", "attention"]
+MODES = ["recurrent", "chunked", "attention", "auto"]
 
 
 @st.composite

@@ -34,8 +34,10 @@ class GateLoop(nn.Module):
             at least 1).
         complex_gates: complex gates with a learnt phase; False gives real
             gates in (0, 1) and a real state.
-        mode: ``"chunked"``, ``"recurrent"`` or ``"attention"``, passed to
-            :func:`seqcore.scan.gateloop` (the same function either way).
+        mode: ``"auto"`` (default: the fastest for the device, the Rust
+            recurrence on CPU), ``"chunked"``, ``"recurrent"`` or
+            ``"attention"``, passed to :func:`seqcore.scan.gateloop` (the
+            same function either way).
         chunk_size: chunk length of the chunked and attention modes.
 
     Shapes:
@@ -53,7 +55,7 @@ class GateLoop(nn.Module):
         d_k: int | None = None,
         d_v: int | None = None,
         complex_gates: bool = True,
-        mode: str = "chunked",
+        mode: str = "auto",
         chunk_size: int = 64,
     ) -> None:
         super().__init__()

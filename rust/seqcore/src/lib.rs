@@ -5,7 +5,7 @@
 //!
 //! * [`scan`]: linear recurrences such as `h_t = a_t * h_{t-1} + b_t`.
 //! * [`parallel`]: the one thread pool every parallel kernel runs on.
-//! * [`array`]: borrowed n-dimensional views used at the API boundary.
+//! * [`array`](mod@array): borrowed n-dimensional views used at the API boundary.
 //!
 //! ```
 //! use seqcore::array::ArrayView;

@@ -18,7 +18,7 @@ pub trait Real:
     fn is_nan(self) -> bool;
     /// softplus written to vectorise over a slice (f32), or exact (f64).
     fn softplus_lanes(self) -> Self;
-    /// `self * a + b` with one rounding (see [`exp_f32`] on speed).
+    /// `self * a + b` with one rounding (see `exp_f32` on speed).
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// sigmoid written to vectorise over a slice (f32), or exact (f64).
     fn sigmoid_lanes(self) -> Self;

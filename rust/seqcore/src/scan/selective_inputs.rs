@@ -22,7 +22,7 @@ pub struct SelectiveInputs<'a, S: StateElement> {
     pub delta_softplus: bool,
 }
 
-/// Output of [`selective_scan`].
+/// Output of [`selective_scan`](super::selective_scan).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectiveOutput<S: StateElement> {
     /// `(batch, dim, length)`
