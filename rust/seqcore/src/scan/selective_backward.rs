@@ -23,7 +23,7 @@
 
 use super::element::ScanElement;
 use super::error::ScanError;
-use super::real::{silu_derivative, Real};
+use super::real::{silu_derivative_lanes, Real};
 use super::selective::{
     dot, gates, step_sizes, validate, Channel, Dims, Projections, SelectiveInputs,
 };
@@ -179,6 +179,7 @@ struct Scratch<S: StateElement> {
     steps: Vec<S::Real>,
     pre_gate: Vec<S::Real>,
     gate: Vec<S::Real>,
+    grad_y: Vec<S::Real>,
     carry: Vec<S>,
     grad_x: Vec<S>,
     work: Vec<S>,
@@ -194,6 +195,7 @@ impl<S: StateElement> Scratch<S> {
             steps: vec![zero; l],
             pre_gate: vec![zero; l],
             gate: vec![zero; l],
+            grad_y: vec![zero; l],
             carry: vec![S::ZERO; n],
             grad_x: vec![S::ZERO; n],
             work: vec![S::ZERO; n],
@@ -314,20 +316,42 @@ fn backward_channel_body<S: StateElement, const STATES: usize>(
     let mut grad_z = z.map(|_| unsafe { out.z.slice(seq, length) });
     let param_at = ch.batch * dims.dim + ch.channel;
     let grad_a = unsafe { out.a.slice(param_at * n, n) };
-    let partial_at = |per_step: bool, t: usize| {
+    // Where step t's B/C gradient accumulates: `base + t * stride`, with a
+    // private per-step slice for input-dependent B/C (stride n) and the
+    // channel's own row for fixed ones (stride 0). Computed once: integer
+    // divisions per step showed up in profiles.
+    let per_step_base = {
+        let (groups, blocks) = (dims.groups(), dims.blocks_per_group());
+        ((slot.batch * groups + slot.group) * blocks + slot.block) * length * n
+    };
+    let partial_layout = |per_step: bool| {
         if per_step {
-            let groups = dims.groups();
-            let blocks = dims.blocks_per_group();
-            ((((slot.batch * groups + slot.group) * blocks + slot.block) * length) + t) * n
+            (per_step_base, n)
         } else {
-            param_at * n
+            (param_at * n, 0)
         }
     };
-    let (b_per_step, c_per_step) = (dims.b_groups.is_some(), dims.c_groups.is_some());
+    let (b_base, b_stride) = partial_layout(dims.b_groups.is_some());
+    let (c_base, c_stride) = partial_layout(dims.c_groups.is_some());
 
     let zero = <S::Real as ScanElement>::ZERO;
-    let mut grad_d = zero;
-    let mut grad_bias = zero;
+    // Everything per step that does not depend on the recurrence is done
+    // in whole-sequence passes that vectorise, before and after it.
+    let grad_y = &mut s.grad_y[..length];
+    match z {
+        Some(z) => {
+            let grad_z = grad_z.as_deref_mut().unwrap_or_default();
+            for t in 0..length {
+                grad_y[t] = grad_out[t] * s.gate[t];
+                grad_z[t] = grad_out[t] * s.pre_gate[t] * silu_derivative_lanes(z[t]);
+            }
+        }
+        None => grad_y.copy_from_slice(grad_out),
+    }
+    let grad_d = grad_y
+        .iter()
+        .zip(u)
+        .fold(zero, |total, (&g, &u)| total + g * u);
     // The gradient reaching the last state from outside enters the carry.
     match grad_last {
         Some(g) => s.carry.copy_from_slice(g),
@@ -335,17 +359,7 @@ fn backward_channel_body<S: StateElement, const STATES: usize>(
     }
     for t in (0..length).rev() {
         let dt = s.steps[t];
-        let (grad_y, gate_grad) = match z {
-            Some(z) => (
-                grad_out[t] * s.gate[t],
-                grad_out[t] * s.pre_gate[t] * silu_derivative(z[t]),
-            ),
-            None => (grad_out[t], zero),
-        };
-        if let Some(grad_z) = grad_z.as_deref_mut() {
-            grad_z[t] = gate_grad;
-        }
-        grad_d = grad_d + grad_y * u[t];
+        let grad_y = s.grad_y[t];
         let (b, c) = (&b_rows.at(t)[..n], &c_rows.at(t)[..n]);
         let state = &s.states[t * n..(t + 1) * n];
         let decay = &s.decays[t * n..(t + 1) * n];
@@ -355,12 +369,12 @@ fn backward_channel_body<S: StateElement, const STATES: usize>(
         for ((gx, &c), &carry) in s.grad_x.iter_mut().zip(c).zip(s.carry.iter()) {
             *gx = c.conj().scale(grad_y_scaled) + carry;
         }
-        let grad_c = unsafe { out.c.slice(partial_at(c_per_step, t), n) };
+        let grad_c = unsafe { out.c.slice(c_base + t * c_stride, n) };
         for (gc, &x) in grad_c.iter_mut().zip(state) {
             *gc = *gc + x.conj().scale(grad_y_scaled);
         }
         let dt_u = dt * u[t];
-        let grad_b = unsafe { out.b.slice(partial_at(b_per_step, t), n) };
+        let grad_b = unsafe { out.b.slice(b_base + t * b_stride, n) };
         for (gb, &gx) in grad_b.iter_mut().zip(s.grad_x.iter()) {
             *gb = *gb + gx.scale(dt_u);
         }
@@ -389,18 +403,19 @@ fn backward_channel_body<S: StateElement, const STATES: usize>(
         for ((carry, &gx), &decay) in s.carry.iter_mut().zip(s.grad_x.iter()).zip(decay) {
             *carry = decay.conj() * gx;
         }
-        let biased = match &ch.inputs.delta_bias {
-            Some(bias) => delta[t] + bias.data()[ch.channel],
-            None => delta[t],
-        };
-        let grad_raw = if ch.inputs.delta_softplus && biased <= <S::Real as Real>::from_f64(20.0) {
-            grad_dt * biased.sigmoid_lanes()
-        } else {
-            grad_dt
-        };
-        grad_delta[t] = grad_raw;
-        grad_bias = grad_bias + grad_raw;
+        grad_delta[t] = grad_dt;
     }
+    // Through softplus: d softplus(x) / dx = sigmoid(x) (1 above 20).
+    if ch.inputs.delta_softplus {
+        let bias = ch.inputs.delta_bias.map_or(zero, |b| b.data()[ch.channel]);
+        let linear = <S::Real as Real>::from_f64(20.0);
+        for (g, &raw) in grad_delta.iter_mut().zip(delta) {
+            let biased = raw + bias;
+            let slope = biased.sigmoid_lanes();
+            *g = if biased > linear { *g } else { *g * slope };
+        }
+    }
+    let grad_bias = grad_delta.iter().fold(zero, |total, &g| total + g);
     unsafe {
         out.d.slice(param_at, 1)[0] = grad_d;
         out.bias.slice(param_at, 1)[0] = grad_bias;
