@@ -9,12 +9,12 @@ the ratios measured in this one run. Writes a plot of time against length
 to ``docs/gateloop_bench.png`` when matplotlib is installed (it is not a
 dependency).
 
-* chunked: ``mode="chunked"``, chunks of 64; torch ops inside a chunk and
-  ``seqcore.scan.linear`` (Rust) across chunks; autograd backward.
+* chunked: ``mode="chunked"``, chunks of 64; attention form inside a
+  chunk, the state recurrence across chunks; Rust, forward and backward.
 * recurrent: ``mode="recurrent"``, the O(L) scan in Rust, forward and
   backward.
 * attention: ``mode="attention"``, the O(L^2) surrogate-attention form in
-  torch ops, 64 queries at a time.
+  Rust, forward and backward.
 * torch loop: the recurrence one step at a time with autograd, as in a
   plain PyTorch implementation.
 """
@@ -146,9 +146,9 @@ def plot(path: Path, lengths: list[int], results: dict[str, list[float]]) -> Non
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = {
-        "chunked": "seqcore chunked",
+        "chunked": "seqcore chunked (Rust)",
         "recurrent": "seqcore recurrent (Rust)",
-        "attention": "surrogate attention",
+        "attention": "seqcore attention (Rust)",
         "loop": "torch loop",
     }
     for name, times in results.items():

@@ -85,17 +85,63 @@ def test_gradcheck(dtype, mode):
     )
 
 
-def test_opcheck():
+@pytest.mark.parametrize("op", ["gateloop", "gateloop_attention", "gateloop_chunked"])
+def test_opcheck(op):
     g = torch.Generator().manual_seed(2)
+    extra = (2,) if op == "gateloop_chunked" else ()
+    forward = getattr(torch.ops.seqcore, op).default
+    backward = getattr(torch.ops.seqcore, f"{op}_backward").default
     for dtype in (torch.float32, torch.complex128):
         keys = [torch.randn(2, 5, 3, 4, generator=g, dtype=dtype) for _ in range(3)]
         v = torch.randn(2, 5, 3, 2, generator=g, dtype=dtype)
         args = (keys[0].requires_grad_(), keys[1], v.requires_grad_(), keys[2].requires_grad_())
-        torch.library.opcheck(torch.ops.seqcore.gateloop.default, args)
-        torch.library.opcheck(
-            torch.ops.seqcore.gateloop_backward.default,
-            (*(x.detach() for x in args), torch.randn_like(v)),
-        )
+        torch.library.opcheck(forward, (*args, *extra))
+        torch.library.opcheck(backward, (*(x.detach() for x in args), torch.randn_like(v), *extra))
+
+
+@pytest.mark.parametrize("mode", ["chunked", "attention"])
+def test_rust_forms_match_the_torch_forms(mode):
+    """The Rust forms against the torch code they replaced (values and
+    gradients by autograd), float64 and complex128."""
+    from tests.references.gateloop_torch import gateloop_attention, gateloop_chunked
+
+    g = torch.Generator().manual_seed(7)
+    for dtype in (torch.float64, torch.complex128):
+        shapes = [(2, 37, 3, 4), (2, 37, 3, 4), (2, 37, 3, 5), (2, 37, 3, 4)]
+        ours = [torch.randn(s, generator=g, dtype=dtype).mul(0.6).requires_grad_() for s in shapes]
+        theirs = [x.detach().clone().requires_grad_() for x in ours]
+        y = seqcore.scan.gateloop(*ours, mode=mode, chunk_size=8)
+        if mode == "chunked":
+            want = gateloop_chunked(*theirs, 8)
+        else:
+            want = gateloop_attention(*theirs, 8)
+        torch.testing.assert_close(y, want, rtol=1e-10, atol=1e-10)
+        w = torch.randn(y.shape, generator=g, dtype=dtype)
+        (y * w).sum().real.backward()
+        (want * w).sum().real.backward()
+        for mine, ref in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(mine.grad, ref.grad, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_at_gates_exactly_zero(mode):
+    """Every mode is exact where gates are 0, gradients with respect to
+    those gates included (no logarithm, no division by a gate)."""
+    g = torch.Generator().manual_seed(8)
+    for dtype in (torch.float64, torch.complex128):
+        shapes = [(1, 11, 2, 3), (1, 11, 2, 3), (1, 11, 2, 2), (1, 11, 2, 3)]
+        ours = [torch.randn(s, generator=g, dtype=dtype) for s in shapes]
+        ours[3][:, ::3] = 0
+        ours = [x.requires_grad_() for x in ours]
+        theirs = [x.detach().clone().requires_grad_() for x in ours]
+        y = seqcore.scan.gateloop(*ours, mode=mode, chunk_size=4)
+        want = torch_reference(*theirs)
+        w = torch.randn(y.shape, generator=g, dtype=dtype)
+        (y * w).sum().real.backward()
+        (want * w).sum().real.backward()
+        for mine, ref in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(mine.grad, ref.grad, rtol=1e-10, atol=1e-10)
+        assert ours[3].grad[:, ::3].abs().sum() > 0
 
 
 @pytest.mark.parametrize("gates", ["small", "near_one"])
@@ -151,9 +197,12 @@ def test_thread_count_does_not_change_results():
         results = []
         for threads in (1, 2, 5):
             seqcore.set_num_threads(threads)
-            results.append(seqcore.scan.gateloop(q, k, v, 0.5 * a, mode="recurrent"))
+            results.append(
+                [seqcore.scan.gateloop(q, k, v, 0.5 * a, mode=m, chunk_size=16) for m in MODES]
+            )
         for r in results[1:]:
-            np.testing.assert_array_equal(r, results[0])
+            for mine, first in zip(r, results[0], strict=True):
+                np.testing.assert_array_equal(mine, first)
     finally:
         seqcore.set_num_threads(before)
 

@@ -38,7 +38,7 @@ class GateLoop(nn.Module):
             recurrence on CPU), ``"chunked"``, ``"recurrent"`` or
             ``"attention"``, passed to :func:`seqcore.scan.gateloop` (the
             same function either way).
-        chunk_size: chunk length of the chunked and attention modes.
+        chunk_size: chunk length of the chunked mode.
 
     Shapes:
         ``forward``: ``(batch, length, d_model)`` → ``(batch, length, d_model)``.

@@ -32,23 +32,21 @@ def gateloop(q: Any, k: Any, v: Any, a: Any, mode: str = "auto", chunk_size: int
         mode: how to compute it; all give the same result (to rounding):
 
             * ``"auto"`` (default): the fastest for the device. On CPU that
-              is ``"recurrent"``, measured 7-24x faster than ``"chunked"``
-              forward and backward at lengths 512-8192
+              is ``"recurrent"``, measured 3-4x faster than ``"chunked"``
+              forward and 1.7-2.5x forward and backward at lengths 512-8192
               (``benches/gateloop.py``); the chunked form is the training
               default where parallel hardware pays for its extra work, i.e.
               for the GPU kernels once they exist.
-            * ``"chunked"``: chunks of
-              ``chunk_size`` steps; attention-like products inside a chunk,
-              the state recurrence between chunks. Written in torch ops on
-              top of :func:`seqcore.scan.linear`; gradients by autograd.
+            * ``"chunked"``: chunks of ``chunk_size`` steps; attention
+              form inside a chunk, the state recurrence between chunks.
+              Rust, forward and backward.
             * ``"recurrent"``: the O(L) recurrence in Rust, forward and
               backward (the backward pass recomputes states from
-              checkpoints instead of storing them). Exact also for gates
-              that are exactly 0.
-            * ``"attention"``: the O(L^2) surrogate-attention form, in torch
-              ops, ``chunk_size`` queries at a time.
+              checkpoints instead of storing them).
+            * ``"attention"``: the O(L^2) surrogate-attention form in Rust,
+              forward and backward.
 
-        chunk_size: the chunk (or query block) length of the parallel modes.
+        chunk_size: the chunk length of ``"chunked"`` (the other modes ignore it).
 
     Returns:
         ``y``, shape ``(batch, length, heads, d_v)``.
@@ -58,17 +56,15 @@ def gateloop(q: Any, k: Any, v: Any, a: Any, mode: str = "auto", chunk_size: int
     is computed in float32 and returned in its own dtype. Shapes that do
     not fit raise ValueError naming the argument.
 
-    numpy arrays give a numpy array: ``"recurrent"`` runs in Rust, the
-    other modes run their torch code when torch is installed and the Rust
-    recurrence otherwise. torch tensors give a tensor differentiable with
-    respect to all four inputs (complex gradients follow PyTorch's
-    conjugate convention).
+    numpy arrays give a numpy array (every mode runs in Rust; torch is not
+    needed). torch tensors give a tensor differentiable with respect to all
+    four inputs (complex gradients follow PyTorch's conjugate convention).
 
-    The parallel modes never form a cumulative product of the gates and its
-    inverse: every product of gates is a sum of logs over exactly its own
-    range, so long float32 sequences with small gates stay finite. They
-    treat gates smaller in magnitude than the dtype's smallest normal
-    number as that number.
+    No mode forms a cumulative product of the gates or its inverse: the
+    parallel modes build every product of gates as a running product over
+    exactly its own range (never a logarithm or a quotient), so long
+    float32 sequences with small gates stay finite and gates that are
+    exactly 0 are exact in every mode, gradients included.
 
     Example:
         >>> import numpy as np, seqcore
@@ -86,30 +82,21 @@ def gateloop(q: Any, k: Any, v: Any, a: Any, mode: str = "auto", chunk_size: int
     check_dtypes([(name, x.dtype) for name, x in zip(_NAMES, arrays, strict=True)])
     check_shapes(*(x.shape for x in arrays))
     half = all(np.asarray(x).dtype == np.float16 for x in args)
-    if mode == "recurrent" or not _torch_available():
-        y = _core.gateloop(*arrays)
+    if mode == "chunked":
+        q_, k_, v_, a_ = arrays
+        y = _core.gateloop_chunked(q_, k_, v_, a_, chunk_size)
+    elif mode == "attention":
+        y = _core.gateloop_attention(*arrays)
     else:
-        import torch
-
-        with torch.no_grad():
-            y = _gateloop_torch(tuple(torch.from_numpy(x) for x in arrays), mode, chunk_size)
-        y = y.numpy()
+        y = _core.gateloop(*arrays)
     return y.astype(np.float16) if half else y
-
-
-def _torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _gateloop_torch(args: tuple[Any, ...], mode: str, chunk_size: int) -> Any:
     import torch
 
     from seqcore.ops.gateloop import gateloop as gateloop_op
-    from seqcore.ops.gateloop_parallel import gateloop_attention, gateloop_chunked
+    from seqcore.ops.gateloop import gateloop_attention, gateloop_chunked
 
     for name, x in zip(_NAMES, args, strict=True):
         if not isinstance(x, torch.Tensor):
@@ -133,7 +120,7 @@ def _gateloop_torch(args: tuple[Any, ...], mode: str, chunk_size: int) -> Any:
     elif mode == "chunked":
         y = gateloop_chunked(q, k, v, a, chunk_size)
     else:
-        y = gateloop_attention(q, k, v, a, chunk_size)
+        y = gateloop_attention(q, k, v, a)
     return y.to(out_dtype)
 
 

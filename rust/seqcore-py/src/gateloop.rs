@@ -1,4 +1,5 @@
-//! Bindings of the GateLoop recurrence (`seqcore::scan::gateloop*`).
+//! Bindings of GateLoop's three forms (`seqcore::scan::gateloop*`): the
+//! recurrence, surrogate attention and chunks.
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -34,6 +35,14 @@ impl<'py, T: numpy::Element> Borrowed<'py, T> {
     }
 }
 
+/// Which form computes y (all give the same result, to rounding).
+#[derive(Clone, Copy)]
+enum Form {
+    Recurrent,
+    Attention,
+    Chunked(usize),
+}
+
 /// GateLoop: S_t = diag(a_t) S_{t-1} + k_t^T v_t, y_t = q_t S_t; returns y.
 #[pyfunction]
 fn gateloop<'py>(
@@ -43,13 +52,48 @@ fn gateloop<'py>(
     v: &Bound<'py, PyAny>,
     a: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    dispatch_forward(py, [q, k, v, a], Form::Recurrent)
+}
+
+/// GateLoop's y in surrogate-attention form, O(length^2).
+#[pyfunction]
+fn gateloop_attention<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    dispatch_forward(py, [q, k, v, a], Form::Attention)
+}
+
+/// GateLoop's y in chunked form: chunks of chunk_size steps.
+#[pyfunction]
+fn gateloop_chunked<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+    chunk_size: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    dispatch_forward(py, [q, k, v, a], Form::Chunked(chunk_size))
+}
+
+fn dispatch_forward<'py>(
+    py: Python<'py>,
+    args: [&Bound<'py, PyAny>; 4],
+    form: Form,
+) -> PyResult<Bound<'py, PyAny>> {
+    let [q, k, v, a] = args;
     let dtype = common_dtype(&[("q", q), ("k", k), ("v", v), ("a", a)])?;
-    with_dtype!(dtype, T => forward::<T>(py, [q, k, v, a]))
+    with_dtype!(dtype, T => forward::<T>(py, args, form))
 }
 
 fn forward<'py, T: ScanElement + numpy::Element>(
     py: Python<'py>,
     args: [&Bound<'py, PyAny>; 4],
+    form: Form,
 ) -> PyResult<Bound<'py, PyAny>> {
     let borrowed = Borrowed::<T>::new(args)?;
     let inputs = borrowed.inputs()?;
@@ -58,7 +102,12 @@ fn forward<'py, T: ScanElement + numpy::Element>(
     {
         let mut y_rw = output_slice(&y)?;
         let out = y_rw.as_slice_mut()?;
-        enter(py, || scan::gateloop_into(inputs, out))?.map_err(ToPyErr::to_py_err)?;
+        let run = || match form {
+            Form::Recurrent => scan::gateloop_into(inputs, out),
+            Form::Attention => scan::gateloop_attention_into(inputs, out),
+            Form::Chunked(chunk_size) => scan::gateloop_chunked_into(inputs, chunk_size, out),
+        };
+        enter(py, run)?.map_err(ToPyErr::to_py_err)?;
     }
     Ok(y.into_any())
 }
@@ -80,22 +129,64 @@ fn gateloop_backward<'py>(
     a: &Bound<'py, PyAny>,
     grad_y: &Bound<'py, PyAny>,
 ) -> PyResult<Grads<'py>> {
+    dispatch_backward(py, [q, k, v, a], grad_y, Form::Recurrent)
+}
+
+/// Gradients of gateloop_attention: returns (grad_q, grad_k, grad_v, grad_a).
+#[pyfunction]
+fn gateloop_attention_backward<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+    grad_y: &Bound<'py, PyAny>,
+) -> PyResult<Grads<'py>> {
+    dispatch_backward(py, [q, k, v, a], grad_y, Form::Attention)
+}
+
+/// Gradients of gateloop_chunked: returns (grad_q, grad_k, grad_v, grad_a).
+#[pyfunction]
+fn gateloop_chunked_backward<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    a: &Bound<'py, PyAny>,
+    grad_y: &Bound<'py, PyAny>,
+    chunk_size: usize,
+) -> PyResult<Grads<'py>> {
+    dispatch_backward(py, [q, k, v, a], grad_y, Form::Chunked(chunk_size))
+}
+
+fn dispatch_backward<'py>(
+    py: Python<'py>,
+    args: [&Bound<'py, PyAny>; 4],
+    grad_y: &Bound<'py, PyAny>,
+    form: Form,
+) -> PyResult<Grads<'py>> {
+    let [q, k, v, a] = args;
     let named = [("q", q), ("k", k), ("v", v), ("a", a), ("grad_y", grad_y)];
     let dtype = common_dtype(&named)?;
-    with_dtype!(dtype, T => backward::<T>(py, [q, k, v, a], grad_y))
+    with_dtype!(dtype, T => backward::<T>(py, args, grad_y, form))
 }
 
 fn backward<'py, T: ScanElement + numpy::Element>(
     py: Python<'py>,
     args: [&Bound<'py, PyAny>; 4],
     grad_y: &Bound<'py, PyAny>,
+    form: Form,
 ) -> PyResult<Grads<'py>> {
     let borrowed = Borrowed::<T>::new(args)?;
     let inputs = borrowed.inputs()?;
     let grad_y = borrow::<T>("grad_y", grad_y)?;
     let grad_y = view("grad_y", &grad_y)?;
-    let grads =
-        enter(py, || scan::gateloop_backward(inputs, grad_y))?.map_err(ToPyErr::to_py_err)?;
+    let run = || match form {
+        Form::Recurrent => scan::gateloop_backward(inputs, grad_y),
+        Form::Attention => scan::gateloop_attention_backward(inputs, grad_y),
+        Form::Chunked(chunk_size) => scan::gateloop_chunked_backward(inputs, grad_y, chunk_size),
+    };
+    let grads = enter(py, run)?.map_err(ToPyErr::to_py_err)?;
     let np = |array: Array<T>| -> PyResult<Bound<'py, PyAny>> {
         Ok(PyArray1::from_vec(py, array.data)
             .reshape(array.shape)?
@@ -107,5 +198,9 @@ fn backward<'py, T: ScanElement + numpy::Element>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gateloop, m)?)?;
     m.add_function(wrap_pyfunction!(gateloop_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(gateloop_attention, m)?)?;
+    m.add_function(wrap_pyfunction!(gateloop_attention_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(gateloop_chunked, m)?)?;
+    m.add_function(wrap_pyfunction!(gateloop_chunked_backward, m)?)?;
     Ok(())
 }

@@ -14,11 +14,14 @@ pub trait ScanElement:
     Copy + Send + Sync + Debug + PartialEq + Add<Output = Self> + Mul<Output = Self> + 'static
 {
     const ZERO: Self;
+    /// The multiplicative identity.
+    const UNIT: Self;
     fn conj(self) -> Self;
 }
 
 impl ScanElement for f32 {
     const ZERO: Self = 0.0;
+    const UNIT: Self = 1.0;
     #[inline(always)]
     fn conj(self) -> Self {
         self
@@ -27,6 +30,7 @@ impl ScanElement for f32 {
 
 impl ScanElement for f64 {
     const ZERO: Self = 0.0;
+    const UNIT: Self = 1.0;
     #[inline(always)]
     fn conj(self) -> Self {
         self
@@ -35,6 +39,7 @@ impl ScanElement for f64 {
 
 impl ScanElement for Complex<f32> {
     const ZERO: Self = Complex::new(0.0, 0.0);
+    const UNIT: Self = Complex::new(1.0, 0.0);
     #[inline(always)]
     fn conj(self) -> Self {
         Complex::conj(&self)
@@ -43,6 +48,7 @@ impl ScanElement for Complex<f32> {
 
 impl ScanElement for Complex<f64> {
     const ZERO: Self = Complex::new(0.0, 0.0);
+    const UNIT: Self = Complex::new(1.0, 0.0);
     #[inline(always)]
     fn conj(self) -> Self {
         Complex::conj(&self)

@@ -41,4 +41,6 @@ pub enum ScanError {
         #[source]
         source: ShapeError,
     },
+    #[error("chunk_size must be at least 1, got {chunk_size}")]
+    ChunkSize { chunk_size: usize },
 }

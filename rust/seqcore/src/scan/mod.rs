@@ -14,7 +14,13 @@
 mod element;
 mod error;
 mod gateloop;
+mod gateloop_attention;
 mod gateloop_backward;
+mod gateloop_block;
+mod gateloop_chunked;
+#[cfg(test)]
+mod gateloop_forms_tests;
+mod gateloop_rows;
 mod linear;
 mod linear_backward;
 mod real;
@@ -29,7 +35,11 @@ mod vandermonde_backward;
 pub use element::ScanElement;
 pub use error::ScanError;
 pub use gateloop::{gateloop, gateloop_into, GateLoopInputs};
+pub use gateloop_attention::{
+    gateloop_attention, gateloop_attention_backward, gateloop_attention_into,
+};
 pub use gateloop_backward::{gateloop_backward, GateLoopGrads};
+pub use gateloop_chunked::{gateloop_chunked, gateloop_chunked_backward, gateloop_chunked_into};
 pub use linear::{linear_scan, linear_scan_into};
 pub use linear_backward::{
     linear_scan_backward, linear_scan_backward_into, LinearScanGrads, LinearScanGradsMut,

@@ -313,7 +313,7 @@ fn backward_channel_body<S: StateElement, const STATES: usize>(
     // channel).
     let grad_u = unsafe { out.u.slice(seq, length) };
     let grad_delta = unsafe { out.delta.slice(seq, length) };
-    let mut grad_z = z.map(|_| unsafe { out.z.slice(seq, length) });
+    let grad_z = z.map(|_| unsafe { out.z.slice(seq, length) });
     let param_at = ch.batch * dims.dim + ch.channel;
     let grad_a = unsafe { out.a.slice(param_at * n, n) };
     // Where step t's B/C gradient accumulates: `base + t * stride`, with a
@@ -338,15 +338,14 @@ fn backward_channel_body<S: StateElement, const STATES: usize>(
     // Everything per step that does not depend on the recurrence is done
     // in whole-sequence passes that vectorise, before and after it.
     let grad_y = &mut s.grad_y[..length];
-    match z {
-        Some(z) => {
-            let grad_z = grad_z.as_deref_mut().unwrap_or_default();
+    match (z, grad_z) {
+        (Some(z), Some(grad_z)) => {
             for t in 0..length {
                 grad_y[t] = grad_out[t] * s.gate[t];
                 grad_z[t] = grad_out[t] * s.pre_gate[t] * silu_derivative_lanes(z[t]);
             }
         }
-        None => grad_y.copy_from_slice(grad_out),
+        _ => grad_y.copy_from_slice(grad_out),
     }
     let grad_d = grad_y
         .iter()

@@ -1,4 +1,6 @@
-"""GateLoop's parallel forms, written in torch ops: chunked and surrogate attention.
+"""GateLoop's parallel forms written in torch ops (chunked and surrogate
+attention): a reference for the Rust forms (``seqcore::gateloop_chunked``,
+``seqcore::gateloop_attention``), which replaced them in the library.
 
 Both compute the same ``y`` as the recurrence (``seqcore::gateloop``)
 
