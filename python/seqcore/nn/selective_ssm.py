@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqcore.scan import selective
+from seqcore.scan import selective, selective_bidirectional
 
 
 class SelectiveSSM(nn.Module):
@@ -35,7 +35,8 @@ class SelectiveSSM(nn.Module):
         expand: ``d_inner = expand * d_model``.
         dt_rank: rank of the ``dt`` projection (default ``ceil(d_model / 16)``).
         bidirectional: mix in both directions, as Hydra's quasiseparable
-            mixer does: ``shift(SS(x)) + flip(shift(SS(flip(x)))) + D x``,
+            mixer does (:func:`seqcore.scan.selective_bidirectional`):
+            ``shift(SS(x)) + flip(shift(SS(flip(x)))) + D x``,
             with a centred (non-causal) convolution. The result is no
             longer causal, so :meth:`step` is unavailable.
 
@@ -105,13 +106,7 @@ class SelectiveSSM(nn.Module):
         left = (self.d_conv - 1) // 2
         x = F.silu(self.conv1d(F.pad(x, (left, self.d_conv - 1 - left))))
         delta, B, C = self._scan_inputs(x)
-        forward = selective(x, delta, A, B, C, None, None, bias, delta_softplus=True)
-        x_r, delta_r, B_r, C_r = (t.flip(-1) for t in (x, delta, B, C))
-        backward = selective(x_r, delta_r, A, B_r, C_r, None, None, bias, delta_softplus=True)
-        # Shift each direction by one step so that the diagonal (each token's
-        # own contribution) is counted once, through D.
-        y = F.pad(forward, (1, 0))[..., :length] + F.pad(backward, (1, 0))[..., :length].flip(-1)
-        y = (y + self.D[:, None] * x) * F.silu(z)
+        y = selective_bidirectional(x, delta, A, B, C, self.D, z, bias, delta_softplus=True)
         return self.out_proj(y.transpose(1, 2))  # type: ignore[no-any-return]
 
     def initial_state(

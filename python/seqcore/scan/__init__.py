@@ -11,6 +11,15 @@ from seqcore.scan._ema import ema
 from seqcore.scan._gateloop import gateloop
 from seqcore.scan._linear import linear, linear_bidirectional
 from seqcore.scan._selective import selective
+from seqcore.scan._selective_bidirectional import selective_bidirectional
 from seqcore.scan._ssm_kernel import ssm_kernel
 
-__all__ = ["ema", "gateloop", "linear", "linear_bidirectional", "selective", "ssm_kernel"]
+__all__ = [
+    "ema",
+    "gateloop",
+    "linear",
+    "linear_bidirectional",
+    "selective",
+    "selective_bidirectional",
+    "ssm_kernel",
+]
