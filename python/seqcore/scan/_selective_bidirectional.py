@@ -42,10 +42,11 @@ def selective_bidirectional(
     differentiable tensor.
     """
     length = np.shape(u)[-1]
-    common = {"delta_bias": delta_bias, "delta_softplus": delta_softplus}
-    forward = selective(u, delta, A, B, C, **common)
-    flipped = [_flip_time(x, length) for x in (u, delta, B, C)]
-    backward = selective(flipped[0], flipped[1], A, flipped[2], flipped[3], **common)
+    forward = selective(u, delta, A, B, C, delta_bias=delta_bias, delta_softplus=delta_softplus)
+    u_r, delta_r, B_r, C_r = (_flip_time(x, length) for x in (u, delta, B, C))
+    backward = selective(
+        u_r, delta_r, A, B_r, C_r, delta_bias=delta_bias, delta_softplus=delta_softplus
+    )
     y = _shift(forward) + _flip_time(_shift(backward), length)
     if D is not None:
         y = y + D[:, None] * u
