@@ -6,6 +6,8 @@ import numpy.typing as npt
 
 __all__ = [
     "__version__",
+    "damped_ema",
+    "damped_ema_backward",
     "default_num_threads",
     "gateloop",
     "gateloop_attention",
@@ -82,3 +84,7 @@ def selective_scan_backward(
 ) -> tuple[_Array, _Array, _Array, _Array, _Array, _Array | None, _Array | None, _Array | None]: ...
 def ssm_kernel(w: _Array, z: _Array, length: int) -> _Array: ...
 def ssm_kernel_backward(w: _Array, z: _Array, grad_k: _Array) -> tuple[_Array, _Array]: ...
+def damped_ema(x: _Array, decay: _Array, drive: _Array, readout: _Array) -> _Array: ...
+def damped_ema_backward(
+    x: _Array, decay: _Array, drive: _Array, readout: _Array, grad_y: _Array
+) -> tuple[_Array, _Array, _Array, _Array]: ...

@@ -31,10 +31,9 @@ class MegaEMA(nn.Module):
     Args:
         d_model: channels.
         ndim: EMAs per channel (Mega's default is 16).
-        mode: ``"conv"`` (default: the EMA's kernel applied by FFT, the
-            faster) or ``"scan"`` (a linear scan over a ``(batch, time,
-            d_model * ndim)`` state); see :func:`seqcore.scan.ema`. Both
-            give the same output.
+        mode: ``"scan"`` (default: one fused Rust scan, the faster) or
+            ``"conv"`` (the EMA's kernel applied by FFT); see
+            :func:`seqcore.scan.ema`. Both give the same output.
         bidirectional: add a second EMA, with parameters of its own, run
             from the end of the sequence to the start (Mega's bidirectional
             encoder); the output then depends on the whole sequence, so
@@ -47,7 +46,7 @@ class MegaEMA(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, ndim: int = 16, *, mode: str = "conv", bidirectional: bool = False
+        self, d_model: int, ndim: int = 16, *, mode: str = "scan", bidirectional: bool = False
     ) -> None:
         super().__init__()
         if d_model < 1 or ndim < 1:

@@ -12,6 +12,7 @@ from seqcore._torch import require_torch
 
 require_torch("seqcore.ops")
 
+from seqcore.ops.damped_ema import damped_ema, damped_ema_backward  # noqa: E402
 from seqcore.ops.gateloop import (  # noqa: E402
     gateloop,
     gateloop_attention,
@@ -25,6 +26,8 @@ from seqcore.ops.selective_scan import selective_scan, selective_scan_backward  
 from seqcore.ops.ssm_kernel import ssm_kernel, ssm_kernel_backward  # noqa: E402
 
 __all__ = [
+    "damped_ema",
+    "damped_ema_backward",
     "gateloop",
     "gateloop_attention",
     "gateloop_attention_backward",

@@ -26,7 +26,7 @@ def ema(
     beta: ArrayT,
     gamma: ArrayT,
     *,
-    mode: str = "conv",
+    mode: str = "scan",
 ) -> ArrayT:
     """Multi-dimensional damped exponential moving average (Mega).
 
@@ -43,15 +43,16 @@ def ema(
     Args:
         x: input, shape ``(batch, time, dim)``.
         alpha, delta, beta, gamma: parameters, shape ``(dim, ndim)``.
-        mode: ``"scan"`` runs the recurrence with :func:`seqcore.scan.linear`
-            on a ``(batch, time, dim * ndim)`` state (``O(time)``, memory
-            ``ndim`` times the input). ``"conv"`` builds the kernel
+        mode: ``"scan"`` runs the recurrence as one fused Rust scan (the
+            linear scan of a ``(batch, time, dim * ndim)`` state, without
+            materialising it: ``O(time)``, memory of the input only; the
+            backward pass recomputes states from checkpoints). ``"conv"`` builds the kernel
             ``k_l[d] = sum_j gamma p beta q^l`` with
             :func:`seqcore.scan.ssm_kernel` and convolves by FFT
-            (``O(time log time)``, memory of the input only). ``"conv"``
-            is the default: 5-9x faster than a torch loop at lengths
-            512-8192, where ``"scan"`` is slower than the loop beyond 1k
-            steps (``benches/ema.py``, docs/scan.md).
+            (``O(time log time)``, memory of the input only). ``"scan"``
+            is the default: 11-13x faster than a torch loop forward and
+            18-25x with backward at lengths 512-8192, and 1.3-3x faster
+            than ``"conv"`` (``benches/ema.py``, docs/scan.md).
 
     Returns:
         ``y``, shape ``(batch, time, dim)``, the dtype of ``x``.
@@ -115,26 +116,22 @@ def _sigmoid(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 def _ema_numpy(arrays: dict[str, npt.NDArray[Any]], mode: str) -> npt.NDArray[Any]:
     x = arrays["x"]
-    batch, time, dim = x.shape
-    ndim = arrays["alpha"].shape[1]
+    time = x.shape[1]
     p = _sigmoid(arrays["alpha"])
     q = 1 - p * _sigmoid(arrays["delta"])
     if mode == "conv":
         weights = arrays["gamma"] * p * arrays["beta"]
         kernel = _core.ssm_kernel(np.ascontiguousarray(weights), np.ascontiguousarray(q), time)
         return causal_conv(x, kernel)  # type: ignore[no-any-return]
-    gates = np.broadcast_to(q.reshape(1, 1, dim * ndim), (batch, time, dim * ndim))
-    inputs = (x[..., None] * (p * arrays["beta"])).reshape(batch, time, dim * ndim)
-    h = _core.linear_scan(np.ascontiguousarray(gates), np.ascontiguousarray(inputs))
-    y = np.einsum("btdj,dj->btd", h.reshape(batch, time, dim, ndim), arrays["gamma"])
-    return np.ascontiguousarray(y, dtype=x.dtype)
+    contiguous = [np.ascontiguousarray(a) for a in (q, p * arrays["beta"], arrays["gamma"])]
+    return _core.damped_ema(x, *contiguous)
 
 
 def _ema_torch(named: dict[str, Any], mode: str) -> Any:
     import torch
 
+    from seqcore.ops.damped_ema import damped_ema
     from seqcore.ops.ssm_kernel import ssm_kernel_autograd
-    from seqcore.scan._linear import linear
 
     real = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
     for name, value in named.items():
@@ -154,16 +151,12 @@ def _ema_torch(named: dict[str, Any], mode: str) -> Any:
     out_dtype = x.dtype
     if out_dtype in (torch.float16, torch.bfloat16):
         x, alpha, delta, beta, gamma = (t.float() for t in (x, alpha, delta, beta, gamma))
-    batch, time, dim = x.shape
-    ndim = alpha.shape[1]
+    time = x.shape[1]
     p = torch.sigmoid(alpha)
     q = 1 - p * torch.sigmoid(delta)
     if mode == "conv":
         kernel = ssm_kernel_autograd(gamma * p * beta, q, time)
         y = causal_conv(x, kernel)
     else:
-        gates = q.reshape(1, 1, dim * ndim).expand(batch, time, dim * ndim)
-        inputs = (x.unsqueeze(-1) * (p * beta)).reshape(batch, time, dim * ndim)
-        h = linear(gates, inputs).reshape(batch, time, dim, ndim)
-        y = torch.einsum("btdj,dj->btd", h, gamma)
+        y = damped_ema(x, q, p * beta, gamma)
     return y.to(out_dtype)

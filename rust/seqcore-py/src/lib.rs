@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod ema;
 mod enter;
 mod errors;
 mod gateloop;
@@ -20,6 +21,7 @@ mod vandermonde;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parallel::register(m)?;
+    ema::register(m)?;
     gateloop::register(m)?;
     scan::register(m)?;
     selective::register(m)?;

@@ -11,6 +11,7 @@
 //! `vandermonde` computes the convolution kernel of a diagonal SSM (S4D,
 //! Mega's EMA), the other way to run the same recurrence.
 
+mod damped_ema;
 mod element;
 mod error;
 mod gateloop;
@@ -32,6 +33,7 @@ mod tasks;
 mod vandermonde;
 mod vandermonde_backward;
 
+pub use damped_ema::{damped_ema, damped_ema_backward, EmaGrads, EmaInputs};
 pub use element::ScanElement;
 pub use error::ScanError;
 pub use gateloop::{gateloop, gateloop_into, GateLoopInputs};
