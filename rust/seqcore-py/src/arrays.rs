@@ -182,3 +182,13 @@ pub fn output_slice<'py, T: Element>(
         ))
     })
 }
+
+/// Moves an array the core returned into numpy, without copying its data.
+pub fn owned_to_numpy<'py, T: Element>(
+    py: Python<'py>,
+    array: seqcore::Array<T>,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(numpy::PyArray1::from_vec(py, array.data)
+        .reshape(array.shape)?
+        .into_any())
+}

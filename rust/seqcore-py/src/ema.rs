@@ -1,12 +1,10 @@
 //! Bindings of the fused damped EMA (`seqcore::scan::damped_ema*`).
 
-use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use seqcore::scan::{self, EmaInputs, Real};
-use seqcore::Array;
 
-use crate::arrays::{borrow, common_dtype, view, Dtype};
+use crate::arrays::{borrow, common_dtype, owned_to_numpy, view, Dtype};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
@@ -25,10 +23,6 @@ fn real_dtype(named: &[(&str, &Bound<'_, PyAny>)]) -> PyResult<Dtype> {
             other.name()
         ))),
     }
-}
-
-fn to_numpy<'py, T: numpy::Element>(py: Python<'py>, a: Array<T>) -> PyResult<Bound<'py, PyAny>> {
-    Ok(PyArray1::from_vec(py, a.data).reshape(a.shape)?.into_any())
 }
 
 /// y[b, t, d] = sum_j readout[d, j] h[b, t, d, j], h = decay * h + drive * x.
@@ -69,7 +63,7 @@ fn forward<'py, T: Real + numpy::Element>(
         readout: view("readout", &g)?,
     };
     let y = enter(py, || scan::damped_ema(inputs))?.map_err(ToPyErr::to_py_err)?;
-    to_numpy(py, y)
+    owned_to_numpy(py, y)
 }
 
 /// Gradients of damped_ema: (grad_x, grad_decay, grad_drive, grad_readout).
@@ -117,10 +111,10 @@ fn backward<'py, T: Real + numpy::Element>(
     let gy = view("grad_y", &gy)?;
     let grads = enter(py, || scan::damped_ema_backward(inputs, gy))?.map_err(ToPyErr::to_py_err)?;
     Ok((
-        to_numpy(py, grads.x)?,
-        to_numpy(py, grads.decay)?,
-        to_numpy(py, grads.drive)?,
-        to_numpy(py, grads.readout)?,
+        owned_to_numpy(py, grads.x)?,
+        owned_to_numpy(py, grads.decay)?,
+        owned_to_numpy(py, grads.drive)?,
+        owned_to_numpy(py, grads.readout)?,
     ))
 }
 

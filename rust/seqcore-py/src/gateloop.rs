@@ -1,12 +1,13 @@
 //! Bindings of GateLoop's three forms (`seqcore::scan::gateloop*`): the
 //! recurrence, surrogate attention and chunks.
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
+use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
 use seqcore::scan::{self, GateLoopInputs, ScanElement};
-use seqcore::Array;
 
-use crate::arrays::{borrow, common_dtype, new_output, output_slice, view, with_dtype};
+use crate::arrays::{
+    borrow, common_dtype, new_output, output_slice, owned_to_numpy, view, with_dtype,
+};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
@@ -187,11 +188,7 @@ fn backward<'py, T: ScanElement + numpy::Element>(
         Form::Chunked(chunk_size) => scan::gateloop_chunked_backward(inputs, grad_y, chunk_size),
     };
     let grads = enter(py, run)?.map_err(ToPyErr::to_py_err)?;
-    let np = |array: Array<T>| -> PyResult<Bound<'py, PyAny>> {
-        Ok(PyArray1::from_vec(py, array.data)
-            .reshape(array.shape)?
-            .into_any())
-    };
+    let np = |array| owned_to_numpy(py, array);
     Ok((np(grads.q)?, np(grads.k)?, np(grads.v)?, np(grads.a)?))
 }
 

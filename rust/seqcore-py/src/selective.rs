@@ -4,13 +4,13 @@
 //! or float64; `A`, `B`, `C` (and `grad_last_state`) have that dtype or its
 //! complex counterpart (complex `A`, as mamba-ssm allows).
 
-use numpy::{Complex32, Complex64, PyArray1, PyArrayMethods, PyReadonlyArrayDyn};
+use numpy::{Complex32, Complex64, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use seqcore::scan::{self, SelectiveInputs, StateElement};
 use seqcore::Array;
 
-use crate::arrays::{borrow, common_dtype, new_output, output_slice, view, Dtype};
+use crate::arrays::{borrow, common_dtype, new_output, output_slice, owned_to_numpy, view, Dtype};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
@@ -276,16 +276,8 @@ where
         scan::selective_scan_backward(inputs, grad_out, grad_last)
     })?
     .map_err(ToPyErr::to_py_err)?;
-    let real = |array: Array<S::Real>| -> PyResult<Bound<'py, PyAny>> {
-        Ok(PyArray1::from_vec(py, array.data)
-            .reshape(array.shape)?
-            .into_any())
-    };
-    let state = |array: Array<S>| -> PyResult<Bound<'py, PyAny>> {
-        Ok(PyArray1::from_vec(py, array.data)
-            .reshape(array.shape)?
-            .into_any())
-    };
+    let real = |array: Array<S::Real>| owned_to_numpy(py, array);
+    let state = |array: Array<S>| owned_to_numpy(py, array);
     let opt = |array: Option<Array<S::Real>>| array.map(real).transpose();
     Ok((
         real(grads.u)?,
