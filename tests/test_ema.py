@@ -267,3 +267,43 @@ def test_bidirectional_mega_ema_adds_a_reverse_ema():
     with pytest.raises(RuntimeError, match="no step-by-step mode"):
         layer.step(x[:, 0])
     assert torch.autograd.gradcheck(lambda inp: layer(inp), (x.requires_grad_(),))
+
+
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        (
+            (np.ones((2, 3, 4)), np.ones((3, 2)), np.ones((4, 2)), np.ones((4, 2))),
+            ValueError,
+            "decay must have shape (dim, ndim) = (4, 2), got (3, 2)",
+        ),
+        (
+            (np.ones((2, 3, 4)), np.ones((4, 2)), np.ones((4, 3)), np.ones((4, 2))),
+            ValueError,
+            "drive must have shape (dim, ndim) = (4, 2), got (4, 3)",
+        ),
+        (
+            (np.ones((3, 4)), np.ones((4, 2)), np.ones((4, 2)), np.ones((4, 2))),
+            ValueError,
+            "x must have 3 dimensions (batch, time, dim)",
+        ),
+        (
+            (np.ones((2, 3, 4), np.float32), np.ones((4, 2)), np.ones((4, 2)), np.ones((4, 2))),
+            TypeError,
+            "x and decay must have the same dtype",
+        ),
+        (
+            (np.ones((2, 3, 4), np.complex64),) + (np.ones((4, 2), np.complex64),) * 3,
+            TypeError,
+            "float32 or float64",
+        ),
+    ],
+)
+def test_fused_kernel_bad_input(args, error, message):
+    from seqcore import _core
+
+    with pytest.raises(error) as info:
+        _core.damped_ema(*args)
+    assert message in str(info.value)
+    with pytest.raises(error):
+        _core.damped_ema_backward(*args, np.ones_like(args[0]))
