@@ -321,3 +321,16 @@ def test_bidirectional_numpy_and_torch_agree_and_match_the_dense_matrix(problem)
     if problem["z"] is not None:
         want *= problem["z"] / (1 + np.exp(-problem["z"]))
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8 * (1 + np.abs(want).max()))
+
+
+def test_complex_a_with_huge_phases_matches_the_reference():
+    """Phases beyond the fast sin/cos range (|dt Im A| > 1e15) are recomputed
+    exactly; moderate ones use the vectorised path."""
+    u = np.ones((1, 2, 3), np.float32)
+    delta = np.full((1, 2, 3), 0.5, np.float32)
+    A = np.array([[-0.5 + 3e15j, -1 + 2.5j], [-0.1 - 7e16j, -2 + 0.25j]], np.complex64)
+    B = np.ones((2, 2), np.complex64)
+    out, last = seqcore.scan.selective(u, delta, A, B, B, return_last_state=True)
+    want, want_last = reference(u, delta, A.astype(np.complex128), B, B)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(last, want_last, rtol=1e-4, atol=1e-4)
