@@ -85,12 +85,12 @@ def test_gradcheck(dtype, mode):
     )
 
 
-@pytest.mark.parametrize("op", ["gateloop", "gateloop_attention", "gateloop_chunked"])
-def test_opcheck(op):
+@pytest.mark.parametrize("form", ["recurrent", "attention", "chunked"])
+def test_opcheck(form):
     g = torch.Generator().manual_seed(2)
-    extra = (2,) if op == "gateloop_chunked" else ()
-    forward = getattr(torch.ops.seqcore, op).default
-    backward = getattr(torch.ops.seqcore, f"{op}_backward").default
+    extra = (form, 2)
+    forward = torch.ops.seqcore.gateloop.default
+    backward = torch.ops.seqcore.gateloop_backward.default
     for dtype in (torch.float32, torch.complex128):
         keys = [torch.randn(2, 5, 3, 4, generator=g, dtype=dtype) for _ in range(3)]
         v = torch.randn(2, 5, 3, 2, generator=g, dtype=dtype)
@@ -282,3 +282,11 @@ def test_zero_gates_and_non_contiguous_inputs(mode):
         y = seqcore.scan.gateloop(q, k, v, a, mode=mode, chunk_size=8)
         want = reference(*(x.numpy() for x in (q, k, v, a)))
         np.testing.assert_allclose(y.numpy(), want, rtol=1e-10, atol=1e-10)
+
+
+def test_native_function_refuses_an_unknown_form():
+    ones = np.ones((1, 2, 1, 1))
+    with pytest.raises(ValueError, match="form must be 'recurrent', 'attention' or 'chunked'"):
+        seqcore._core.gateloop(ones, ones, ones, ones, "bogus")
+    with pytest.raises(ValueError, match="form must be"):
+        seqcore._core.gateloop_backward(ones, ones, ones, ones, ones, "bogus")

@@ -10,11 +10,7 @@ __all__ = [
     "damped_ema_backward",
     "default_num_threads",
     "gateloop",
-    "gateloop_attention",
-    "gateloop_attention_backward",
     "gateloop_backward",
-    "gateloop_chunked",
-    "gateloop_chunked_backward",
     "get_num_threads",
     "linear_scan",
     "linear_scan_backward",
@@ -32,17 +28,17 @@ _Array = npt.NDArray[Any]
 def get_num_threads() -> int: ...
 def set_num_threads(threads: int) -> None: ...
 def default_num_threads() -> int: ...
-def gateloop(q: _Array, k: _Array, v: _Array, a: _Array) -> _Array: ...
+def gateloop(
+    q: _Array, k: _Array, v: _Array, a: _Array, form: str = "recurrent", chunk_size: int = 64
+) -> _Array: ...
 def gateloop_backward(
-    q: _Array, k: _Array, v: _Array, a: _Array, grad_y: _Array
-) -> tuple[_Array, _Array, _Array, _Array]: ...
-def gateloop_attention(q: _Array, k: _Array, v: _Array, a: _Array) -> _Array: ...
-def gateloop_attention_backward(
-    q: _Array, k: _Array, v: _Array, a: _Array, grad_y: _Array
-) -> tuple[_Array, _Array, _Array, _Array]: ...
-def gateloop_chunked(q: _Array, k: _Array, v: _Array, a: _Array, chunk_size: int) -> _Array: ...
-def gateloop_chunked_backward(
-    q: _Array, k: _Array, v: _Array, a: _Array, grad_y: _Array, chunk_size: int
+    q: _Array,
+    k: _Array,
+    v: _Array,
+    a: _Array,
+    grad_y: _Array,
+    form: str = "recurrent",
+    chunk_size: int = 64,
 ) -> tuple[_Array, _Array, _Array, _Array]: ...
 def linear_scan(
     a: _Array,

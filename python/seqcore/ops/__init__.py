@@ -13,14 +13,7 @@ from seqcore._torch import require_torch
 require_torch("seqcore.ops")
 
 from seqcore.ops.damped_ema import damped_ema, damped_ema_backward  # noqa: E402
-from seqcore.ops.gateloop import (  # noqa: E402
-    gateloop,
-    gateloop_attention,
-    gateloop_attention_backward,
-    gateloop_backward,
-    gateloop_chunked,
-    gateloop_chunked_backward,
-)
+from seqcore.ops.gateloop import gateloop, gateloop_backward  # noqa: E402
 from seqcore.ops.linear_scan import linear_scan, linear_scan_backward  # noqa: E402
 from seqcore.ops.selective_scan import selective_scan, selective_scan_backward  # noqa: E402
 from seqcore.ops.ssm_kernel import ssm_kernel, ssm_kernel_backward  # noqa: E402
@@ -29,11 +22,7 @@ __all__ = [
     "damped_ema",
     "damped_ema_backward",
     "gateloop",
-    "gateloop_attention",
-    "gateloop_attention_backward",
     "gateloop_backward",
-    "gateloop_chunked",
-    "gateloop_chunked_backward",
     "linear_scan",
     "linear_scan_backward",
     "selective_scan",

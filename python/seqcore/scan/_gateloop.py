@@ -82,13 +82,8 @@ def gateloop(q: Any, k: Any, v: Any, a: Any, mode: str = "auto", chunk_size: int
     check_dtypes([(name, x.dtype) for name, x in zip(_NAMES, arrays, strict=True)])
     check_shapes(*(x.shape for x in arrays))
     half = all(np.asarray(x).dtype == np.float16 for x in args)
-    if mode == "chunked":
-        q_, k_, v_, a_ = arrays
-        y = _core.gateloop_chunked(q_, k_, v_, a_, chunk_size)
-    elif mode == "attention":
-        y = _core.gateloop_attention(*arrays)
-    else:
-        y = _core.gateloop(*arrays)
+    q_, k_, v_, a_ = arrays
+    y = _core.gateloop(q_, k_, v_, a_, mode, chunk_size)
     return y.astype(np.float16) if half else y
 
 
@@ -96,7 +91,6 @@ def _gateloop_torch(args: tuple[Any, ...], mode: str, chunk_size: int) -> Any:
     import torch
 
     from seqcore.ops.gateloop import gateloop as gateloop_op
-    from seqcore.ops.gateloop import gateloop_attention, gateloop_chunked
 
     for name, x in zip(_NAMES, args, strict=True):
         if not isinstance(x, torch.Tensor):
@@ -115,12 +109,8 @@ def _gateloop_torch(args: tuple[Any, ...], mode: str, chunk_size: int) -> Any:
     if out_dtype in (torch.float16, torch.bfloat16):
         args = tuple(x.float() for x in args)
     q, k, v, a = args
-    if mode == "recurrent" or q.numel() == 0 or v.numel() == 0:
-        y = gateloop_op(q, k, v, a)
-    elif mode == "chunked":
-        y = gateloop_chunked(q, k, v, a, chunk_size)
-    else:
-        y = gateloop_attention(q, k, v, a)
+    form = "recurrent" if q.numel() == 0 or v.numel() == 0 else mode
+    y = gateloop_op(q, k, v, a, form, chunk_size)
     return y.to(out_dtype)
 
 

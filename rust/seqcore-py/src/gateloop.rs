@@ -2,6 +2,7 @@
 //! recurrence, surrogate attention and chunks.
 
 use numpy::PyReadonlyArrayDyn;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use seqcore::scan::{self, GateLoopInputs, ScanElement};
 
@@ -44,41 +45,34 @@ enum Form {
     Chunked(usize),
 }
 
-/// GateLoop: S_t = diag(a_t) S_{t-1} + k_t^T v_t, y_t = q_t S_t; returns y.
+impl Form {
+    fn parse(form: &str, chunk_size: usize) -> PyResult<Self> {
+        match form {
+            "recurrent" => Ok(Form::Recurrent),
+            "attention" => Ok(Form::Attention),
+            "chunked" => Ok(Form::Chunked(chunk_size)),
+            other => Err(PyValueError::new_err(format!(
+                "form must be 'recurrent', 'attention' or 'chunked', got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// GateLoop: S_t = diag(a_t) S_{t-1} + k_t^T v_t, y_t = q_t S_t; returns y,
+/// computed by the recurrence, the surrogate-attention form or chunks of
+/// chunk_size steps.
 #[pyfunction]
+#[pyo3(signature = (q, k, v, a, form="recurrent", chunk_size=64))]
 fn gateloop<'py>(
     py: Python<'py>,
     q: &Bound<'py, PyAny>,
     k: &Bound<'py, PyAny>,
     v: &Bound<'py, PyAny>,
     a: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    dispatch_forward(py, [q, k, v, a], Form::Recurrent)
-}
-
-/// GateLoop's y in surrogate-attention form, O(length^2).
-#[pyfunction]
-fn gateloop_attention<'py>(
-    py: Python<'py>,
-    q: &Bound<'py, PyAny>,
-    k: &Bound<'py, PyAny>,
-    v: &Bound<'py, PyAny>,
-    a: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    dispatch_forward(py, [q, k, v, a], Form::Attention)
-}
-
-/// GateLoop's y in chunked form: chunks of chunk_size steps.
-#[pyfunction]
-fn gateloop_chunked<'py>(
-    py: Python<'py>,
-    q: &Bound<'py, PyAny>,
-    k: &Bound<'py, PyAny>,
-    v: &Bound<'py, PyAny>,
-    a: &Bound<'py, PyAny>,
+    form: &str,
     chunk_size: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch_forward(py, [q, k, v, a], Form::Chunked(chunk_size))
+    dispatch_forward(py, [q, k, v, a], Form::parse(form, chunk_size)?)
 }
 
 fn dispatch_forward<'py>(
@@ -120,8 +114,10 @@ type Grads<'py> = (
     Bound<'py, PyAny>,
 );
 
-/// Gradients of gateloop: returns (grad_q, grad_k, grad_v, grad_a).
+/// Gradients of gateloop (same form): returns (grad_q, grad_k, grad_v, grad_a).
 #[pyfunction]
+#[pyo3(signature = (q, k, v, a, grad_y, form="recurrent", chunk_size=64))]
+#[allow(clippy::too_many_arguments)]
 fn gateloop_backward<'py>(
     py: Python<'py>,
     q: &Bound<'py, PyAny>,
@@ -129,35 +125,10 @@ fn gateloop_backward<'py>(
     v: &Bound<'py, PyAny>,
     a: &Bound<'py, PyAny>,
     grad_y: &Bound<'py, PyAny>,
-) -> PyResult<Grads<'py>> {
-    dispatch_backward(py, [q, k, v, a], grad_y, Form::Recurrent)
-}
-
-/// Gradients of gateloop_attention: returns (grad_q, grad_k, grad_v, grad_a).
-#[pyfunction]
-fn gateloop_attention_backward<'py>(
-    py: Python<'py>,
-    q: &Bound<'py, PyAny>,
-    k: &Bound<'py, PyAny>,
-    v: &Bound<'py, PyAny>,
-    a: &Bound<'py, PyAny>,
-    grad_y: &Bound<'py, PyAny>,
-) -> PyResult<Grads<'py>> {
-    dispatch_backward(py, [q, k, v, a], grad_y, Form::Attention)
-}
-
-/// Gradients of gateloop_chunked: returns (grad_q, grad_k, grad_v, grad_a).
-#[pyfunction]
-fn gateloop_chunked_backward<'py>(
-    py: Python<'py>,
-    q: &Bound<'py, PyAny>,
-    k: &Bound<'py, PyAny>,
-    v: &Bound<'py, PyAny>,
-    a: &Bound<'py, PyAny>,
-    grad_y: &Bound<'py, PyAny>,
+    form: &str,
     chunk_size: usize,
 ) -> PyResult<Grads<'py>> {
-    dispatch_backward(py, [q, k, v, a], grad_y, Form::Chunked(chunk_size))
+    dispatch_backward(py, [q, k, v, a], grad_y, Form::parse(form, chunk_size)?)
 }
 
 fn dispatch_backward<'py>(
@@ -195,9 +166,5 @@ fn backward<'py, T: ScanElement + numpy::Element>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gateloop, m)?)?;
     m.add_function(wrap_pyfunction!(gateloop_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(gateloop_attention, m)?)?;
-    m.add_function(wrap_pyfunction!(gateloop_attention_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(gateloop_chunked, m)?)?;
-    m.add_function(wrap_pyfunction!(gateloop_chunked_backward, m)?)?;
     Ok(())
 }
