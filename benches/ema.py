@@ -21,38 +21,18 @@ time against length to ``docs/ema_bench.png`` when matplotlib is installed
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _common import (
+    machine,
+    median_seconds,
+    plot_times,
+)  # benches/ is on sys.path when run as a script
 
 import seqcore
 
 MODES = ("scan", "conv")
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def machine() -> str:
-    model = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.machine()} {model}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def torch_loop_ema(
@@ -92,7 +72,7 @@ def main() -> None:
         (torch.randn(dim, ndim) * 0.02 + 1).requires_grad_(),
         torch.randn(dim, ndim).requires_grad_(),
     ]
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(f'torch {torch.__version__}')}")
     print(
         f"float32, batch {args.batch}, dim {dim}, ndim {ndim}; 1 thread; "
         f"median of {args.repeats} runs (torch loop: 3)\n"
@@ -100,7 +80,7 @@ def main() -> None:
     header = (
         f"{'length':>6} | {'scan':>8} {'conv':>8} {'loop':>8} | {'loop/scan':>9} "
         f"{'loop/conv':>9} {'scan/conv':>9} | {'fwd+bwd: scan':>13} {'conv':>8} {'loop':>8} | "
-        f"{'loop/conv':>9} {'scan/conv':>9}"
+        f"{'loop/scan':>9} {'loop/conv':>9} {'scan/conv':>9}"
     )
     print("times in ms, forward unless marked")
     print(header)
@@ -130,32 +110,12 @@ def main() -> None:
             f"{f['loop'] * 1e3:>8.1f} | {f['loop'] / f['scan']:>8.1f}x "
             f"{f['loop'] / f['conv']:>8.1f}x {f['scan'] / f['conv']:>8.2f}x | "
             f"{t['scan'] * 1e3:>13.2f} {t['conv'] * 1e3:>8.2f} {t['loop'] * 1e3:>8.1f} | "
-            f"{t['loop'] / t['conv']:>8.1f}x {t['scan'] / t['conv']:>8.2f}x",
+            f"{t['loop'] / t['scan']:>8.1f}x {t['loop'] / t['conv']:>8.1f}x "
+            f"{t['scan'] / t['conv']:>8.2f}x",
             flush=True,
         )
-    plot(args.plot, args.lengths, results)
-
-
-def plot(path: Path, lengths: list[int], results: dict[str, list[float]]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("\nmatplotlib is not installed: no plot written")
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
     labels = {"scan": "seqcore scan", "conv": "seqcore FFT conv", "loop": "torch loop"}
-    for name, times in results.items():
-        ax.loglog(lengths, [t * 1e3 for t in times], marker="o", label=labels[name])
-    ax.set_xlabel("sequence length")
-    ax.set_ylabel("forward time (ms), 1 thread")
-    ax.set_title("Mega EMA")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"\nplot written to {path}")
+    plot_times(args.plot, args.lengths, results, labels, "Mega EMA")
 
 
 if __name__ == "__main__":

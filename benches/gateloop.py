@@ -22,39 +22,19 @@ dependency).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _common import (
+    machine,
+    median_seconds,
+    plot_times,
+)  # benches/ is on sys.path when run as a script
 
 import seqcore
 
 MODES = ("chunked", "recurrent", "attention")
 NAMES = (*MODES, "loop")
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def machine() -> str:
-    model = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.machine()} {model}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def torch_loop(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -90,7 +70,7 @@ def main() -> None:
     seqcore.set_num_threads(1)
     torch.manual_seed(0)
     dtype = torch.complex64 if args.complex else torch.float32
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(f'torch {torch.__version__}')}")
     print(
         f"{dtype}, batch 1, heads {args.heads}, d_k = d_v = {args.d}, chunk 64; 1 thread; "
         f"median of {args.repeats} runs\n"
@@ -132,34 +112,15 @@ def main() -> None:
             f"{t['chunked'] / t['recurrent']:>10.1f}x",
             flush=True,
         )
-    plot(args.plot, args.lengths, results)
-
-
-def plot(path: Path, lengths: list[int], results: dict[str, list[float]]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("\nmatplotlib is not installed: no plot written")
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
     labels = {
         "chunked": "seqcore chunked (Rust)",
         "recurrent": "seqcore recurrent (Rust)",
         "attention": "seqcore attention (Rust)",
         "loop": "torch loop",
     }
-    for name, times in results.items():
-        ax.loglog(lengths, [t * 1e3 for t in times], marker="o", label=labels[name])
-    ax.set_xlabel("sequence length")
-    ax.set_ylabel("forward time (ms), 1 thread")
-    ax.set_title("GateLoop, batch 1, 4 heads, d_k = d_v = 32")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"\nplot written to {path}")
+    plot_times(
+        args.plot, args.lengths, results, labels, "GateLoop, batch 1, 4 heads, d_k = d_v = 32"
+    )
 
 
 if __name__ == "__main__":

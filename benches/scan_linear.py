@@ -15,36 +15,12 @@ this one run, on this machine:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from _common import machine, median_seconds  # benches/ is on sys.path when run as a script
 
 import seqcore
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: page in, build the pool
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def machine() -> str:
-    model = "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.machine()} {model}, {os.cpu_count()} cores, numpy {np.__version__}"
 
 
 def main() -> None:
@@ -64,7 +40,7 @@ def main() -> None:
         rows.append((name, value, note))
         print(f"{name:<44} {value:>12}  {note}", flush=True)
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine(f'numpy {np.__version__}')}")
     print(f"shape {shape} float32; median of {repeats} runs\n")
 
     copy_pre = median_seconds(lambda: np.copyto(out, a), repeats)

@@ -10,11 +10,9 @@ follows mamba-ssm's ``selective_scan_ref``: the discretised tensors
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
+from _common import median_seconds  # benches/ is on sys.path when run as a script
 
 import seqcore
 
@@ -37,16 +35,6 @@ def selective_scan_reference(u, delta, A, B, C, D, z, delta_bias):  # type: igno
         ys.append(torch.einsum("bdn,bn->bd", x, c))
     y = torch.stack(ys, dim=2)
     return (y + u * D[:, None]) * torch.nn.functional.silu(z)
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
