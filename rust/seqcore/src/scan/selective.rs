@@ -59,20 +59,25 @@ pub(crate) fn gates<T: Real>(z: &[T], out: &mut [T]) {
     }
 }
 
-/// `sum_i x[i] * y[i]` with eight partial sums, so that it vectorises and
-/// always adds in the same order.
+/// `sum_i term(x[i], y[i])` with eight partial sums, so that it vectorises
+/// and always adds in the same order (a single running sum would chain
+/// every addition behind the last).
 #[inline(always)]
-pub(crate) fn dot<T: ScanElement>(x: &[T], y: &[T]) -> T {
+pub(crate) fn lane_sum<A: Copy, B: Copy, T: ScanElement>(
+    x: &[A],
+    y: &[B],
+    term: impl Fn(A, B) -> T,
+) -> T {
     let mut lanes = [T::ZERO; 8];
     let chunks = x.len() / 8;
     for i in 0..chunks {
         for j in 0..8 {
-            lanes[j] = lanes[j] + x[i * 8 + j] * y[i * 8 + j];
+            lanes[j] = lanes[j] + term(x[i * 8 + j], y[i * 8 + j]);
         }
     }
     let mut total = T::ZERO;
     for i in chunks * 8..x.len() {
-        total = total + x[i] * y[i];
+        total = total + term(x[i], y[i]);
     }
     let quads = [
         lanes[0] + lanes[4],
@@ -81,6 +86,12 @@ pub(crate) fn dot<T: ScanElement>(x: &[T], y: &[T]) -> T {
         lanes[3] + lanes[7],
     ];
     total + ((quads[0] + quads[2]) + (quads[1] + quads[3]))
+}
+
+/// `sum_i x[i] * y[i]`, see [`lane_sum`].
+#[inline(always)]
+pub(crate) fn dot<T: ScanElement>(x: &[T], y: &[T]) -> T {
+    lane_sum(x, y, |a, b| a * b)
 }
 
 /// Runs the selective scan; see the module documentation.

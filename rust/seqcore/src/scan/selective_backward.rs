@@ -25,7 +25,7 @@ use super::element::ScanElement;
 use super::error::ScanError;
 use super::real::{silu_derivative_lanes, Real};
 use super::selective::{
-    dot, gates, step_sizes, validate, Channel, Dims, Projections, SelectiveInputs,
+    dot, gates, lane_sum, step_sizes, validate, Channel, Dims, Projections, SelectiveInputs,
 };
 use super::state::StateElement;
 use crate::array::{Array, ArrayView};
@@ -421,30 +421,10 @@ fn backward_channel_body<S: StateElement, const STATES: usize>(
     }
 }
 
-/// `sum_i Re(x_i conj(y_i))` with eight partial sums, like
-/// `selective::dot`: a single running sum would chain every addition
-/// behind the last (this reduction once took most of the backward pass).
+/// `sum_i Re(x_i conj(y_i))`, see `selective::lane_sum`.
 #[inline(always)]
 fn re_dot_conj<S: StateElement>(x: &[S], y: &[S]) -> S::Real {
-    let zero = <S::Real as ScanElement>::ZERO;
-    let mut lanes = [zero; 8];
-    let chunks = x.len() / 8;
-    for i in 0..chunks {
-        for j in 0..8 {
-            lanes[j] = lanes[j] + x[i * 8 + j].re_mul_conj(y[i * 8 + j]);
-        }
-    }
-    let mut total = zero;
-    for i in chunks * 8..x.len() {
-        total = total + x[i].re_mul_conj(y[i]);
-    }
-    let quads = [
-        lanes[0] + lanes[4],
-        lanes[1] + lanes[5],
-        lanes[2] + lanes[6],
-        lanes[3] + lanes[7],
-    ];
-    total + ((quads[0] + quads[2]) + (quads[1] + quads[3]))
+    lane_sum(x, y, |a, b| a.re_mul_conj(b))
 }
 
 /// Sums the partials over batch (and blocks) in a fixed order and shapes
