@@ -144,3 +144,41 @@ def test_bidirectional_linear_recurrence_sees_both_directions():
     with pytest.raises(ValueError, match="no h0"):
         layer(x, torch.zeros(1, 3, dtype=torch.float64))
     assert torch.autograd.gradcheck(lambda inp: layer(inp), (x.detach().requires_grad_(),))
+
+
+MODULES = {
+    "LinearRecurrence": lambda: LinearRecurrence(4),
+    "LRU": lambda: LRU(4, 6),
+    "S4D": lambda: S4D(4, 6),
+    "S4D conv": lambda: S4D(4, 6, mode="conv"),
+}
+
+
+def _all_modules():
+    from seqcore.nn import GateLoop, MegaEMA, SelectiveSSM
+
+    return MODULES | {
+        "SelectiveSSM": lambda: SelectiveSSM(4, d_state=3),
+        "GateLoop": lambda: GateLoop(4, heads=2),
+        "MegaEMA": lambda: MegaEMA(4, ndim=3),
+    }
+
+
+@pytest.mark.parametrize("name", list(_all_modules()))
+def test_every_module_handles_empty_input_and_names_a_wrong_width(name):
+    torch.manual_seed(0)
+    module = _all_modules()[name]()
+    for shape in [(0, 5, 4), (2, 0, 4), (1, 1, 4)]:
+        x = torch.randn(shape, requires_grad=True)
+        y = module(x)
+        assert y.shape == shape
+        y.sum().backward()
+    with pytest.raises(
+        ValueError, match=r"must have shape \(batch, time, d_model=4\), got \(2, 5, 3\)"
+    ):
+        module(torch.zeros(2, 5, 3))
+    with pytest.raises(TypeError, match="floating dtype"):
+        module(torch.zeros(2, 5, 4, dtype=torch.int64))
+    if hasattr(module, "step") and hasattr(module, "initial_state"):
+        with pytest.raises(ValueError, match=r"must have shape \(batch, d_model=4\)"):
+            module.step(torch.zeros(2, 3), module.initial_state(2))

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcore.nn._checks import check_sequence, check_token
 from seqcore.scan import gateloop
 
 
@@ -89,13 +90,14 @@ class GateLoop(nn.Module):
         return q, k, v, a
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
-        return t.reshape(*t.shape[:-1], self.heads, -1)
+        return t.reshape(*t.shape[:-1], self.heads, t.shape[-1] // self.heads)
 
     def _output(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         y = y.real if y.is_complex() else y
         return self.out_proj(y.flatten(-2) * F.silu(self.gate_proj(x)))  # type: ignore[no-any-return]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_sequence(x, self.d_model)
         q, k, v, a = self._inputs(x)
         y = gateloop(q, k, v, a, mode=self.mode, chunk_size=self.chunk_size)
         return self._output(x, y)
@@ -113,6 +115,7 @@ class GateLoop(nn.Module):
 
     def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One token: ``x`` (batch, d_model) → output (batch, d_model), new state."""
+        check_token(x, self.d_model)
         q, k, v, a = self._inputs(x)  # (batch, heads, d)
         state = a.unsqueeze(-1) * state + k.unsqueeze(-1) * v.unsqueeze(-2)
         y = torch.einsum("bhi,bhij->bhj", q, state)

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from seqcore.nn._checks import check_sequence
 from seqcore.scan import linear, linear_bidirectional
 
 
@@ -69,6 +70,7 @@ class LinearRecurrence(nn.Module):
                 self.gate_and_value.bias[2 * d_hidden :] = self.gate_and_value.bias[:d_hidden]
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        check_sequence(x, self.d_model)
         if not self.bidirectional:
             gate_logits, value = self.gate_and_value(x).chunk(2, dim=-1)
             forget = torch.sigmoid(gate_logits)

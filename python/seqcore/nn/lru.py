@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from seqcore.nn._checks import check_sequence
 from seqcore.scan import linear
 
 
@@ -68,6 +69,7 @@ class LRU(nn.Module):
         return torch.exp(torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_sequence(x, self.d_model)
         batch, time, _ = x.shape
         complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
         B = torch.complex(self.B_re, self.B_im).to(complex_dtype)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcore.nn._checks import check_sequence
 from seqcore.scan import ema
 
 
@@ -73,6 +74,7 @@ class MegaEMA(nn.Module):
         return p, 1 - p * torch.sigmoid(self.delta)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_sequence(x, self.d_model)
         params = [
             t.to(x.dtype) for t in (self.alpha, self.delta, self.beta, self.gamma * self.scale)
         ]

@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from seqcore.nn._checks import check_sequence
 from seqcore.scan import linear, ssm_kernel
 from seqcore.scan._fft_conv import causal_conv
 
@@ -82,6 +83,7 @@ class S4D(nn.Module):
         return dA, (dA - 1) / A
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_sequence(x, self.d_model)
         batch, time, channels = x.shape
         complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
         dA, dB = self.discretize(complex_dtype)
@@ -92,8 +94,10 @@ class S4D(nn.Module):
             kernel = 2 * ssm_kernel(C * dB, dA, time).real
             y = causal_conv(x.to(kernel.dtype), kernel).to(x.dtype) + self.D * x
             return self.output(y)  # type: ignore[no-any-return]
-        inputs = (x.to(complex_dtype).unsqueeze(-1) * dB).reshape(batch, time, -1)
-        gates = dA.reshape(1, 1, -1).expand(batch, time, channels * self.modes)
+        inputs = (x.to(complex_dtype).unsqueeze(-1) * dB).reshape(
+            batch, time, channels * self.modes
+        )
+        gates = dA.reshape(1, 1, channels * self.modes).expand(batch, time, channels * self.modes)
         h = linear(gates, inputs).reshape(batch, time, channels, self.modes)
         y = 2 * torch.einsum("bthn,hn->bth", h, C).real.to(x.dtype) + self.D * x
         return self.output(y)  # type: ignore[no-any-return]

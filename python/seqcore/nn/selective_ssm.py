@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcore.nn._checks import check_sequence, check_token
 from seqcore.scan import selective, selective_bidirectional
 
 
@@ -94,7 +95,10 @@ class SelectiveSSM(nn.Module):
         return delta, B.transpose(1, 2), C.transpose(1, 2)  # B, C: (batch, N, time)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
+        check_sequence(u, self.d_model, "u")
         length = u.shape[1]
+        if length == 0:  # nothing to convolve; keep the graph and the shape
+            return self.out_proj(self.in_proj(u)[..., : self.d_inner])  # type: ignore[no-any-return]
         x, z = self.in_proj(u).transpose(1, 2).chunk(2, dim=1)  # (batch, d_inner, time)
         A = -torch.exp(self.A_log.to(x.dtype))
         bias = self.dt_proj.bias.to(x.dtype)
@@ -124,6 +128,7 @@ class SelectiveSSM(nn.Module):
         self, u: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """One token: ``u`` (batch, d_model) → output (batch, d_model), new state."""
+        check_token(u, self.d_model, "u")
         if self.bidirectional:
             raise RuntimeError("a bidirectional SelectiveSSM has no step-by-step mode")
         window, ssm = state
