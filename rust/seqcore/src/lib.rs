@@ -29,6 +29,7 @@
 pub mod array;
 pub mod parallel;
 pub mod scan;
+pub mod tokenize;
 mod stream;
 
 pub use array::{Array, ArrayView, ShapeError};

@@ -122,6 +122,19 @@ where
     }
 }
 
+/// Computes `task(i)` for every `i` in `0..tasks` on the pool and returns
+/// the results in task order (the same order for every thread count).
+pub fn map_tasks<T, F>(tasks: usize, task: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize) -> T + Send + Sync,
+{
+    match current_pool() {
+        Some(pool) if tasks > 1 => pool.install(|| (0..tasks).into_par_iter().map(&task).collect()),
+        _ => (0..tasks).map(task).collect(),
+    }
+}
+
 /// A raw pointer to an output buffer that several tasks write to at once,
 /// each to its own disjoint set of elements.
 ///

@@ -1,0 +1,44 @@
+//! Errors of the tokenizer: bad files, bad ids, disallowed special tokens.
+
+use thiserror::Error;
+
+/// Everything that can go wrong while loading, training or running a tokenizer.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TokenizeError {
+    /// A tokenizer, rank or multi-word file is malformed. `location` says
+    /// where (a JSON path such as `model.merges[17]`, or `line 12`).
+    #[error("{location}: {message}")]
+    Format { location: String, message: String },
+    /// A file is larger than the documented cap; refused before parsing.
+    #[error("{what} is {size} bytes, over the {cap}-byte limit")]
+    TooLarge { what: String, size: u64, cap: u64 },
+    /// A token id that is not in the vocabulary.
+    #[error("token id {id} is out of range for a vocabulary of {vocab_size}")]
+    IdOutOfRange { id: u64, vocab_size: usize },
+    /// The text contains a special token the caller did not allow.
+    #[error(
+        "the text contains the special token {token:?} at byte {position}; pass it in \
+         allowed_special to encode it as a special token, or in disallowed_special=() \
+         to encode it as plain text"
+    )]
+    DisallowedSpecial { token: String, position: usize },
+    /// A regular expression did not compile or failed while matching.
+    #[error("pre-tokenizer pattern: {0}")]
+    Pattern(String),
+    /// Bad arguments (e.g. a vocabulary size smaller than the byte alphabet).
+    #[error("{0}")]
+    Invalid(String),
+    /// The caller's progress/cancel callback asked to stop (e.g. Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl TokenizeError {
+    /// Shorthand for a [`TokenizeError::Format`].
+    pub fn format(location: impl Into<String>, message: impl Into<String>) -> Self {
+        TokenizeError::Format {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Pre-tokenization: splitting text into pieces before byte-pair merging.
+//!
+//! Three presets (GPT-2, cl100k, o200k) have hand-written splitters that
+//! give exactly the pieces of their regular expressions; any other pattern
+//! runs on the `regex` crate (linear time) when it compiles there, and on
+//! `fancy-regex` (backtracking, for look-around) otherwise.
+
+use crate::tokenize::error::TokenizeError;
+
+/// The named pre-tokenization patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// GPT-2 / RoBERTa (the pattern of Hugging Face's `ByteLevel` pre-tokenizer).
+    Gpt2,
+    /// cl100k_base (GPT-3.5/4).
+    Cl100k,
+    /// o200k_base (GPT-4o).
+    O200k,
+}
+
+/// The GPT-2 pattern as Hugging Face's `ByteLevel` pre-tokenizer spells it.
+pub const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+/// cl100k_base's pattern as tiktoken spells it.
+pub const CL100K_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+
+/// o200k_base's pattern as tiktoken spells it.
+pub const O200K_PATTERN: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}",
+    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"|\s*[\r\n]+",
+    r"|\s+(?!\S)",
+    r"|\s+",
+);
+
+impl Preset {
+    /// The canonical pattern string (what a saved tokenizer file holds).
+    pub fn pattern(self) -> &'static str {
+        match self {
+            Preset::Gpt2 => GPT2_PATTERN,
+            Preset::Cl100k => CL100K_PATTERN,
+            Preset::O200k => O200K_PATTERN,
+        }
+    }
+
+    /// The preset's name: `"gpt2"`, `"cl100k"` or `"o200k"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Gpt2 => "gpt2",
+            Preset::Cl100k => "cl100k",
+            Preset::O200k => "o200k",
+        }
+    }
+
+    /// The preset with this name, if any.
+    pub fn from_name(name: &str) -> Option<Preset> {
+        [Preset::Gpt2, Preset::Cl100k, Preset::O200k]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
+
+    /// The preset whose regex is exactly equivalent to `pattern`, if any
+    /// (several spellings of the same pattern are in circulation).
+    pub fn recognize(pattern: &str) -> Option<Preset> {
+        [Preset::Gpt2, Preset::Cl100k, Preset::O200k]
+            .into_iter()
+            .find(|p| p.pattern() == pattern)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Engine {
+    /// A hand-written splitter.
+    Preset(Preset),
+    /// The `regex` crate: linear time in the text.
+    Linear(regex::Regex),
+    /// `fancy-regex`: backtracking, needed for look-around.
+    Backtracking(fancy_regex::Regex),
+}
+
+/// Splits text into the pieces that byte-pair merging then works on.
+#[derive(Debug, Clone)]
+pub struct PreTokenizer {
+    engine: Engine,
+    pattern: String,
+}
+
+impl PreTokenizer {
+    /// A preset's pre-tokenizer.
+    pub fn preset(preset: Preset) -> Self {
+        PreTokenizer {
+            engine: Engine::Preset(preset),
+            pattern: preset.pattern().to_string(),
+        }
+    }
+
+    /// A pre-tokenizer for any pattern (a preset's spelling gets its fast path).
+    pub fn new(pattern: &str) -> Result<Self, TokenizeError> {
+        if let Some(preset) = Preset::recognize(pattern) {
+            return Ok(PreTokenizer {
+                engine: Engine::Preset(preset),
+                pattern: pattern.to_string(),
+            });
+        }
+        let engine = match regex::Regex::new(pattern) {
+            Ok(re) => Engine::Linear(re),
+            Err(_) => Engine::Backtracking(
+                fancy_regex::Regex::new(pattern)
+                    .map_err(|e| TokenizeError::Pattern(format!("{pattern:?}: {e}")))?,
+            ),
+        };
+        Ok(PreTokenizer {
+            engine,
+            pattern: pattern.to_string(),
+        })
+    }
+
+    /// The pattern this pre-tokenizer splits by.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The preset whose fast path runs, if any.
+    pub fn preset_kind(&self) -> Option<Preset> {
+        match self.engine {
+            Engine::Preset(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Calls `piece(start, end)` for each piece of `text`, in order, with byte
+    /// offsets. The pieces tile the text: text between two matches becomes a
+    /// piece of its own (Hugging Face's `Isolated` split behaviour), and
+    /// empty matches are skipped.
+    pub fn split(
+        &self,
+        text: &str,
+        piece: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), TokenizeError> {
+        match &self.engine {
+            // Until the hand-written splitters land, presets run on fancy-regex.
+            Engine::Preset(p) => {
+                let re = fancy_regex::Regex::new(p.pattern()).expect("preset patterns compile");
+                split_backtracking(&re, text, piece)
+            }
+            Engine::Linear(re) => {
+                let mut last = 0;
+                for m in re.find_iter(text) {
+                    emit(last, m.start(), m.end(), piece);
+                    last = last.max(m.end());
+                }
+                if last < text.len() {
+                    piece(last, text.len());
+                }
+                Ok(())
+            }
+            Engine::Backtracking(re) => split_backtracking(re, text, piece),
+        }
+    }
+}
+
+fn split_backtracking(
+    re: &fancy_regex::Regex,
+    text: &str,
+    piece: &mut dyn FnMut(usize, usize),
+) -> Result<(), TokenizeError> {
+    let mut last = 0;
+    for m in re.find_iter(text) {
+        let m = m.map_err(|e| TokenizeError::Pattern(e.to_string()))?;
+        emit(last, m.start(), m.end(), piece);
+        last = last.max(m.end());
+    }
+    if last < text.len() {
+        piece(last, text.len());
+    }
+    Ok(())
+}
+
+/// Emits the gap before a match, then the match itself (if not empty).
+fn emit(last: usize, start: usize, end: usize, piece: &mut dyn FnMut(usize, usize)) {
+    if start > last {
+        piece(last, start);
+    }
+    if end > start {
+        piece(start, end);
+    }
+}

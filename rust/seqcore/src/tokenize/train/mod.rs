@@ -1,0 +1,1 @@
+//! Learning BPE merges from word counts.
