@@ -9,7 +9,12 @@ also describes bad input derives from the matching built-in as well, so
 
 from __future__ import annotations
 
-__all__ = ["InternalError", "SeqcoreError"]
+__all__ = [
+    "DisallowedSpecialTokenError",
+    "InternalError",
+    "SeqcoreError",
+    "TokenizerFormatError",
+]
 
 
 class SeqcoreError(Exception):
@@ -18,3 +23,18 @@ class SeqcoreError(Exception):
 
 class InternalError(SeqcoreError, RuntimeError):
     """A bug in seqcore (for example a Rust panic). Please report it."""
+
+
+class TokenizerFormatError(SeqcoreError, ValueError):
+    """A tokenizer, rank or multi-word file is malformed, truncated or too large.
+
+    The message names what is wrong and where (a JSON path or a line number).
+    """
+
+
+class DisallowedSpecialTokenError(SeqcoreError, ValueError):
+    """The text contains a special token that the caller did not allow.
+
+    Pass it in ``allowed_special`` to encode it as a special token, or use
+    ``disallowed_special=()`` to encode it as plain text.
+    """

@@ -5,11 +5,12 @@
 //! ValueError)`) and be documented there; this file picks the class for
 //! each core error variant.
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use seqcore::parallel::ParallelError;
 use seqcore::scan::ScanError;
+use seqcore::tokenize::TokenizeError;
 
 /// Builds an instance of `seqcore.errors.<class_name>` with `message`,
 /// falling back to `fallback` if the Python module cannot be imported.
@@ -55,5 +56,22 @@ impl ToPyErr for ScanError {
 impl ToPyErr for ParallelError {
     fn to_py_err(self) -> PyErr {
         PyValueError::new_err(self.to_string())
+    }
+}
+
+impl ToPyErr for TokenizeError {
+    fn to_py_err(self) -> PyErr {
+        let message = self.to_string();
+        match self {
+            TokenizeError::Format { .. } | TokenizeError::TooLarge { .. } => Python::attach(|py| {
+                seqcore_error(py, "TokenizerFormatError", message, PyValueError::new_err)
+            }),
+            TokenizeError::DisallowedSpecial { .. } => Python::attach(|py| {
+                seqcore_error(py, "DisallowedSpecialTokenError", message, PyValueError::new_err)
+            }),
+            TokenizeError::IdOutOfRange { .. } => PyIndexError::new_err(message),
+            TokenizeError::Interrupted => PyKeyboardInterrupt::new_err(message),
+            TokenizeError::Pattern(_) | TokenizeError::Invalid(_) => PyValueError::new_err(message),
+        }
     }
 }

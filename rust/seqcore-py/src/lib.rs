@@ -15,6 +15,7 @@ mod gateloop;
 mod parallel;
 mod scan;
 mod selective;
+mod tokenize;
 mod vandermonde;
 
 #[pymodule]
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     gateloop::register(m)?;
     scan::register(m)?;
     selective::register(m)?;
+    tokenize::register(m)?;
     vandermonde::register(m)?;
     Ok(())
 }

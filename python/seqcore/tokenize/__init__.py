@@ -1,0 +1,12 @@
+"""Tokenization: byte-level BPE (Hugging Face and tiktoken compatible),
+training, and multi-word tokens.
+
+* :class:`Tokenizer` — encode/decode, load/save ``tokenizer.json`` and
+  tiktoken rank files.
+"""
+
+from __future__ import annotations
+
+from seqcore.tokenize._tokenizer import MAX_JSON_BYTES, MAX_RANK_FILE_BYTES, Tokenizer
+
+__all__ = ["MAX_JSON_BYTES", "MAX_RANK_FILE_BYTES", "Tokenizer"]

@@ -1,0 +1,249 @@
+"""The byte-level BPE tokenizer: a thin Python face over the Rust core."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Sequence
+from typing import Literal, Union
+
+from seqcore import _core
+
+PathLike = Union[str, "os.PathLike[str]"]
+Specials = Union[Literal["all"], Collection[str]]
+
+#: tokenizer.json files over this size are refused before they are read.
+MAX_JSON_BYTES: int = _core.MAX_JSON_BYTES
+#: tiktoken rank files over this size are refused before they are read.
+MAX_RANK_FILE_BYTES: int = _core.MAX_RANK_FILE_BYTES
+
+
+def read_capped(path: PathLike, cap: int, what: str) -> bytes:
+    """Reads a file, refusing it before reading when it is over ``cap`` bytes."""
+    from seqcore.errors import TokenizerFormatError
+
+    size = os.stat(path).st_size
+    if size > cap:
+        raise TokenizerFormatError(f"{what} {os.fspath(path)!r} is {size} bytes, over the {cap}-byte limit")
+    with open(path, "rb") as f:
+        return f.read(cap + 1)
+
+
+class Tokenizer:
+    """A byte-level BPE tokenizer giving exactly Hugging Face's or tiktoken's ids.
+
+    Load one with :meth:`from_file` (``tokenizer.json``), :meth:`from_tiktoken`
+    (a rank file), or train one with :class:`seqcore.BpeTrainer`.
+
+    >>> import seqcore
+    >>> tok = seqcore.BpeTrainer(vocab_size=300).train(["hello world"] * 10)
+    >>> ids = tok.encode("hello world")
+    >>> tok.decode(ids)
+    'hello world'
+    """
+
+    __slots__ = ("_native", "_policies", "_special_ids")
+
+    def __init__(self, native: _core.Tokenizer) -> None:
+        self._native = native
+        self._special_ids = {content: id_ for content, id_, special in native.added_tokens() if special}
+        self._policies: dict[tuple[object, object], _core.SpecialPolicy] = {}
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Tokenizer:
+        """A tokenizer from the text of a Hugging Face ``tokenizer.json``."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be str or bytes, got {type(data).__name__}")
+        return cls(_core.Tokenizer.from_json(data))
+
+    @classmethod
+    def from_file(cls, path: PathLike) -> Tokenizer:
+        """A tokenizer from a Hugging Face ``tokenizer.json`` file."""
+        return cls(_core.Tokenizer.from_json(read_capped(path, MAX_JSON_BYTES, "tokenizer file")))
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: PathLike,
+        pattern: str = "cl100k",
+        special_tokens: dict[str, int] | None = None,
+    ) -> Tokenizer:
+        """A tokenizer from a tiktoken rank file (``base64(token) rank`` lines).
+
+        ``pattern`` is a preset name (``"gpt2"``, ``"cl100k"``, ``"o200k"``) or a
+        regex; ``special_tokens`` maps each special token to its id.
+        """
+        data = read_capped(path, MAX_RANK_FILE_BYTES, "rank file")
+        return cls.from_tiktoken_bytes(data, pattern, special_tokens)
+
+    @classmethod
+    def from_tiktoken_bytes(
+        cls, data: bytes, pattern: str = "cl100k", special_tokens: dict[str, int] | None = None
+    ) -> Tokenizer:
+        """Like :meth:`from_tiktoken`, from the rank file's bytes."""
+        specials = list((special_tokens or {}).items())
+        return cls(_core.Tokenizer.from_ranks(data, pattern, specials))
+
+    # ------------------------------------------------------------------ saving
+    def to_json(self) -> str:
+        """The ``tokenizer.json`` text (Hugging Face ``tokenizers`` loads it to the same ids)."""
+        return self._native.to_json()
+
+    def save(self, path: PathLike) -> None:
+        """Writes ``tokenizer.json``."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+
+    def save_tiktoken(self, path: PathLike) -> None:
+        """Writes a tiktoken rank file (for tokenizers loaded from one)."""
+        with open(path, "w", encoding="ascii") as f:
+            f.write(self._native.to_ranks())
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # Pickles travel as their JSON form (or rank file), e.g. to workers.
+        if self._native.rule == "ranks":
+            specials = {c: i for c, i, _ in self._native.added_tokens()}
+            ranks = self._native.to_ranks().encode("ascii")
+            return (_from_ranks_state, (ranks, self._native.pattern, specials))
+        return (Tokenizer.from_json, (self.to_json(),))
+
+    # -------------------------------------------------------------- properties
+    @property
+    def vocab_size(self) -> int:
+        """One past the largest token id."""
+        return self._native.vocab_size
+
+    @property
+    def pattern(self) -> str | None:
+        """The pre-tokenization regex (None: each text is one piece)."""
+        return self._native.pattern
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        """The special tokens and their ids."""
+        return dict(self._special_ids)
+
+    def get_vocab(self) -> dict[str, int]:
+        """Every token as ``tokenizer.json`` spells it, with its id."""
+        return self._native.get_vocab()
+
+    def token_to_id(self, token: str | bytes) -> int | None:
+        """The id of ``token`` (``str``: tokenizer.json spelling or added token; ``bytes``: raw bytes)."""
+        return self._native.token_to_id(token)
+
+    def id_to_token(self, id: int) -> str:
+        """The token's tokenizer.json spelling; IndexError if absent."""
+        return self._native.id_to_token(id)
+
+    def id_to_bytes(self, id: int) -> bytes:
+        """The token's bytes; IndexError if absent."""
+        return self._native.id_to_bytes(id)
+
+    # ---------------------------------------------------------------- encoding
+    def _policy(self, allowed: Specials, disallowed: Specials) -> _core.SpecialPolicy | None:
+        key = (
+            allowed if isinstance(allowed, str) else frozenset(allowed),
+            disallowed if isinstance(disallowed, str) else frozenset(disallowed),
+        )
+        if key == (frozenset(), "all"):
+            return None  # the default, strict policy
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = _core.SpecialPolicy(
+                allow_all=allowed == "all",
+                allowed=self._ids_of(allowed, "allowed_special"),
+                disallow_all=disallowed == "all",
+                disallowed=self._ids_of(disallowed, "disallowed_special"),
+            )
+            self._policies[key] = policy
+        return policy
+
+    def _ids_of(self, names: Specials, argument: str) -> list[int]:
+        if isinstance(names, str):
+            if names != "all":
+                raise TypeError(f'{argument} must be "all" or a collection of special tokens, got {names!r}')
+            return []
+        unknown = [n for n in names if n not in self._special_ids]
+        if unknown:
+            raise ValueError(f"{argument}: {unknown!r} are not special tokens of this tokenizer")
+        return [self._special_ids[n] for n in names]
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> list[int]:
+        """The token ids of ``text``.
+
+        Special tokens in the text raise :class:`seqcore.errors.DisallowedSpecialTokenError`
+        unless allowed (``allowed_special={"<|endoftext|>"}`` or ``"all"``) or
+        declared plain text (``disallowed_special=()``), as in tiktoken.
+        ``add_special_tokens`` adds what a tokenizer.json post-processor adds
+        (e.g. Llama-3's ``<|begin_of_text|>``), as Hugging Face does.
+        """
+        return self._native.encode(text, self._policy(allowed_special, disallowed_special), add_special_tokens)
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """The ids of ``text`` with special tokens treated as plain text."""
+        return self._native.encode(text, self._policy((), ()), False)
+
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """The ids and, per token, its ``(start, end)`` character span in ``text``.
+
+        A token holding part of a character's bytes spans that whole character.
+        """
+        policy = self._policy(allowed_special, disallowed_special)
+        return self._native.encode_with_offsets(text, policy, add_special_tokens)
+
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> list[list[int]]:
+        """The ids of many texts, encoded in parallel with the GIL released."""
+        policy = self._policy(allowed_special, disallowed_special)
+        return self._native.encode_batch(texts, policy, add_special_tokens)
+
+    # ---------------------------------------------------------------- decoding
+    def decode(self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False) -> str:
+        """The text of ``ids``.
+
+        ``errors`` is a Python codec error handler (``"replace"``, ``"strict"``,
+        ``"ignore"``, ...) for byte sequences that are not valid UTF-8, which
+        happens when ``ids`` split a character.
+        """
+        return self._native.decode(ids, skip_special_tokens, errors)
+
+    def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
+        """The bytes of ``ids``."""
+        return self._native.decode_bytes(ids, skip_special_tokens)
+
+    def decode_batch(
+        self, batch: Iterable[Sequence[int]], *, errors: str = "replace", skip_special_tokens: bool = False
+    ) -> list[str]:
+        """The texts of many id lists, decoded in parallel."""
+        return self._native.decode_batch(batch, skip_special_tokens, errors)
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(vocab_size={self.vocab_size}, rule={self._native.rule!r}, pattern={self.pattern!r})"
+
+
+def _from_ranks_state(ranks: bytes, pattern: str | None, specials: dict[str, int]) -> Tokenizer:
+    if pattern is None:
+        raise ValueError("a rank-file tokenizer needs a pattern")
+    return Tokenizer.from_tiktoken_bytes(ranks, pattern, specials)

@@ -1,0 +1,467 @@
+//! Bindings of the tokenizer (`seqcore::tokenize`): conversion only.
+
+use std::sync::Arc;
+
+use numpy::{PyReadonlyArray1, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use seqcore::parallel::map_tasks;
+use seqcore::tokenize::{
+    hf_json, tiktoken_file, tokenizer::char_offsets, AddedToken, MergeRule, PreTokenizer, Preset,
+    SpecialPolicy, Splitting, Template, Tokenizer,
+};
+
+use crate::enter::enter;
+use crate::errors::ToPyErr;
+
+/// Texts shorter than this encode without releasing the GIL: releasing and
+/// taking it back costs more than the work.
+const SHORT_TEXT: usize = 512;
+
+/// Which special tokens encode as themselves (see `SpecialPolicy`).
+#[pyclass(frozen, module = "seqcore._core", name = "SpecialPolicy")]
+pub struct PySpecialPolicy(SpecialPolicy);
+
+#[pymethods]
+impl PySpecialPolicy {
+    #[new]
+    #[pyo3(signature = (allow_all=false, allowed=Vec::new(), disallow_all=true, disallowed=Vec::new()))]
+    fn new(allow_all: bool, allowed: Vec<u32>, disallow_all: bool, disallowed: Vec<u32>) -> Self {
+        PySpecialPolicy(SpecialPolicy {
+            allow_all,
+            allowed,
+            disallow_all,
+            disallowed,
+        })
+    }
+}
+
+/// A byte-level BPE tokenizer (immutable; share it between threads freely).
+#[pyclass(frozen, module = "seqcore._core", name = "Tokenizer")]
+pub struct PyTokenizer {
+    pub inner: Arc<Tokenizer>,
+}
+
+fn pattern_splitting(pattern: Option<&str>, add_prefix_space: bool) -> PyResult<Splitting> {
+    let pretokenizer = match pattern {
+        None => None,
+        Some(p) => Some(match Preset::from_name(p) {
+            Some(preset) => PreTokenizer::preset(preset),
+            None => PreTokenizer::new(p).map_err(ToPyErr::to_py_err)?,
+        }),
+    };
+    Ok(Splitting {
+        pretokenizer,
+        add_prefix_space,
+    })
+}
+
+fn specials_from(specials: Vec<(String, u32)>) -> Vec<AddedToken> {
+    specials
+        .into_iter()
+        .map(|(content, id)| AddedToken::special(id, &content))
+        .collect()
+}
+
+/// Reads token ids from a list, a 1-D integer numpy array or any iterable.
+pub fn extract_ids(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+    fn one(item: &Bound<'_, PyAny>, position: usize) -> PyResult<u32> {
+        let value: i64 = item.extract().map_err(|_| {
+            let kind = item
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+            PyTypeError::new_err(format!(
+                "token ids must be integers, got {kind} at position {position}"
+            ))
+        })?;
+        u32::try_from(value).map_err(|_| {
+            PyIndexError::new_err(format!("token id {value} at position {position} is out of range"))
+        })
+    }
+    if let Ok(list) = ids.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            out.push(one(&item, i)?);
+        }
+        return Ok(out);
+    }
+    if let Ok(array) = ids.cast::<numpy::PyUntypedArray>() {
+        if array.ndim() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "token ids must be 1-D, got an array of shape {:?}",
+                array.shape()
+            )));
+        }
+        if let Ok(a) = ids.extract::<PyReadonlyArray1<'_, u32>>() {
+            return Ok(a.as_array().to_vec());
+        }
+        if let Ok(a) = ids.extract::<PyReadonlyArray1<'_, i64>>() {
+            return a
+                .as_array()
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    u32::try_from(v).map_err(|_| {
+                        PyIndexError::new_err(format!("token id {v} at position {i} is out of range"))
+                    })
+                })
+                .collect();
+        }
+    }
+    if ids.is_instance_of::<PyString>() || ids.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(
+            "token ids must be a sequence of integers, got a string",
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, item) in ids.try_iter()?.enumerate() {
+        out.push(one(&item?, i)?);
+    }
+    Ok(out)
+}
+
+/// Decodes UTF-8 into a Python string with Python's error handlers.
+fn bytes_to_str<'py>(py: Python<'py>, bytes: &[u8], errors: &str) -> PyResult<Bound<'py, PyAny>> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if matches!(errors, "strict" | "replace" | "ignore" | "backslashreplace" | "surrogateescape") => {
+            Ok(PyString::new(py, text).into_any())
+        }
+        _ => PyBytes::new(py, bytes).call_method1("decode", ("utf-8", errors)),
+    }
+}
+
+fn policy_or_default(policy: Option<&Bound<'_, PySpecialPolicy>>) -> SpecialPolicy {
+    policy.map_or_else(SpecialPolicy::strict, |p| p.get().0.clone())
+}
+
+#[pymethods]
+impl PyTokenizer {
+    /// Loads a Hugging Face `tokenizer.json` document.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let tokenizer = enter(py, || hf_json::from_json(data))?.map_err(ToPyErr::to_py_err)?;
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+        })
+    }
+
+    /// Loads a tiktoken rank file with a pre-tokenizer (preset name or
+    /// regex pattern) and special tokens `[(content, id)]`.
+    #[staticmethod]
+    #[pyo3(signature = (data, pattern, special_tokens))]
+    fn from_ranks(py: Python<'_>, data: &[u8], pattern: &str, special_tokens: Vec<(String, u32)>) -> PyResult<Self> {
+        let splitting = pattern_splitting(Some(pattern), false)?;
+        let build = || -> Result<Tokenizer, seqcore::tokenize::TokenizeError> {
+            let ranks = tiktoken_file::parse_ranks(data)?;
+            let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(r, b)| (*r, &b[..])).collect();
+            Tokenizer::new(
+                &tokens,
+                Vec::new(),
+                MergeRule::Ranks,
+                splitting,
+                specials_from(special_tokens),
+                Template::default(),
+            )
+        };
+        let tokenizer = enter(py, build)?.map_err(ToPyErr::to_py_err)?;
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+        })
+    }
+
+    /// Builds a tokenizer from token bytes (id = position) and merges (pairs
+    /// of ids, in rank order), e.g. what the trainer learned.
+    #[staticmethod]
+    #[pyo3(signature = (tokens, merges, pattern, special_tokens, add_prefix_space=false))]
+    fn from_merges(
+        py: Python<'_>,
+        tokens: Vec<Vec<u8>>,
+        merges: Vec<(u32, u32)>,
+        pattern: Option<&str>,
+        special_tokens: Vec<(String, u32)>,
+        add_prefix_space: bool,
+    ) -> PyResult<Self> {
+        let splitting = pattern_splitting(pattern, add_prefix_space)?;
+        let build = || {
+            let refs: Vec<(u32, &[u8])> = tokens.iter().enumerate().map(|(i, b)| (i as u32, &b[..])).collect();
+            Tokenizer::new(
+                &refs,
+                merges,
+                MergeRule::Merges { ignore_merges: false },
+                splitting,
+                specials_from(special_tokens),
+                Template::default(),
+            )
+        };
+        let tokenizer = enter(py, build)?.map_err(ToPyErr::to_py_err)?;
+        Ok(PyTokenizer {
+            inner: Arc::new(tokenizer),
+        })
+    }
+
+    /// The `tokenizer.json` document.
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        enter(py, || hf_json::to_json(&self.inner))?.map_err(ToPyErr::to_py_err)
+    }
+
+    /// The rank file (only for tokenizers loaded from one).
+    fn to_ranks(&self) -> PyResult<String> {
+        if self.inner.rule() != MergeRule::Ranks {
+            return Err(PyValueError::new_err(
+                "only a tokenizer loaded from a rank file can be written as one (merges do not reduce to ranks)",
+            ));
+        }
+        let vocab = self.inner.vocab();
+        Ok(tiktoken_file::write_ranks(vocab.iter().filter_map(|(id, bytes, kind)| {
+            (kind == seqcore::tokenize::vocab::TokenKind::Merged).then_some((id, bytes))
+        })))
+    }
+
+    /// "ranks" (tiktoken) or "merges" (Hugging Face).
+    #[getter]
+    fn rule(&self) -> &'static str {
+        match self.inner.rule() {
+            MergeRule::Ranks => "ranks",
+            MergeRule::Merges { .. } => "merges",
+        }
+    }
+
+    /// The pre-tokenization pattern, or None.
+    #[getter]
+    fn pattern(&self) -> Option<String> {
+        self.inner.splitting().pretokenizer.as_ref().map(|p| p.pattern().to_string())
+    }
+
+    /// One past the largest id.
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+
+    /// The added tokens as (content, id, special).
+    fn added_tokens(&self) -> Vec<(String, u32, bool)> {
+        self.inner
+            .added_tokens()
+            .iter()
+            .map(|t| (t.content.clone(), t.id, t.special))
+            .collect()
+    }
+
+    /// Encodes one text into a list of ids.
+    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let policy = policy_or_default(policy);
+        let ids = if text.len() < SHORT_TEXT {
+            self.inner.encode(text, &policy, add_special_tokens)
+        } else {
+            enter(py, || self.inner.encode(text, &policy, add_special_tokens))?
+        }
+        .map_err(ToPyErr::to_py_err)?;
+        PyList::new(py, ids)
+    }
+
+    /// Encodes one text; also returns (start, end) character offsets per token.
+    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+    fn encode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let policy = policy_or_default(policy);
+        let (ids, offsets) = enter(py, || {
+            self.inner
+                .encode_with_offsets(text, &policy, add_special_tokens)
+                .map(|(ids, mut offsets)| {
+                    char_offsets(text, &mut offsets);
+                    (ids, offsets)
+                })
+        })?
+        .map_err(ToPyErr::to_py_err)?;
+        Ok((PyList::new(py, ids)?, PyList::new(py, offsets)?))
+    }
+
+    /// Encodes many texts in parallel on seqcore's pool, GIL released.
+    #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
+    fn encode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let policy = policy_or_default(policy);
+        let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
+        let mut strs: Vec<&str> = Vec::with_capacity(owned.len());
+        for (i, t) in owned.iter().enumerate() {
+            let s = t.cast::<PyString>().map_err(|_| {
+                PyTypeError::new_err(format!("texts must be strings, got {} at position {i}", t.get_type()))
+            })?;
+            strs.push(s.to_str()?);
+        }
+        let tasks = batch_tasks(&strs);
+        let inner = &self.inner;
+        let encoded = enter(py, || {
+            map_tasks(tasks.len() - 1, |t| {
+                strs[tasks[t]..tasks[t + 1]]
+                    .iter()
+                    .map(|text| inner.encode(text, &policy, add_special_tokens))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })?;
+        let out = PyList::empty(py);
+        for chunk in encoded {
+            for ids in chunk.map_err(ToPyErr::to_py_err)? {
+                out.append(PyList::new(py, ids)?)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The bytes of `ids`, concatenated.
+    #[pyo3(signature = (ids, skip_special_tokens=false))]
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        skip_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = extract_ids(ids)?;
+        let bytes = self
+            .inner
+            .decode_bytes(&ids, skip_special_tokens)
+            .map_err(ToPyErr::to_py_err)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The text of `ids`; `errors` is a Python codec error handler for
+    /// byte sequences that are not valid UTF-8.
+    #[pyo3(signature = (ids, skip_special_tokens=false, errors="replace"))]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        skip_special_tokens: bool,
+        errors: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = extract_ids(ids)?;
+        let bytes = self
+            .inner
+            .decode_bytes(&ids, skip_special_tokens)
+            .map_err(ToPyErr::to_py_err)?;
+        bytes_to_str(py, &bytes, errors)
+    }
+
+    /// Decodes many id lists in parallel.
+    #[pyo3(signature = (batch, skip_special_tokens=false, errors="replace"))]
+    fn decode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        batch: &Bound<'py, PyAny>,
+        skip_special_tokens: bool,
+        errors: &str,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let lists: Vec<Vec<u32>> = batch
+            .try_iter()?
+            .map(|item| extract_ids(&item?))
+            .collect::<PyResult<_>>()?;
+        let inner = &self.inner;
+        let decoded = enter(py, || {
+            map_tasks(lists.len(), |i| inner.decode_bytes(&lists[i], skip_special_tokens))
+        })?;
+        let out = PyList::empty(py);
+        for bytes in decoded {
+            out.append(bytes_to_str(py, &bytes.map_err(ToPyErr::to_py_err)?, errors)?)?;
+        }
+        Ok(out)
+    }
+
+    /// The id of a token: `str` as tokenizer.json spells it (or an added
+    /// token's content), `bytes` as its raw bytes. None if absent.
+    fn token_to_id(&self, token: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+        if let Ok(s) = token.cast::<PyString>() {
+            return Ok(self.inner.id_of_token(s.to_str()?));
+        }
+        if let Ok(b) = token.cast::<PyBytes>() {
+            return Ok(self.inner.id_of_bytes(b.as_bytes()));
+        }
+        Err(PyTypeError::new_err(format!(
+            "token must be str or bytes, got {}",
+            token.get_type()
+        )))
+    }
+
+    /// The token's tokenizer.json spelling.
+    fn id_to_token(&self, id: i64) -> PyResult<String> {
+        let id = u32::try_from(id).map_err(|_| PyIndexError::new_err(format!("token id {id} is out of range")))?;
+        self.inner.token_of_id(id).map_err(ToPyErr::to_py_err)
+    }
+
+    /// The token's raw bytes.
+    fn id_to_bytes<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let id = u32::try_from(id).map_err(|_| PyIndexError::new_err(format!("token id {id} is out of range")))?;
+        self.inner.check_ids(&[id]).map_err(ToPyErr::to_py_err)?;
+        Ok(PyBytes::new(py, self.inner.vocab().bytes(id).unwrap_or_default()))
+    }
+
+    /// {tokenizer.json spelling: id} for every token.
+    fn get_vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (id, _, _) in self.inner.vocab().iter() {
+            out.set_item(self.inner.token_of_id(id).map_err(ToPyErr::to_py_err)?, id)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Splits a batch into tasks of roughly equal bytes (at least ~64 KiB or
+/// one text each), as boundaries `[0, .., n]`.
+fn batch_tasks(texts: &[&str]) -> Vec<usize> {
+    let total: usize = texts.iter().map(|t| t.len()).sum();
+    let threads = seqcore::parallel::num_threads();
+    let target = (total / (threads * 4).max(1)).max(64 << 10);
+    let mut bounds = vec![0];
+    let mut acc = 0;
+    for (i, t) in texts.iter().enumerate() {
+        acc += t.len();
+        if acc >= target {
+            bounds.push(i + 1);
+            acc = 0;
+        }
+    }
+    if *bounds.last().unwrap_or(&0) != texts.len() {
+        bounds.push(texts.len());
+    }
+    if bounds.len() == 1 {
+        bounds.push(0);
+    }
+    bounds
+}
+
+/// The pattern of a named preset ("gpt2", "cl100k", "o200k").
+#[pyfunction]
+fn preset_pattern(name: &str) -> PyResult<&'static str> {
+    Preset::from_name(name).map(Preset::pattern).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown pattern preset {name:?}; expected 'gpt2', 'cl100k' or 'o200k'"
+        ))
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTokenizer>()?;
+    m.add_class::<PySpecialPolicy>()?;
+    m.add_function(wrap_pyfunction!(preset_pattern, m)?)?;
+    m.add("MAX_JSON_BYTES", hf_json::MAX_JSON_BYTES)?;
+    m.add("MAX_RANK_FILE_BYTES", tiktoken_file::MAX_RANK_FILE_BYTES)?;
+    Ok(())
+}
