@@ -3,10 +3,19 @@ training, and multi-word tokens.
 
 * :class:`Tokenizer` — encode/decode, load/save ``tokenizer.json`` and
   tiktoken rank files.
+* :class:`MultiWordTokenizer` — word n-grams as single tokens on top of a base.
 """
 
 from __future__ import annotations
 
+from seqcore.tokenize._multiword import MAX_MULTIWORD_JSON_BYTES, MultiWordStats, MultiWordTokenizer
 from seqcore.tokenize._tokenizer import MAX_JSON_BYTES, MAX_RANK_FILE_BYTES, Tokenizer
 
-__all__ = ["MAX_JSON_BYTES", "MAX_RANK_FILE_BYTES", "Tokenizer"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "MAX_MULTIWORD_JSON_BYTES",
+    "MAX_RANK_FILE_BYTES",
+    "MultiWordStats",
+    "MultiWordTokenizer",
+    "Tokenizer",
+]

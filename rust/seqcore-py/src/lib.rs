@@ -12,6 +12,7 @@ mod ema;
 mod enter;
 mod errors;
 mod gateloop;
+mod multiword;
 mod parallel;
 mod scan;
 mod selective;
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     parallel::register(m)?;
     ema::register(m)?;
     gateloop::register(m)?;
+    multiword::register(m)?;
     scan::register(m)?;
     selective::register(m)?;
     tokenize::register(m)?;

@@ -23,6 +23,12 @@ const SHORT_TEXT: usize = 512;
 #[pyclass(frozen, module = "seqcore._core", name = "SpecialPolicy")]
 pub struct PySpecialPolicy(SpecialPolicy);
 
+impl PySpecialPolicy {
+    pub fn policy(&self) -> &SpecialPolicy {
+        &self.0
+    }
+}
+
 #[pymethods]
 impl PySpecialPolicy {
     #[new]
@@ -67,25 +73,25 @@ fn specials_from(specials: Vec<(String, u32)>) -> Vec<AddedToken> {
 /// Reads token ids from a list, a 1-D integer numpy array or any iterable.
 pub fn extract_ids(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
     fn one(item: &Bound<'_, PyAny>, position: usize) -> PyResult<u32> {
-        let value: i64 = item.extract().map_err(|_| {
-            let kind = item
-                .get_type()
-                .name()
-                .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-            PyTypeError::new_err(format!(
-                "token ids must be integers, got {kind} at position {position}"
-            ))
-        })?;
-        u32::try_from(value).map_err(|_| {
-            PyIndexError::new_err(format!("token id {value} at position {position} is out of range"))
-        })
+        let out_of_range = || {
+            PyIndexError::new_err(format!("token id {item} at position {position} is out of range"))
+        };
+        match item.extract::<i64>() {
+            Ok(value) => u32::try_from(value).map_err(|_| out_of_range()),
+            Err(_) if item.is_instance_of::<pyo3::types::PyInt>() => Err(out_of_range()),
+            Err(_) => {
+                let kind = item
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+                Err(PyTypeError::new_err(format!(
+                    "token ids must be integers, got {kind} at position {position}"
+                )))
+            }
+        }
     }
     if let Ok(list) = ids.cast::<PyList>() {
-        let mut out = Vec::with_capacity(list.len());
-        for (i, item) in list.iter().enumerate() {
-            out.push(one(&item, i)?);
-        }
-        return Ok(out);
+        return list_ids(list, one);
     }
     if let Ok(array) = ids.cast::<numpy::PyUntypedArray>() {
         if array.ndim() != 1 {
@@ -122,13 +128,58 @@ pub fn extract_ids(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
     Ok(out)
 }
 
-/// Decodes UTF-8 into a Python string with Python's error handlers.
-fn bytes_to_str<'py>(py: Python<'py>, bytes: &[u8], errors: &str) -> PyResult<Bound<'py, PyAny>> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) if matches!(errors, "strict" | "replace" | "ignore" | "backslashreplace" | "surrogateescape") => {
-            Ok(PyString::new(py, text).into_any())
+/// Reads a list of ids with the C API: decoding is dominated by this loop,
+/// and pyo3's generic extraction costs several times more per item.
+fn list_ids(
+    list: &Bound<'_, PyList>,
+    slow: fn(&Bound<'_, PyAny>, usize) -> PyResult<u32>,
+) -> PyResult<Vec<u32>> {
+    let n = list.len();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: `i < len` of a list we hold a reference to; the item is a
+        // borrowed reference used only before the next Python call.
+        let value = unsafe {
+            let item = pyo3::ffi::PyList_GetItem(list.as_ptr(), i as pyo3::ffi::Py_ssize_t);
+            if item.is_null() {
+                return Err(PyErr::fetch(list.py()));
+            }
+            if pyo3::ffi::PyLong_Check(item) == 0 {
+                return Err(slow(&list.get_item(i)?, i).err().unwrap_or_else(|| {
+                    PyTypeError::new_err(format!("token ids must be integers (position {i})"))
+                }));
+            }
+            pyo3::ffi::PyLong_AsLongLong(item)
+        };
+        match u32::try_from(value) {
+            Ok(id) => out.push(id),
+            // Negative, too large, or -1 from an overflow: clear any pending
+            // error and let the slow path say which.
+            Err(_) => {
+                drop(PyErr::take(list.py()));
+                let item = list.get_item(i)?;
+                return Err(slow(&item, i).err().unwrap_or_else(|| {
+                    PyIndexError::new_err(format!("token id {item} at position {i} is out of range"))
+                }));
+            }
         }
-        _ => PyBytes::new(py, bytes).call_method1("decode", ("utf-8", errors)),
+    }
+    Ok(out)
+}
+
+/// Decodes UTF-8 into a Python string with Python's error handlers, in one
+/// pass (CPython's decoder validates as it copies).
+fn bytes_to_str<'py>(py: Python<'py>, bytes: &[u8], errors: &str) -> PyResult<Bound<'py, PyAny>> {
+    let errors = std::ffi::CString::new(errors)
+        .map_err(|_| PyValueError::new_err("errors must not contain NUL"))?;
+    // SAFETY: pointer and length describe `bytes`; errors is NUL-terminated.
+    unsafe {
+        let obj = pyo3::ffi::PyUnicode_DecodeUTF8(
+            bytes.as_ptr().cast(),
+            bytes.len() as pyo3::ffi::Py_ssize_t,
+            errors.as_ptr(),
+        );
+        Bound::from_owned_ptr_or_err(py, obj)
     }
 }
 

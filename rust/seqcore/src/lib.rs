@@ -29,7 +29,7 @@
 pub mod array;
 pub mod parallel;
 pub mod scan;
-pub mod tokenize;
 mod stream;
+pub mod tokenize;
 
 pub use array::{Array, ArrayView, ShapeError};

@@ -204,9 +204,13 @@ impl AddedTokens {
         self.find(Some(raw), text, 0, policy, &mut first)?;
         for segment in first {
             match segment {
-                Segment::Text(start, end) => {
-                    self.find(self.normalized.as_ref(), &text[start..end], start, policy, out)?
-                }
+                Segment::Text(start, end) => self.find(
+                    self.normalized.as_ref(),
+                    &text[start..end],
+                    start,
+                    policy,
+                    out,
+                )?,
                 token => out.push(token),
             }
         }
@@ -246,7 +250,8 @@ impl AddedTokens {
                 }
             }
             if token.single_word
-                && (word_at_end().is_match(&text[..start]) || word_at_start().is_match(&text[end..]))
+                && (word_at_end().is_match(&text[..start])
+                    || word_at_start().is_match(&text[end..]))
             {
                 continue;
             }
@@ -319,10 +324,7 @@ mod tests {
             allowed: vec![0],
             ..SpecialPolicy::default()
         };
-        assert_eq!(
-            split("<|end|>", &only_zero).unwrap(),
-            vec![Token(0, 0, 7)]
-        );
+        assert_eq!(split("<|end|>", &only_zero).unwrap(), vec![Token(0, 0, 7)]);
     }
 
     #[test]

@@ -34,11 +34,19 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-fn get_bool(obj: &Map<String, Value>, key: &str, default: bool, at: &str) -> Result<bool, TokenizeError> {
+fn get_bool(
+    obj: &Map<String, Value>,
+    key: &str,
+    default: bool,
+    at: &str,
+) -> Result<bool, TokenizeError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(v) => Err(err(&format!("{at}.{key}"), format!("expected a boolean, got {}", kind_of(v)))),
+        Some(v) => Err(err(
+            &format!("{at}.{key}"),
+            format!("expected a boolean, got {}", kind_of(v)),
+        )),
     }
 }
 
@@ -46,7 +54,12 @@ fn get_id(v: &Value, at: &str) -> Result<u32, TokenizeError> {
     v.as_u64()
         .filter(|&id| id < (1 << 31))
         .map(|id| id as u32)
-        .ok_or_else(|| err(at, format!("expected a token id (an integer from 0 to 2^31-1), got {v}")))
+        .ok_or_else(|| {
+            err(
+                at,
+                format!("expected a token id (an integer from 0 to 2^31-1), got {v}"),
+            )
+        })
 }
 
 fn object<'a>(v: &'a Value, at: &str) -> Result<&'a Map<String, Value>, TokenizeError> {
@@ -81,12 +94,16 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
         None | Some(Value::Null) => {}
         Some(v) => {
             let empty_sequence = v.get("type") == Some(&json!("Sequence"))
-                && v.get("normalizers").and_then(Value::as_array).is_some_and(Vec::is_empty);
+                && v.get("normalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty);
             if !empty_sequence {
                 let name = v.get("type").and_then(Value::as_str).unwrap_or("?");
                 return Err(err(
                     "normalizer",
-                    format!("normalizer {name:?} is not supported (byte-level BPE files have none)"),
+                    format!(
+                        "normalizer {name:?} is not supported (byte-level BPE files have none)"
+                    ),
                 ));
             }
         }
@@ -97,30 +114,45 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
         let name = type_of(dec, "decoder")?;
         let ok = name == "ByteLevel"
             || (name == "Sequence"
-                && dec.get("decoders").and_then(Value::as_array).is_some_and(|d| {
-                    d.iter().all(|x| x.get("type") == Some(&json!("ByteLevel")))
-                }));
+                && dec
+                    .get("decoders")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.iter().all(|x| x.get("type") == Some(&json!("ByteLevel")))));
         if !ok {
-            return Err(err("decoder", format!("decoder {name:?} is not supported (expected ByteLevel)")));
+            return Err(err(
+                "decoder",
+                format!("decoder {name:?} is not supported (expected ByteLevel)"),
+            ));
         }
     }
 
     let model = object(root.get("model").unwrap_or(&Value::Null), "model")?;
     if let Some(t) = model.get("type").and_then(Value::as_str) {
         if t != "BPE" {
-            return Err(err("model.type", format!("model {t:?} is not supported (expected BPE)")));
+            return Err(err(
+                "model.type",
+                format!("model {t:?} is not supported (expected BPE)"),
+            ));
         }
     }
     for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
         match model.get(key) {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.is_empty() => {}
-            Some(v) => return Err(err(&format!("model.{key}"), format!("{v} is not supported (expected null)"))),
+            Some(v) => {
+                return Err(err(
+                    &format!("model.{key}"),
+                    format!("{v} is not supported (expected null)"),
+                ))
+            }
         }
     }
     if let Some(v) = model.get("dropout").filter(|v| !v.is_null()) {
         if v.as_f64() != Some(0.0) {
-            return Err(err("model.dropout", format!("BPE dropout {v} is not supported (encoding would be random)")));
+            return Err(err(
+                "model.dropout",
+                format!("BPE dropout {v} is not supported (encoding would be random)"),
+            ));
         }
     }
     let ignore_merges = get_bool(model, "ignore_merges", false, "model")?;
@@ -136,9 +168,14 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
     }
     tokens.sort_by_key(|t| t.0);
     if let Some(w) = tokens.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(err("model.vocab", format!("id {} is given to two tokens", w[0].0)));
+        return Err(err(
+            "model.vocab",
+            format!("id {} is given to two tokens", w[0].0),
+        ));
     }
-    if !model.get("unk_token").is_none_or(Value::is_null) || get_bool(model, "byte_fallback", false, "model")? {
+    if !model.get("unk_token").is_none_or(Value::is_null)
+        || get_bool(model, "byte_fallback", false, "model")?
+    {
         // Only reachable for bytes missing from the vocabulary.
         let have: std::collections::HashSet<&[u8]> = tokens.iter().map(|t| &t.1[..]).collect();
         if (0..=255u8).any(|b| !have.contains(&[b][..])) {
@@ -168,7 +205,12 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
                 (Some(l), Some(r)) => (l, r),
                 _ => return Err(err(&at, "expected a pair of strings")),
             },
-            v => return Err(err(&at, format!("expected a string or a pair, got {}", kind_of(v)))),
+            v => {
+                return Err(err(
+                    &at,
+                    format!("expected a string or a pair, got {}", kind_of(v)),
+                ))
+            }
         };
         let find = |t: &str| {
             id_of
@@ -181,9 +223,12 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
 
     let mut added = Vec::new();
     if let Some(list) = root.get("added_tokens").filter(|v| !v.is_null()) {
-        let list = list
-            .as_array()
-            .ok_or_else(|| err("added_tokens", format!("expected an array, got {}", kind_of(list))))?;
+        let list = list.as_array().ok_or_else(|| {
+            err(
+                "added_tokens",
+                format!("expected an array, got {}", kind_of(list)),
+            )
+        })?;
         for (i, t) in list.iter().enumerate() {
             let at = format!("added_tokens[{i}]");
             let obj = object(t, &at)?;
@@ -209,7 +254,11 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
         .filter(|t| !added_ids.contains(&t.0) || merges.iter().any(|m| m.0 == t.0 || m.1 == t.0))
         .map(|(id, b)| (*id, &b[..]))
         .collect();
-    let template = parse_post_processor(root.get("post_processor").unwrap_or(&Value::Null), &id_of, &added)?;
+    let template = parse_post_processor(
+        root.get("post_processor").unwrap_or(&Value::Null),
+        &id_of,
+        &added,
+    )?;
     Tokenizer::new(
         &mergeable,
         merges,
@@ -230,7 +279,10 @@ fn parse_byte_level(obj: &Map<String, Value>, at: &str) -> Result<(bool, bool), 
 fn parse_pre_tokenizer(v: &Value) -> Result<Splitting, TokenizeError> {
     let at = "pre_tokenizer";
     if v.is_null() {
-        return Err(err(at, "is null; byte-level BPE needs a ByteLevel pre-tokenizer"));
+        return Err(err(
+            at,
+            "is null; byte-level BPE needs a ByteLevel pre-tokenizer",
+        ));
     }
     let obj = object(v, at)?;
     match type_of(obj, at)? {
@@ -261,19 +313,35 @@ fn parse_pre_tokenizer(v: &Value) -> Result<Splitting, TokenizeError> {
                     if type_of(split, at)? != "Split" || type_of(bl, at)? != "ByteLevel" {
                         return Err(unsupported());
                     }
-                    let (add_prefix_space, use_regex) = parse_byte_level(bl, "pre_tokenizer.pretokenizers[1]")?;
+                    let (add_prefix_space, use_regex) =
+                        parse_byte_level(bl, "pre_tokenizer.pretokenizers[1]")?;
                     let behavior = split.get("behavior").and_then(Value::as_str).unwrap_or("");
-                    if use_regex || add_prefix_space || behavior != "Isolated" || get_bool(split, "invert", false, at)? {
+                    if use_regex
+                        || add_prefix_space
+                        || behavior != "Isolated"
+                        || get_bool(split, "invert", false, at)?
+                    {
                         return Err(unsupported());
                     }
-                    let pattern = split
-                        .get("pattern")
-                        .and_then(Value::as_object)
-                        .ok_or_else(|| err("pre_tokenizer.pretokenizers[0].pattern", "expected an object"))?;
+                    let pattern =
+                        split
+                            .get("pattern")
+                            .and_then(Value::as_object)
+                            .ok_or_else(|| {
+                                err(
+                                    "pre_tokenizer.pretokenizers[0].pattern",
+                                    "expected an object",
+                                )
+                            })?;
                     let pattern = match (pattern.get("Regex"), pattern.get("String")) {
                         (Some(Value::String(re)), _) => re.clone(),
                         (_, Some(Value::String(s))) => regex::escape(s),
-                        _ => return Err(err("pre_tokenizer.pretokenizers[0].pattern", "expected Regex or String")),
+                        _ => {
+                            return Err(err(
+                                "pre_tokenizer.pretokenizers[0].pattern",
+                                "expected Regex or String",
+                            ))
+                        }
                     };
                     Ok(Splitting {
                         pretokenizer: Some(PreTokenizer::new(&pattern)?),
@@ -325,7 +393,10 @@ fn parse_post_processor(
                 let p = obj.get(key).and_then(Value::as_array);
                 match p.map(|a| a.as_slice()) {
                     Some([_, id]) => get_id(id, &format!("{at}.{key}")),
-                    _ => Err(err(&format!("{at}.{key}"), format!("{kind} needs [token, id]"))),
+                    _ => Err(err(
+                        &format!("{at}.{key}"),
+                        format!("{kind} needs [token, id]"),
+                    )),
                 }
             };
             Ok(Template {
@@ -352,7 +423,11 @@ fn parse_post_processor(
                     .and_then(Value::as_str)
                     .ok_or_else(|| err(&at, "expected a Sequence or SpecialToken"))?;
                 // The special_tokens map may give several ids for one name.
-                let ids: Vec<u32> = match obj.get("special_tokens").and_then(|m| m.get(name)).and_then(|s| s.get("ids")) {
+                let ids: Vec<u32> = match obj
+                    .get("special_tokens")
+                    .and_then(|m| m.get(name))
+                    .and_then(|s| s.get("ids"))
+                {
                     Some(Value::Array(ids)) => ids
                         .iter()
                         .map(|id| get_id(id, &at))
@@ -367,7 +442,10 @@ fn parse_post_processor(
             }
             Ok(template)
         }
-        other => Err(err(at, format!("post-processor {other:?} is not supported"))),
+        other => Err(err(
+            at,
+            format!("post-processor {other:?} is not supported"),
+        )),
     }
 }
 
@@ -376,7 +454,8 @@ fn parse_post_processor(
 /// derived from their ranks and `ignore_merges: true`.
 pub fn to_json(tokenizer: &Tokenizer) -> Result<String, TokenizeError> {
     let mut vocab = Map::new();
-    let added_ids: rustc_hash::FxHashSet<u32> = tokenizer.added_tokens().iter().map(|t| t.id).collect();
+    let added_ids: rustc_hash::FxHashSet<u32> =
+        tokenizer.added_tokens().iter().map(|t| t.id).collect();
     for (id, bytes, kind) in tokenizer.vocab().iter() {
         if kind == crate::tokenize::vocab::TokenKind::Merged || !added_ids.contains(&id) {
             vocab.insert(byte_level::encode_token(bytes), json!(id));
@@ -387,7 +466,10 @@ pub fn to_json(tokenizer: &Tokenizer) -> Result<String, TokenizeError> {
         MergeRule::Ranks => (derive_merges(tokenizer), true),
     };
     let spell = |id: u32| byte_level::encode_token(tokenizer.vocab().bytes(id).unwrap_or_default());
-    let merges: Vec<Value> = merges.iter().map(|&(l, r)| json!([spell(l), spell(r)])).collect();
+    let merges: Vec<Value> = merges
+        .iter()
+        .map(|&(l, r)| json!([spell(l), spell(r)]))
+        .collect();
     let added: Vec<Value> = tokenizer
         .added_tokens()
         .iter()
@@ -397,16 +479,17 @@ pub fn to_json(tokenizer: &Tokenizer) -> Result<String, TokenizeError> {
         })
         .collect();
     let splitting = tokenizer.splitting();
-    let byte_level_pre = |use_regex: bool, prefix: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": prefix, "trim_offsets": true, "use_regex": use_regex})
-    };
+    let byte_level_pre = |use_regex: bool, prefix: bool| json!({"type": "ByteLevel", "add_prefix_space": prefix, "trim_offsets": true, "use_regex": use_regex});
     let pre_tokenizer = match &splitting.pretokenizer {
-        Some(p) if p.preset_kind() == Some(Preset::Gpt2) => byte_level_pre(true, splitting.add_prefix_space),
+        Some(p) if p.preset_kind() == Some(Preset::Gpt2) => {
+            byte_level_pre(true, splitting.add_prefix_space)
+        }
         None => byte_level_pre(false, splitting.add_prefix_space),
         Some(p) => {
             if splitting.add_prefix_space {
                 return Err(TokenizeError::Invalid(
-                    "a custom pattern with add_prefix_space cannot be written as tokenizer.json".into(),
+                    "a custom pattern with add_prefix_space cannot be written as tokenizer.json"
+                        .into(),
                 ));
             }
             json!({"type": "Sequence", "pretokenizers": [

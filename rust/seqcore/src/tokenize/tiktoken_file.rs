@@ -26,7 +26,10 @@ pub fn parse_ranks(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, TokenizeError> {
         let at = || format!("line {}", i + 1);
         let mut fields = line.split(|&b| b == b' ');
         let (Some(token), Some(rank), None) = (fields.next(), fields.next(), fields.next()) else {
-            return Err(TokenizeError::format(at(), "expected \"<base64 token> <rank>\""));
+            return Err(TokenizeError::format(
+                at(),
+                "expected \"<base64 token> <rank>\"",
+            ));
         };
         let token = STANDARD
             .decode(token)
@@ -41,7 +44,10 @@ pub fn parse_ranks(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, TokenizeError> {
             .ok_or_else(|| {
                 TokenizeError::format(
                     at(),
-                    format!("expected a rank (an integer below 2^31), got {:?}", String::from_utf8_lossy(rank)),
+                    format!(
+                        "expected a rank (an integer below 2^31), got {:?}",
+                        String::from_utf8_lossy(rank)
+                    ),
                 )
             })?;
         ranks.push((rank, token));
@@ -51,14 +57,20 @@ pub fn parse_ranks(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, TokenizeError> {
     }
     ranks.sort();
     if let Some(w) = ranks.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(TokenizeError::format("rank file", format!("rank {} appears twice", w[0].0)));
+        return Err(TokenizeError::format(
+            "rank file",
+            format!("rank {} appears twice", w[0].0),
+        ));
     }
     let mut seen: rustc_hash::FxHashSet<&[u8]> = rustc_hash::FxHashSet::default();
     for (rank, token) in &ranks {
         if !seen.insert(token) {
             return Err(TokenizeError::format(
                 "rank file",
-                format!("token {:?} (rank {rank}) appears twice", String::from_utf8_lossy(token)),
+                format!(
+                    "token {:?} (rank {rank}) appears twice",
+                    String::from_utf8_lossy(token)
+                ),
             ));
         }
     }
@@ -90,7 +102,12 @@ mod tests {
     use super::*;
 
     fn all_bytes() -> String {
-        write_ranks((0..=255u8).map(|b| (u32::from(b), std::slice::from_ref(Box::leak(Box::new(b))) as &[u8])))
+        write_ranks((0..=255u8).map(|b| {
+            (
+                u32::from(b),
+                std::slice::from_ref(Box::leak(Box::new(b))) as &[u8],
+            )
+        }))
     }
 
     #[test]
@@ -103,8 +120,14 @@ mod tests {
         let e = parse_ranks(bad.as_bytes()).unwrap_err().to_string();
         assert!(e.starts_with("line 257:"), "{e}");
         assert!(parse_ranks(b"").is_err());
-        assert!(parse_ranks(b"YQ== 0\n").unwrap_err().to_string().contains("0x00"));
+        assert!(parse_ranks(b"YQ== 0\n")
+            .unwrap_err()
+            .to_string()
+            .contains("0x00"));
         let twice = all_bytes() + "YWI= 256\nYWI= 257\n";
-        assert!(parse_ranks(twice.as_bytes()).unwrap_err().to_string().contains("twice"));
+        assert!(parse_ranks(twice.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
     }
 }

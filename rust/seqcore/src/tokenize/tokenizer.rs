@@ -1,6 +1,7 @@
 //! The tokenizer: added tokens, then pre-tokenization, then byte-pair merging.
 
-use crate::tokenize::added::{AddedToken, AddedTokens, Segment, SpecialPolicy};
+pub use crate::tokenize::added::Segment;
+use crate::tokenize::added::{AddedToken, AddedTokens, SpecialPolicy};
 use crate::tokenize::bpe::{Bpe, MergeRule};
 use crate::tokenize::byte_level;
 use crate::tokenize::error::TokenizeError;
@@ -81,11 +82,12 @@ impl Tokenizer {
         let mut vocab = Vocab::new(&entries)?;
         // An added token that is also a vocabulary entry decodes the same
         // either way; mark it special so skip_special_tokens sees it.
-        if added.iter().any(|t| t.special && tokens.iter().any(|m| m.0 == t.id)) {
-            let mut fixed: Vec<(u32, Vec<u8>, TokenKind)> = vocab
-                .iter()
-                .map(|(id, b, k)| (id, b.to_vec(), k))
-                .collect();
+        if added
+            .iter()
+            .any(|t| t.special && tokens.iter().any(|m| m.0 == t.id))
+        {
+            let mut fixed: Vec<(u32, Vec<u8>, TokenKind)> =
+                vocab.iter().map(|(id, b, k)| (id, b.to_vec(), k)).collect();
             for entry in &mut fixed {
                 if added.iter().any(|t| t.special && t.id == entry.0) {
                     entry.2 = TokenKind::Special;
@@ -175,7 +177,9 @@ impl Tokenizer {
     pub fn token_of_id(&self, id: u32) -> Result<String, TokenizeError> {
         match self.vocab.kind(id) {
             TokenKind::Absent => Err(self.out_of_range(id)),
-            TokenKind::Merged => Ok(byte_level::encode_token(self.vocab.bytes(id).unwrap_or_default())),
+            TokenKind::Merged => Ok(byte_level::encode_token(
+                self.vocab.bytes(id).unwrap_or_default(),
+            )),
             _ => Ok(String::from_utf8_lossy(self.vocab.bytes(id).unwrap_or_default()).into_owned()),
         }
     }
@@ -220,7 +224,13 @@ impl Tokenizer {
     ) -> Result<(Vec<u32>, Offsets), TokenizeError> {
         let mut out = Vec::with_capacity(text.len() / 4 + 4);
         let mut offsets = Vec::with_capacity(text.len() / 4 + 4);
-        self.encode_impl(text, policy, add_special_tokens, &mut out, Some(&mut offsets))?;
+        self.encode_impl(
+            text,
+            policy,
+            add_special_tokens,
+            &mut out,
+            Some(&mut offsets),
+        )?;
         Ok((out, offsets))
     }
 
@@ -260,10 +270,57 @@ impl Tokenizer {
         if add_special_tokens {
             out.extend_from_slice(&self.template.suffix);
             if let Some(o) = offsets {
-                o.extend(self.template.suffix.iter().map(|_| (text.len(), text.len())));
+                o.extend(
+                    self.template
+                        .suffix
+                        .iter()
+                        .map(|_| (text.len(), text.len())),
+                );
             }
         }
         Ok(())
+    }
+
+    /// Splits `text` at added tokens (one text segment when there are none).
+    pub fn segments(
+        &self,
+        text: &str,
+        policy: &SpecialPolicy,
+        out: &mut Vec<Segment>,
+    ) -> Result<(), TokenizeError> {
+        if self.added.is_empty() {
+            out.clear();
+            if !text.is_empty() {
+                out.push(Segment::Text(0, text.len()));
+            }
+            Ok(())
+        } else {
+            self.added.segments(text, policy, out)
+        }
+    }
+
+    /// The pieces of one text segment, as byte ranges into the returned
+    /// text (the segment, with a space in front if the tokenizer adds one).
+    pub fn pieces<'a>(
+        &self,
+        segment: &'a str,
+        out: &mut Vec<(usize, usize)>,
+    ) -> Result<std::borrow::Cow<'a, str>, TokenizeError> {
+        out.clear();
+        let text: std::borrow::Cow<'a, str> = if self.splitting.add_prefix_space
+            && !segment.is_empty()
+            && !segment.starts_with(' ')
+        {
+            format!(" {segment}").into()
+        } else {
+            segment.into()
+        };
+        match &self.splitting.pretokenizer {
+            Some(p) => p.split(&text, &mut |a, b| out.push((a, b)))?,
+            None if !text.is_empty() => out.push((0, text.len())),
+            None => {}
+        }
+        Ok(text)
     }
 
     /// Pre-tokenizes and merges one run of ordinary text starting at `base`.
@@ -326,7 +383,10 @@ impl Tokenizer {
 
     /// Whether `ids` are all present in the vocabulary.
     pub fn check_ids(&self, ids: &[u32]) -> Result<(), TokenizeError> {
-        match ids.iter().find(|&&id| self.vocab.kind(id) == TokenKind::Absent) {
+        match ids
+            .iter()
+            .find(|&&id| self.vocab.kind(id) == TokenKind::Absent)
+        {
             Some(&id) => Err(self.out_of_range(id)),
             None => Ok(()),
         }

@@ -2,6 +2,9 @@
 
 use crate::tokenize::error::TokenizeError;
 
+/// Tokens up to this long are copied as one fixed-size chunk when decoding.
+const COPY_CHUNK: usize = 16;
+
 /// What an id stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -40,9 +43,12 @@ impl Vocab {
         }
         let total: usize = entries.iter().map(|e| e.1.len()).sum();
         if total > u32::MAX as usize {
-            return Err(TokenizeError::format("vocabulary", "tokens total over 4 GiB"));
+            return Err(TokenizeError::format(
+                "vocabulary",
+                "tokens total over 4 GiB",
+            ));
         }
-        let mut flat = Vec::with_capacity(total);
+        let mut flat = Vec::with_capacity(total + COPY_CHUNK);
         let mut starts = Vec::with_capacity(size + 1);
         let mut kinds = Vec::with_capacity(size);
         for slot in slots {
@@ -56,6 +62,8 @@ impl Vocab {
             }
         }
         starts.push(flat.len() as u32);
+        // Padding so a fixed-size copy of the last token stays in bounds.
+        flat.extend_from_slice(&[0; COPY_CHUNK]);
         Ok(Vocab {
             flat,
             starts,
@@ -94,20 +102,52 @@ impl Vocab {
         skip_special: bool,
         out: &mut Vec<u8>,
     ) -> Result<(), TokenizeError> {
+        // First pass: check every id and size the output exactly.
+        let mut total = 0usize;
+        for &id in ids {
+            match self.kind(id) {
+                TokenKind::Absent => {
+                    return Err(TokenizeError::IdOutOfRange {
+                        id: u64::from(id),
+                        vocab_size: self.size(),
+                    })
+                }
+                TokenKind::Special if skip_special => {}
+                _ => {
+                    let i = id as usize;
+                    total += (self.starts[i + 1] - self.starts[i]) as usize;
+                }
+            }
+        }
+        out.reserve(total + COPY_CHUNK);
+        let base = out.len();
+        let mut at = base;
+        let dst = out.as_mut_ptr();
         for &id in ids {
             let i = id as usize;
-            let kind = self.kind(id);
-            if kind == TokenKind::Absent {
-                return Err(TokenizeError::IdOutOfRange {
-                    id: u64::from(id),
-                    vocab_size: self.size(),
-                });
-            }
-            if skip_special && kind == TokenKind::Special {
+            if skip_special && self.kinds[i] == TokenKind::Special {
                 continue;
             }
-            out.extend_from_slice(&self.flat[self.starts[i] as usize..self.starts[i + 1] as usize]);
+            let (start, end) = (self.starts[i] as usize, self.starts[i + 1] as usize);
+            let len = end - start;
+            // SAFETY: `flat` has COPY_CHUNK bytes of padding after the last
+            // token, and `out` has room for `total + COPY_CHUNK` bytes past
+            // `base`; `at + len <= base + total`. Short tokens (nearly all)
+            // are copied as one fixed-size chunk instead of a memcpy call;
+            // the bytes past `len` are overwritten by the next token or left
+            // beyond the final length.
+            unsafe {
+                if len <= COPY_CHUNK {
+                    std::ptr::copy_nonoverlapping(self.flat.as_ptr().add(start), dst.add(at), COPY_CHUNK);
+                } else {
+                    std::ptr::copy_nonoverlapping(self.flat.as_ptr().add(start), dst.add(at), len);
+                }
+            }
+            at += len;
         }
+        debug_assert_eq!(at, base + total);
+        // SAFETY: bytes base..at were written above.
+        unsafe { out.set_len(at) };
         Ok(())
     }
 

@@ -7,6 +7,13 @@
 
 use crate::tokenize::error::TokenizeError;
 
+mod cl100k;
+mod classes;
+mod gpt2;
+mod o200k;
+#[cfg(test)]
+mod tests;
+
 /// The named pre-tokenization patterns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Preset {
@@ -36,6 +43,16 @@ pub const O200K_PATTERN: &str = concat!(
     r"|\s+",
 );
 
+/// GPT-2's pattern as tiktoken spells it (r50k_base, p50k_base): the same
+/// pieces as [`GPT2_PATTERN`] (the differential tests check this).
+pub const GPT2_PATTERN_TIKTOKEN: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+
+/// GPT-2's pattern as OpenAI's original release spells it: the same pieces
+/// as [`GPT2_PATTERN`] (the differential tests check this).
+pub const GPT2_PATTERN_ORIGINAL: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}]+| ?[\p{N}]+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
 impl Preset {
     /// The canonical pattern string (what a saved tokenizer file holds).
     pub fn pattern(self) -> &'static str {
@@ -64,10 +81,28 @@ impl Preset {
 
     /// The preset whose regex is exactly equivalent to `pattern`, if any
     /// (several spellings of the same pattern are in circulation).
+    ///
+    /// Llama 3's spelling of cl100k is *not* recognized: it ends with
+    /// `\s*[\r\n]+` where cl100k has `\s++$|\s*[\r\n]`, so whitespace
+    /// that ends the text splits differently ("\n " is one piece under
+    /// cl100k, two under Llama 3's). It runs on the regex engines.
     pub fn recognize(pattern: &str) -> Option<Preset> {
-        [Preset::Gpt2, Preset::Cl100k, Preset::O200k]
-            .into_iter()
-            .find(|p| p.pattern() == pattern)
+        match pattern {
+            GPT2_PATTERN_TIKTOKEN | GPT2_PATTERN_ORIGINAL => Some(Preset::Gpt2),
+            _ => [Preset::Gpt2, Preset::Cl100k, Preset::O200k]
+                .into_iter()
+                .find(|p| p.pattern() == pattern),
+        }
+    }
+
+    /// Calls `piece(start, end)` for each match of the preset's pattern in
+    /// `text`, by the hand-written splitter. The matches tile the text.
+    fn split(self, text: &str, piece: &mut dyn FnMut(usize, usize)) {
+        match self {
+            Preset::Gpt2 => gpt2::split(text, piece),
+            Preset::Cl100k => cl100k::split(text, piece),
+            Preset::O200k => o200k::split(text, piece),
+        }
     }
 }
 
@@ -91,6 +126,9 @@ pub struct PreTokenizer {
 impl PreTokenizer {
     /// A preset's pre-tokenizer.
     pub fn preset(preset: Preset) -> Self {
+        // Build the character tables now (under a millisecond) rather than
+        // on the first split.
+        classes::classes();
         PreTokenizer {
             engine: Engine::Preset(preset),
             pattern: preset.pattern().to_string(),
@@ -100,6 +138,7 @@ impl PreTokenizer {
     /// A pre-tokenizer for any pattern (a preset's spelling gets its fast path).
     pub fn new(pattern: &str) -> Result<Self, TokenizeError> {
         if let Some(preset) = Preset::recognize(pattern) {
+            classes::classes();
             return Ok(PreTokenizer {
                 engine: Engine::Preset(preset),
                 pattern: pattern.to_string(),
@@ -141,10 +180,9 @@ impl PreTokenizer {
         piece: &mut dyn FnMut(usize, usize),
     ) -> Result<(), TokenizeError> {
         match &self.engine {
-            // Until the hand-written splitters land, presets run on fancy-regex.
             Engine::Preset(p) => {
-                let re = fancy_regex::Regex::new(p.pattern()).expect("preset patterns compile");
-                split_backtracking(&re, text, piece)
+                p.split(text, piece);
+                Ok(())
             }
             Engine::Linear(re) => {
                 let mut last = 0;

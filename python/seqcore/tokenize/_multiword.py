@@ -1,0 +1,166 @@
+"""Multi-word tokens: frequent word n-grams as single tokens (Gee et al. 2023)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from seqcore import _core
+from seqcore.tokenize._tokenizer import PathLike, Specials, Tokenizer, read_capped
+
+#: Multi-word files over this size are refused before they are read.
+MAX_MULTIWORD_JSON_BYTES: int = _core.MAX_MULTIWORD_JSON_BYTES
+
+
+@dataclass(frozen=True)
+class MultiWordStats:
+    """Token counts of some texts with and without multi-word tokens."""
+
+    base_tokens: list[int]
+    multiword_tokens: list[int]
+
+    @property
+    def total_base(self) -> int:
+        return sum(self.base_tokens)
+
+    @property
+    def total_multiword(self) -> int:
+        return sum(self.multiword_tokens)
+
+    @property
+    def fraction_saved(self) -> float:
+        """1 - multi-word tokens / base tokens (0.12 means 12% fewer tokens)."""
+        return 1.0 - self.total_multiword / self.total_base if self.total_base else 0.0
+
+
+class MultiWordTokenizer:
+    """A base tokenizer plus word n-grams as extra tokens (ids from ``base.vocab_size``).
+
+    Each n-gram token holds its words' bytes with their leading spaces
+    (``" of the"``). Encoding merges n-grams greedily, longest first, left to
+    right, never across special tokens; decoding gives back the exact text.
+
+    >>> import seqcore
+    >>> base = seqcore.BpeTrainer(vocab_size=300).train(["in the end of the day"] * 20)
+    >>> mwt = seqcore.MultiWordTokenizer.train(base, ["in the end of the day"] * 20, top_k=2)
+    >>> [" ".join(repr(w) for w in ws) for ws in mwt.ngrams]
+    ["' of' ' the'", "' the' ' day'"]
+    >>> mwt.decode(mwt.encode("the end of the day")) == "the end of the day"
+    True
+    """
+
+    __slots__ = ("_native", "base")
+
+    def __init__(self, base: Tokenizer, native: _core.MultiWord) -> None:
+        self.base = base
+        self._native = native
+
+    @classmethod
+    def train(
+        cls,
+        base_tokenizer: Tokenizer,
+        texts: Iterable[str],
+        ngram_orders: Sequence[int] = (2,),
+        top_k: int = 5000,
+        min_count: int = 2,
+    ) -> MultiWordTokenizer:
+        """Counts word n-grams of ``texts`` and keeps the ``top_k`` most frequent
+        (all orders together) that occur at least ``min_count`` times."""
+        if not isinstance(base_tokenizer, Tokenizer):
+            raise TypeError(f"base_tokenizer must be a seqcore Tokenizer, got {type(base_tokenizer).__name__}")
+        if isinstance(texts, str):
+            raise TypeError("texts must be an iterable of strings, got a single string")
+        if top_k < 0 or min_count < 0:
+            raise ValueError(f"top_k and min_count must be >= 0, got {top_k} and {min_count}")
+        native = _core.MultiWord.train(base_tokenizer._native, list(texts), list(ngram_orders), top_k, min_count)
+        return cls(base_tokenizer, native)
+
+    # ----------------------------------------------------------- load / save
+    @classmethod
+    def from_json(cls, data: str | bytes, base_tokenizer: Tokenizer) -> MultiWordTokenizer:
+        """Reads the saved JSON form; ``base_tokenizer`` must be the one it was trained on."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return cls(base_tokenizer, _core.MultiWord.from_json(base_tokenizer._native, data))
+
+    @classmethod
+    def load(cls, path: PathLike, base_tokenizer: Tokenizer) -> MultiWordTokenizer:
+        """Reads a file written by :meth:`save`."""
+        return cls.from_json(read_capped(path, MAX_MULTIWORD_JSON_BYTES, "multi-word file"), base_tokenizer)
+
+    def to_json(self) -> str:
+        """The saved form: JSON with a format name and version."""
+        return self._native.to_json()
+
+    def save(self, path: PathLike) -> None:
+        """Writes the n-grams as JSON (save the base tokenizer next to it)."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (MultiWordTokenizer.from_json, (self.to_json(), self.base))
+
+    # ------------------------------------------------------------ vocabulary
+    @property
+    def vocab_size(self) -> int:
+        """Base vocabulary plus n-grams."""
+        return self._native.vocab_size
+
+    @property
+    def ngrams(self) -> list[list[str]]:
+        """Each n-gram's words, in id order (ids start at ``base.vocab_size``)."""
+        return self._native.ngrams()
+
+    def pieces(self, id: int) -> list[int]:
+        """The base-token ids that make up token ``id`` (itself for a base id)."""
+        base = self._native.base_vocab_size
+        if 0 <= id < base:
+            return [id]
+        ngrams = self._native.ngrams()
+        if not base <= id < base + len(ngrams):
+            raise IndexError(f"token id {id} is out of range for a vocabulary of {self.vocab_size}")
+        return self.base.encode_ordinary("".join(ngrams[id - base]))
+
+    # -------------------------------------------------------------- encoding
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> list[int]:
+        """The ids of ``text``, n-grams merged (special tokens as in :meth:`Tokenizer.encode`)."""
+        policy = self.base._policy(allowed_special, disallowed_special)
+        return self._native.encode(text, policy, add_special_tokens)
+
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> list[list[int]]:
+        """The ids of many texts, in parallel with the GIL released."""
+        policy = self.base._policy(allowed_special, disallowed_special)
+        return self._native.encode_batch(texts, policy, add_special_tokens)
+
+    def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
+        """The bytes of ``ids`` (base and n-gram ids)."""
+        return self._native.decode_bytes(ids, skip_special_tokens)
+
+    def decode(self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False) -> str:
+        """The text of ``ids``; ``errors`` as in :meth:`Tokenizer.decode`."""
+        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode("utf-8", errors)
+
+    def stats(self, texts: Iterable[str]) -> MultiWordStats:
+        """Tokens per text with and without the n-grams, and the fraction saved."""
+        texts = list(texts)
+        ordinary = self.base._policy((), ())
+        base = self.base._native.encode_batch(texts, ordinary, False)
+        multi = self._native.encode_batch(texts, ordinary, False)
+        return MultiWordStats([len(x) for x in base], [len(x) for x in multi])
+
+    def __repr__(self) -> str:
+        return f"MultiWordTokenizer(base_vocab_size={self._native.base_vocab_size}, ngrams={len(self.ngrams)})"
