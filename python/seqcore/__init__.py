@@ -2,6 +2,9 @@
 
 Parts:
 
+* :mod:`seqcore.tokenize` — byte-level BPE (Hugging Face / tiktoken compatible),
+  training, multi-word tokens: :class:`Tokenizer`, :class:`BpeTrainer`,
+  :class:`MultiWordTokenizer`.
 * :mod:`seqcore.scan` — linear recurrences (numpy or torch in, same out).
 * :mod:`seqcore.ops` — the torch custom ops behind them (needs torch).
 * :mod:`seqcore.nn` — torch modules: LinearRecurrence, LRU, S4D (needs torch).
@@ -12,9 +15,10 @@ Parallel kernels share one thread pool, sized by ``SEQCORE_NUM_THREADS``
 
 from __future__ import annotations
 
-from seqcore import errors, scan
+from seqcore import errors, scan, tokenize
 from seqcore._core import __version__, get_num_threads, set_num_threads
-from seqcore.errors import InternalError, SeqcoreError
+from seqcore.errors import InternalError, SeqcoreError, TokenizerFormatError
+from seqcore.tokenize import BpeTrainer, MultiWordTokenizer, Tokenizer, WordCounts
 
 
 def _check_thread_setting() -> None:
@@ -31,11 +35,17 @@ def _check_thread_setting() -> None:
 _check_thread_setting()
 
 __all__ = [
+    "BpeTrainer",
     "InternalError",
+    "MultiWordTokenizer",
     "SeqcoreError",
     "__version__",
     "errors",
     "get_num_threads",
     "scan",
     "set_num_threads",
+    "tokenize",
+    "Tokenizer",
+    "TokenizerFormatError",
+    "WordCounts",
 ]

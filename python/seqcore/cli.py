@@ -12,7 +12,18 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="train a small LRU model and compare scan speeds")
     demo.add_argument("--seconds", type=float, default=60.0, help="training time (default 60)")
     demo.add_argument("--seed", type=int, default=0)
+    from seqcore.tokenize import cli as tokenizer_cli
+
+    tokenizer_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "tokenizer":
+        from seqcore.errors import SeqcoreError
+
+        try:
+            return tokenizer_cli.run(args)
+        except (OSError, SeqcoreError, ValueError) as error:
+            print(f"seqcore tokenizer: {error}", file=sys.stderr)
+            return 1
     if args.command == "demo":
         from seqcore._torch import require_torch
 

@@ -1,7 +1,8 @@
 """``seqcore demo``: seqcore's main job at this stage, end to end on CPU.
 
 Stage 2 (a Mamba-style model that generates token by token) is in
-:mod:`seqcore.demo_mamba`; stage 1 is below.
+:mod:`seqcore.demo_mamba`, stage 3 (tokenization) in
+:mod:`seqcore.demo_tokenize`; stage 1 is below.
 
 1. Fits a small sequence model built from :class:`seqcore.nn.LRU` layers to
    a generated task: reproduce the input signal delayed by ``DELAY`` steps,
@@ -146,4 +147,8 @@ def run_demo(seconds: float = 60.0, seed: int = 0) -> int:
     compare_scan_speed()
     print("\n== stage 2: a Mamba-style model (SelectiveSSM), trained, then generating")
     run_mamba_stage(seconds / 2, seed)
+    from seqcore.demo_tokenize import run_tokenizer_stage
+
+    print("\n== stage 3: tokenization (BPE + multi-word tokens) on the bundled corpus")
+    run_tokenizer_stage()
     return 0

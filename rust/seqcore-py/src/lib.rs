@@ -17,6 +17,7 @@ mod parallel;
 mod scan;
 mod selective;
 mod tokenize;
+mod train;
 mod vandermonde;
 
 #[pymodule]
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scan::register(m)?;
     selective::register(m)?;
     tokenize::register(m)?;
+    train::register(m)?;
     vandermonde::register(m)?;
     Ok(())
 }

