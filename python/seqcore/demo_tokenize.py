@@ -32,18 +32,29 @@ def run_tokenizer_stage(vocab_size: int = 16000) -> None:
     verses = kjv_verses()
     cut = len(verses) * 9 // 10
     train, held = verses[:cut], verses[cut:]
-    print(f"corpus: King James Bible, {len(verses)} verses, {sum(map(len, verses)) / 1e6:.1f} MB; held back {len(held)}")
+    print(
+        f"corpus: King James Bible, {len(verses)} verses, "
+        f"{sum(map(len, verses)) / 1e6:.1f} MB; held back {len(held)}"
+    )
 
     start = time.perf_counter()
-    tok = BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"], show_progress=False).train(train)
+    tok = BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], show_progress=False
+    ).train(train)
     print(f"BPE: {tok.vocab_size} tokens trained in {time.perf_counter() - start:.2f} s")
     start = time.perf_counter()
     mwt = MultiWordTokenizer.train(tok, train, ngram_orders=(2, 3), top_k=5000)
-    print(f"multi-word tokens: {len(mwt.ngrams)} n-grams in {time.perf_counter() - start:.2f} s, e.g. "
-          + ", ".join(repr("".join(ws)) for ws in mwt.ngrams[:6]))
+    print(
+        f"multi-word tokens: {len(mwt.ngrams)} n-grams in "
+        f"{time.perf_counter() - start:.2f} s, e.g. "
+        + ", ".join(repr("".join(ws)) for ws in mwt.ngrams[:6])
+    )
     stats = mwt.stats(held)
-    print(f"held-back text: {stats.total_base} tokens -> {stats.total_multiword} with multi-word tokens "
-          f"({stats.fraction_saved:.1%} fewer)")
+    print(
+        f"held-back text: {stats.total_base} tokens -> "
+        f"{stats.total_multiword} with multi-word tokens "
+        f"({stats.fraction_saved:.1%} fewer)"
+    )
     sample = held[0]
     assert mwt.decode(mwt.encode(sample)) == sample
 
@@ -60,7 +71,11 @@ def run_tokenizer_stage(vocab_size: int = 16000) -> None:
             hf = HfTokenizer.from_str(tok.to_json())
             assert hf.encode(text).ids == tok.encode(text)
             theirs = _best(lambda: hf.encode(text), 2)
-            print(f", Hugging Face tokenizers {mb / theirs:.1f} MB/s (same ids) -> {theirs / ours:.0f}x", end="")
+            print(
+                f", Hugging Face tokenizers {mb / theirs:.1f} MB/s (same ids) "
+                f"-> {theirs / ours:.0f}x",
+                end="",
+            )
         except ImportError:
             print(" (Hugging Face tokenizers not installed: no comparison)", end="")
         print()
@@ -72,8 +87,11 @@ def run_tokenizer_stage(vocab_size: int = 16000) -> None:
             assert enc.encode(text) == cl100k.encode(text)
             ours = _best(lambda: cl100k.encode(text))
             theirs = _best(lambda: enc.encode(text))
-            print(f"cl100k_base, 1 thread: seqcore {mb / ours:.0f} MB/s, tiktoken {mb / theirs:.0f} MB/s "
-                  f"(same ids) -> {theirs / ours:.1f}x")
+            print(
+                f"cl100k_base, 1 thread: seqcore {mb / ours:.0f} MB/s, "
+                f"tiktoken {mb / theirs:.0f} MB/s "
+                f"(same ids) -> {theirs / ours:.1f}x"
+            )
         except (ImportError, FileNotFoundError) as error:
             print(f"cl100k comparison skipped: {error}")
     finally:

@@ -7,7 +7,9 @@
 * :class:`SelectiveSSM` — the Mamba mixer (Gu & Dao 2023), optionally bidirectional.
 * :class:`GateLoop` — GateLoop's data-controlled matrix-state recurrence (Katsch 2023).
 
-All take and return ``(batch, time, d_model)`` tensors.
+* :func:`init_multiword_embeddings` — rows for multi-word tokens (Fast Vocabulary Transfer).
+
+The modules take and return ``(batch, time, d_model)`` tensors.
 """
 
 from seqcore._torch import require_torch
@@ -18,7 +20,16 @@ from seqcore.nn.gateloop import GateLoop  # noqa: E402
 from seqcore.nn.linear_recurrence import LinearRecurrence  # noqa: E402
 from seqcore.nn.lru import LRU  # noqa: E402
 from seqcore.nn.mega_ema import MegaEMA  # noqa: E402
+from seqcore.nn.multiword_embeddings import init_multiword_embeddings  # noqa: E402
 from seqcore.nn.s4d import S4D  # noqa: E402
 from seqcore.nn.selective_ssm import SelectiveSSM  # noqa: E402
 
-__all__ = ["LRU", "S4D", "GateLoop", "LinearRecurrence", "MegaEMA", "SelectiveSSM"]
+__all__ = [
+    "LRU",
+    "S4D",
+    "GateLoop",
+    "LinearRecurrence",
+    "MegaEMA",
+    "SelectiveSSM",
+    "init_multiword_embeddings",
+]

@@ -10,14 +10,14 @@ training, and multi-word tokens.
 from __future__ import annotations
 
 from seqcore.tokenize._multiword import MAX_MULTIWORD_JSON_BYTES, MultiWordStats, MultiWordTokenizer
-from seqcore.tokenize._trainer import BpeTrainer, WordCounts
 from seqcore.tokenize._tokenizer import MAX_JSON_BYTES, MAX_RANK_FILE_BYTES, Tokenizer
+from seqcore.tokenize._trainer import BpeTrainer, WordCounts
 
 __all__ = [
-    "BpeTrainer",
     "MAX_JSON_BYTES",
     "MAX_MULTIWORD_JSON_BYTES",
     "MAX_RANK_FILE_BYTES",
+    "BpeTrainer",
     "MultiWordStats",
     "MultiWordTokenizer",
     "Tokenizer",

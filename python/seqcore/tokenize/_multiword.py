@@ -44,7 +44,7 @@ class MultiWordTokenizer:
     >>> base = seqcore.BpeTrainer(vocab_size=300).train(["in the end of the day"] * 20)
     >>> mwt = seqcore.MultiWordTokenizer.train(base, ["in the end of the day"] * 20, top_k=2)
     >>> [" ".join(repr(w) for w in ws) for ws in mwt.ngrams]
-    ["' of' ' the'", "' the' ' day'"]
+    ["' end' ' of'", "' of' ' the'"]
     >>> mwt.decode(mwt.encode("the end of the day")) == "the end of the day"
     True
     """
@@ -67,12 +67,16 @@ class MultiWordTokenizer:
         """Counts word n-grams of ``texts`` and keeps the ``top_k`` most frequent
         (all orders together) that occur at least ``min_count`` times."""
         if not isinstance(base_tokenizer, Tokenizer):
-            raise TypeError(f"base_tokenizer must be a seqcore Tokenizer, got {type(base_tokenizer).__name__}")
+            raise TypeError(
+                f"base_tokenizer must be a seqcore Tokenizer, got {type(base_tokenizer).__name__}"
+            )
         if isinstance(texts, str):
             raise TypeError("texts must be an iterable of strings, got a single string")
         if top_k < 0 or min_count < 0:
             raise ValueError(f"top_k and min_count must be >= 0, got {top_k} and {min_count}")
-        native = _core.MultiWord.train(base_tokenizer._native, list(texts), list(ngram_orders), top_k, min_count)
+        native = _core.MultiWord.train(
+            base_tokenizer._native, list(texts), list(ngram_orders), top_k, min_count
+        )
         return cls(base_tokenizer, native)
 
     # ----------------------------------------------------------- load / save
@@ -86,7 +90,9 @@ class MultiWordTokenizer:
     @classmethod
     def load(cls, path: PathLike, base_tokenizer: Tokenizer) -> MultiWordTokenizer:
         """Reads a file written by :meth:`save`."""
-        return cls.from_json(read_capped(path, MAX_MULTIWORD_JSON_BYTES, "multi-word file"), base_tokenizer)
+        return cls.from_json(
+            read_capped(path, MAX_MULTIWORD_JSON_BYTES, "multi-word file"), base_tokenizer
+        )
 
     def to_json(self) -> str:
         """The saved form: JSON with a format name and version."""
@@ -150,9 +156,13 @@ class MultiWordTokenizer:
         """The bytes of ``ids`` (base and n-gram ids)."""
         return self._native.decode_bytes(ids, skip_special_tokens)
 
-    def decode(self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False) -> str:
+    def decode(
+        self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False
+    ) -> str:
         """The text of ``ids``; ``errors`` as in :meth:`Tokenizer.decode`."""
-        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode("utf-8", errors)
+        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode(
+            "utf-8", errors
+        )
 
     def stats(self, texts: Iterable[str]) -> MultiWordStats:
         """Tokens per text with and without the n-grams, and the fraction saved."""
@@ -163,4 +173,5 @@ class MultiWordTokenizer:
         return MultiWordStats([len(x) for x in base], [len(x) for x in multi])
 
     def __repr__(self) -> str:
-        return f"MultiWordTokenizer(base_vocab_size={self._native.base_vocab_size}, ngrams={len(self.ngrams)})"
+        base = self._native.base_vocab_size
+        return f"MultiWordTokenizer(base_vocab_size={base}, ngrams={len(self.ngrams)})"

@@ -9,7 +9,7 @@ from typing import Literal, Union
 from seqcore import _core
 
 PathLike = Union[str, "os.PathLike[str]"]
-Specials = Union[Literal["all"], Collection[str]]
+Specials = Literal["all"] | Collection[str]
 
 #: tokenizer.json files over this size are refused before they are read.
 MAX_JSON_BYTES: int = _core.MAX_JSON_BYTES
@@ -23,7 +23,9 @@ def read_capped(path: PathLike, cap: int, what: str) -> bytes:
 
     size = os.stat(path).st_size
     if size > cap:
-        raise TokenizerFormatError(f"{what} {os.fspath(path)!r} is {size} bytes, over the {cap}-byte limit")
+        raise TokenizerFormatError(
+            f"{what} {os.fspath(path)!r} is {size} bytes, over the {cap}-byte limit"
+        )
     with open(path, "rb") as f:
         return f.read(cap + 1)
 
@@ -45,7 +47,9 @@ class Tokenizer:
 
     def __init__(self, native: _core.Tokenizer) -> None:
         self._native = native
-        self._special_ids = {content: id_ for content, id_, special in native.added_tokens() if special}
+        self._special_ids = {
+            content: id_ for content, id_, special in native.added_tokens() if special
+        }
         self._policies: dict[tuple[object, object], _core.SpecialPolicy] = {}
 
     # ----------------------------------------------------------------- loading
@@ -130,7 +134,10 @@ class Tokenizer:
         return self._native.get_vocab()
 
     def token_to_id(self, token: str | bytes) -> int | None:
-        """The id of ``token`` (``str``: tokenizer.json spelling or added token; ``bytes``: raw bytes)."""
+        """The id of ``token``, or None.
+
+        ``str``: as tokenizer.json spells it, or an added token; ``bytes``: raw bytes.
+        """
         return self._native.token_to_id(token)
 
     def id_to_token(self, id: int) -> str:
@@ -163,7 +170,9 @@ class Tokenizer:
     def _ids_of(self, names: Specials, argument: str) -> list[int]:
         if isinstance(names, str):
             if names != "all":
-                raise TypeError(f'{argument} must be "all" or a collection of special tokens, got {names!r}')
+                raise TypeError(
+                    f'{argument} must be "all" or a collection of special tokens, got {names!r}'
+                )
             return []
         unknown = [n for n in names if n not in self._special_ids]
         if unknown:
@@ -186,7 +195,9 @@ class Tokenizer:
         ``add_special_tokens`` adds what a tokenizer.json post-processor adds
         (e.g. Llama-3's ``<|begin_of_text|>``), as Hugging Face does.
         """
-        return self._native.encode(text, self._policy(allowed_special, disallowed_special), add_special_tokens)
+        return self._native.encode(
+            text, self._policy(allowed_special, disallowed_special), add_special_tokens
+        )
 
     def encode_ordinary(self, text: str) -> list[int]:
         """The ids of ``text`` with special tokens treated as plain text."""
@@ -220,7 +231,9 @@ class Tokenizer:
         return self._native.encode_batch(texts, policy, add_special_tokens)
 
     # ---------------------------------------------------------------- decoding
-    def decode(self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False) -> str:
+    def decode(
+        self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False
+    ) -> str:
         """The text of ``ids``.
 
         ``errors`` is a Python codec error handler (``"replace"``, ``"strict"``,
@@ -234,13 +247,18 @@ class Tokenizer:
         return self._native.decode_bytes(ids, skip_special_tokens)
 
     def decode_batch(
-        self, batch: Iterable[Sequence[int]], *, errors: str = "replace", skip_special_tokens: bool = False
+        self,
+        batch: Iterable[Sequence[int]],
+        *,
+        errors: str = "replace",
+        skip_special_tokens: bool = False,
     ) -> list[str]:
         """The texts of many id lists, decoded in parallel."""
         return self._native.decode_batch(batch, skip_special_tokens, errors)
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, rule={self._native.rule!r}, pattern={self.pattern!r})"
+        rule = self._native.rule
+        return f"Tokenizer(vocab_size={self.vocab_size}, rule={rule!r}, pattern={self.pattern!r})"
 
 
 def _from_ranks_state(ranks: bytes, pattern: str | None, specials: dict[str, int]) -> Tokenizer:

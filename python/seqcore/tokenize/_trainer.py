@@ -50,7 +50,9 @@ class WordCounts:
         if not isinstance(other, WordCounts):
             raise TypeError(f"can only merge WordCounts, got {type(other).__name__}")
         if other.pattern != self.pattern:
-            raise ValueError(f"counts made with different patterns: {self.pattern!r} and {other.pattern!r}")
+            raise ValueError(
+                f"counts made with different patterns: {self.pattern!r} and {other.pattern!r}"
+            )
         self._native.merge(other._native)
 
     def __add__(self, other: WordCounts) -> WordCounts:
@@ -86,7 +88,9 @@ class WordCounts:
         return (WordCounts.from_bytes, (self.to_bytes(), self.pattern))
 
     def __repr__(self) -> str:
-        return f"WordCounts({len(self)} distinct words, {self.total} in all, pattern={self.pattern!r})"
+        return (
+            f"WordCounts({len(self)} distinct words, {self.total} in all, pattern={self.pattern!r})"
+        )
 
 
 def _batches(texts: Iterable[str], batch_bytes: int) -> Iterator[list[str]]:
@@ -119,9 +123,11 @@ class BpeTrainer:
     ``pattern`` is the pre-tokenizer: ``"gpt2"``, ``"cl100k"``, ``"o200k"``,
     ``"llama3"`` or a regex.
 
-    >>> tok = BpeTrainer(vocab_size=260, show_progress=False).train(["abab abab"] * 3)
-    >>> tok.vocab_size
-    260
+    >>> tok = BpeTrainer(vocab_size=300, show_progress=False).train(["abab abab"] * 3)
+    >>> [tok.id_to_bytes(i) for i in range(256, tok.vocab_size)]  # stops when no pair repeats
+    [b'ab', b'abab', b' abab']
+    >>> tok.encode(" abab")
+    [258]
     """
 
     def __init__(
@@ -137,7 +143,8 @@ class BpeTrainer:
             raise TypeError("special_tokens must be a sequence of strings, got a single string")
         if vocab_size < 256 + len(special_tokens):
             raise ValueError(
-                f"vocab_size must be at least 256 + {len(special_tokens)} special tokens, got {vocab_size}"
+                f"vocab_size must be at least 256 + {len(special_tokens)} special tokens, "
+                f"got {vocab_size}"
             )
         if min_frequency < 0:
             raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")
@@ -163,7 +170,9 @@ class BpeTrainer:
         bar.close()
         return counts
 
-    def count_files(self, paths: Sequence[PathLike], counts: WordCounts | None = None) -> WordCounts:
+    def count_files(
+        self, paths: Sequence[PathLike], counts: WordCounts | None = None
+    ) -> WordCounts:
         """Counts the words of text files, line by line (bounded memory)."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -173,7 +182,10 @@ class BpeTrainer:
     def train_from_counts(self, counts: WordCounts) -> Tokenizer:
         """Learns the merges from (possibly merged) counts."""
         if counts.pattern != self.pattern:
-            raise ValueError(f"counts were made with pattern {counts.pattern!r}, this trainer uses {self.pattern!r}")
+            raise ValueError(
+                f"counts were made with pattern {counts.pattern!r}, "
+                f"this trainer uses {self.pattern!r}"
+            )
         bar = Progress("merging", self.vocab_size, self.show_progress, unit=" merges")
         tokens, merges, special_ids = _core.train_bpe(
             counts._native,
@@ -186,7 +198,9 @@ class BpeTrainer:
         bar.close()
         first_special = min(special_ids, default=len(tokens))
         specials = list(zip(self.special_tokens, special_ids, strict=True))
-        return Tokenizer(_core.Tokenizer.from_merges(tokens[:first_special], merges, self.pattern, specials))
+        return Tokenizer(
+            _core.Tokenizer.from_merges(tokens[:first_special], merges, self.pattern, specials)
+        )
 
     def train(self, texts: Iterable[str]) -> Tokenizer:
         """Counts ``texts`` and learns the merges."""

@@ -7,30 +7,51 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seqcore.tokenize import MultiWordTokenizer, Tokenizer
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = commands.add_parser("tokenizer", help="train, run and measure byte-level BPE tokenizers")
+    parser = commands.add_parser(
+        "tokenizer", help="train, run and measure byte-level BPE tokenizers"
+    )
     sub = parser.add_subparsers(dest="action", required=True)
 
-    train = sub.add_parser("train", help="learn a BPE vocabulary (and optionally multi-word tokens) from text files")
+    train = sub.add_parser(
+        "train", help="learn a BPE vocabulary (and optionally multi-word tokens) from text files"
+    )
     train.add_argument("files", nargs="+", help="UTF-8 text files")
     train.add_argument("-o", "--output", required=True, help="tokenizer.json to write")
     train.add_argument("--vocab-size", type=int, default=32000)
     train.add_argument("--min-frequency", type=int, default=2)
-    train.add_argument("--special", action="append", default=[], help="a special token (repeatable)")
+    train.add_argument(
+        "--special", action="append", default=[], help="a special token (repeatable)"
+    )
     train.add_argument("--pattern", default="gpt2", help="gpt2, cl100k, o200k, llama3 or a regex")
     train.add_argument("--mwt-output", help="also learn multi-word tokens and write them here")
     train.add_argument("--mwt-top-k", type=int, default=5000)
     train.add_argument("--mwt-orders", default="2", help="comma-separated n-gram orders, e.g. 2,3")
 
-    encode = sub.add_parser("encode", help="print the token ids of text files (or stdin), one line per input line")
+    encode = sub.add_parser(
+        "encode", help="print the token ids of text files (or stdin), one line per input line"
+    )
     encode.add_argument("files", nargs="*", help="UTF-8 text files (default: stdin)")
-    encode.add_argument("-t", "--tokenizer", required=True, help="tokenizer.json, or a tiktoken rank file with --tiktoken")
-    encode.add_argument("--tiktoken", metavar="PATTERN", help="read --tokenizer as a rank file with this pattern")
+    encode.add_argument(
+        "-t",
+        "--tokenizer",
+        required=True,
+        help="tokenizer.json, or a tiktoken rank file with --tiktoken",
+    )
+    encode.add_argument(
+        "--tiktoken", metavar="PATTERN", help="read --tokenizer as a rank file with this pattern"
+    )
     encode.add_argument("--mwt", help="multi-word tokens file (from train --mwt-output)")
 
-    stats = sub.add_parser("stats", help="tokens, bytes per token and multi-word savings over text files")
+    stats = sub.add_parser(
+        "stats", help="tokens, bytes per token and multi-word savings over text files"
+    )
     stats.add_argument("files", nargs="+")
     stats.add_argument("-t", "--tokenizer", required=True)
     stats.add_argument("--tiktoken", metavar="PATTERN")
@@ -46,10 +67,14 @@ def _lines(files: list[str]) -> Iterator[str]:
             yield from (line.rstrip("\n") for line in f)
 
 
-def _load(args: argparse.Namespace) -> tuple[object, object]:
+def _load(args: argparse.Namespace) -> tuple[Tokenizer, MultiWordTokenizer | None]:
     from seqcore.tokenize import MultiWordTokenizer, Tokenizer
 
-    tok = Tokenizer.from_tiktoken(args.tokenizer, args.tiktoken) if args.tiktoken else Tokenizer.from_file(args.tokenizer)
+    tok = (
+        Tokenizer.from_tiktoken(args.tokenizer, args.tiktoken)
+        if args.tiktoken
+        else Tokenizer.from_file(args.tokenizer)
+    )
     mwt = MultiWordTokenizer.load(args.mwt, tok) if args.mwt else None
     return tok, mwt
 
@@ -60,23 +85,30 @@ def run(args: argparse.Namespace) -> int:
 
     if args.action == "train":
         start = time.perf_counter()
-        trainer = BpeTrainer(args.vocab_size, args.min_frequency, args.special, args.pattern, show_progress=True)
+        trainer = BpeTrainer(
+            args.vocab_size, args.min_frequency, args.special, args.pattern, show_progress=True
+        )
         tok = trainer.train_from_files(args.files)
         tok.save(args.output)
-        print(f"wrote {args.output}: {tok.vocab_size} tokens in {time.perf_counter() - start:.1f} s")
+        print(
+            f"wrote {args.output}: {tok.vocab_size} tokens in {time.perf_counter() - start:.1f} s"
+        )
         if args.mwt_output:
             orders = tuple(int(n) for n in args.mwt_orders.split(","))
             texts = list(_lines(args.files))
-            mwt = MultiWordTokenizer.train(tok, texts, ngram_orders=orders, top_k=args.mwt_top_k)
-            mwt.save(args.mwt_output)
-            print(f"wrote {args.mwt_output}: {len(mwt.ngrams)} n-grams, {mwt.stats(texts).fraction_saved:.1%} fewer tokens")
+            multi = MultiWordTokenizer.train(tok, texts, ngram_orders=orders, top_k=args.mwt_top_k)
+            multi.save(args.mwt_output)
+            print(
+                f"wrote {args.mwt_output}: {len(multi.ngrams)} n-grams, "
+                f"{multi.stats(texts).fraction_saved:.1%} fewer tokens"
+            )
         return 0
     tok, mwt = _load(args)
-    model = mwt if mwt is not None else tok
+    model: Tokenizer | MultiWordTokenizer = mwt if mwt is not None else tok
     if args.action == "encode":
         out = sys.stdout
         for line in _lines(args.files):
-            out.write(json.dumps(model.encode(line, disallowed_special=())) + "\n")  # type: ignore[attr-defined]
+            out.write(json.dumps(model.encode(line, disallowed_special=())) + "\n")
         return 0
     lines = list(_lines(args.files))
     bar = Progress("encoding", len(lines), None, unit=" lines")
@@ -84,14 +116,20 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     for i in range(0, len(lines), 10000):
         chunk = lines[i : i + 10000]
-        base_tokens += sum(map(len, tok.encode_batch(chunk, disallowed_special=())))  # type: ignore[attr-defined]
+        base_tokens += sum(map(len, tok.encode_batch(chunk, disallowed_special=())))
         n_bytes += sum(len(line.encode()) for line in chunk)
         bar.update(i + len(chunk))
     bar.close()
     seconds = time.perf_counter() - start
-    print(f"lines {len(lines)}, bytes {n_bytes}, tokens {base_tokens}, bytes/token {n_bytes / max(base_tokens, 1):.2f}")
+    print(
+        f"lines {len(lines)}, bytes {n_bytes}, tokens {base_tokens}, "
+        f"bytes/token {n_bytes / max(base_tokens, 1):.2f}"
+    )
     print(f"encode throughput {n_bytes / 1e6 / max(seconds, 1e-9):.1f} MB/s")
     if mwt is not None:
-        stats = mwt.stats(lines)  # type: ignore[attr-defined]
-        print(f"with multi-word tokens: {stats.total_multiword} tokens ({stats.fraction_saved:.1%} fewer)")
+        stats = mwt.stats(lines)
+        print(
+            f"with multi-word tokens: {stats.total_multiword} tokens "
+            f"({stats.fraction_saved:.1%} fewer)"
+        )
     return 0

@@ -32,13 +32,13 @@ impl PySpecialPolicy {
 #[pymethods]
 impl PySpecialPolicy {
     #[new]
-    #[pyo3(signature = (allow_all=false, allowed=Vec::new(), disallow_all=true, disallowed=Vec::new()))]
-    fn new(allow_all: bool, allowed: Vec<u32>, disallow_all: bool, disallowed: Vec<u32>) -> Self {
+    #[pyo3(signature = (allow_all=false, allowed=None, disallow_all=true, disallowed=None))]
+    fn new(allow_all: bool, allowed: Option<Vec<u32>>, disallow_all: bool, disallowed: Option<Vec<u32>>) -> Self {
         PySpecialPolicy(SpecialPolicy {
             allow_all,
-            allowed,
+            allowed: allowed.unwrap_or_default(),
             disallow_all,
-            disallowed,
+            disallowed: disallowed.unwrap_or_default(),
         })
     }
 }

@@ -37,5 +37,5 @@ use super::{cl100k, o200k};
 
 /// Calls `piece(start, end)` for each match of the Llama 3 pattern in `text`.
 pub(super) fn split(text: &str, piece: &mut dyn FnMut(usize, usize)) {
-    let _ = o200k::space; cl100k::split(text, piece);
+    cl100k::split_with(text, piece, o200k::space);
 }
