@@ -163,7 +163,7 @@ def _added(verses: list[str]) -> tokenizers.Tokenizer:
 #: More added tokens: non-ASCII contents, tokens with spaces, each of
 #: lstrip/rstrip alone, normalized=False non-special tokens, and special
 #: tokens with single_word. (Not a token whose content spells a vocabulary
-#: entry, such as "é" or "~": see the xfail tests at the end.)
+#: entry, such as "é" or "~": those have their own tests at the end.)
 MORE_ADDED = [
     AddedToken("日本", single_word=True),
     AddedToken("ab cd"),
@@ -369,8 +369,8 @@ def test_batch_apis_match_single(pair: Pair, verses: list[str]) -> None:
 
 # -------------------------------------------------------- saving and pickling
 
-#: Text with no special token strings: seqcore's to_json currently moves
-#: special tokens to other ids in Hugging Face (see the xfail below).
+#: Text with no special token strings (special tokens through to_json have
+#: their own test below).
 no_specials = texts.map(lambda t: t.replace("<", "(").replace("mask>", "mask)"))
 
 
@@ -443,12 +443,6 @@ def test_pickle_round_trip(pair: Pair, verses: list[str]) -> None:
 # ----------------------------------------------------------- known mismatches
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="to_json() leaves special tokens that the vocabulary also holds out of "
-    "model.vocab; Hugging Face ignores added_tokens[].id for tokens missing from the "
-    "vocabulary and numbers them after it: '<s>a</s>' gives [1997, 67, 1998], not [0, 67, 1]",
-)
 def test_to_json_keeps_vocabulary_special_token_ids(pairs: dict[str, Pair]) -> None:
     pair = pairs["gpt2"]  # trained: model.vocab has <s>=0, </s>=1, <|endoftext|>=2
     reloaded = tokenizers.Tokenizer.from_str(pair.ours.to_json())
@@ -484,25 +478,12 @@ def _gpt2_with(verses: list[str], *added: AddedToken) -> tokenizers.Tokenizer:
     return tok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an added token whose content is the byte-level spelling of a single-byte "
-    "vocabulary entry takes that entry's id; from_json then drops the byte from the "
-    "mergeable vocabulary, and the byte vanishes from encodings where the added token "
-    "does not match: 'a~b' gives [67, 68] (decodes to 'ab'), Hugging Face [67, 96, 68]",
-)
 def test_added_token_spelling_a_byte_single_word(verses: list[str]) -> None:
     hf = _gpt2_with(verses, AddedToken("~", single_word=True))
     ours = Tokenizer.from_json(hf.to_str())
     assert ours.encode("a~b") == hf.encode("a~b").ids  # HF: [67, 96, 68]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AddedToken('é') takes the id of the byte-level symbol 'é' (byte 0xE9); "
-    "seqcore then loses byte 0xE9, the lead byte of U+9000..U+9FFF: '門' (E9 96 80) "
-    "gives [247, 225] (decodes to b'\\x96\\x80'), Hugging Face [168, 247, 225]",
-)
 def test_added_token_spelling_a_byte_non_ascii(verses: list[str]) -> None:
     hf = _gpt2_with(verses, AddedToken("é"))
     ours = Tokenizer.from_json(hf.to_str())
@@ -510,13 +491,6 @@ def test_added_token_spelling_a_byte_non_ascii(verses: list[str]) -> None:
     assert ours.encode("門") == hf.encode("門").ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="an added token that is also a merged vocabulary token used by no later "
-    'merge (e.g. \'hah\') is refused: \'model.merges[N]: the merge of "ha" and "h" '
-    'makes "hah", which is not in the vocabulary\'; Hugging Face loads the file',
-)
 def test_added_token_equal_to_a_merged_token(pairs: dict[str, Pair], verses: list[str]) -> None:
     doc = json.loads(pairs["gpt2"].hf.to_str())
     parts = {part for merge in doc["model"]["merges"] for part in merge}

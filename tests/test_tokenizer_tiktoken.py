@@ -204,7 +204,7 @@ def _check_policies(pair: Pair, text: str, allowed: set[str], disallowed: set[st
     all_ids = enc.encode(text, allowed_special="all")
     assert ours.encode(text, allowed_special="all") == all_ids
     # The default (strict) policy, and specific sets. (A token both allowed
-    # and explicitly disallowed: see the xfail test below.)
+    # and explicitly disallowed: see its own test below.)
     for kwargs in (
         {},
         {"allowed_special": allowed},
@@ -275,13 +275,6 @@ def test_cl100k_disallowed_special_token(cl100k: Pair) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a special token both allowed and explicitly disallowed: tiktoken raises "
-    "(an explicit disallowed_special is checked first, even with allowed_special='all'); "
-    "seqcore encodes it: encode('a<|endoftext|>', allowed_special='all', "
-    "disallowed_special={'<|endoftext|>'}) gives [64, 100257]",
-)
 @pytest.mark.parametrize("allowed", ["all", {"<|endoftext|>"}], ids=["all", "set"])
 def test_cl100k_allowed_and_disallowed(cl100k: Pair, allowed: object) -> None:
     kwargs = {"allowed_special": allowed, "disallowed_special": {"<|endoftext|>"}}
@@ -344,7 +337,7 @@ def cl100k_in_hf(cl100k: Pair):  # type: ignore[no-untyped-def]
 
 
 def _no_long_numbers(text: str) -> str:
-    """Breaks runs of more than three numeric characters (see the xfail below).
+    """Breaks runs of more than three numeric characters (digit runs have their own test below).
 
     Characters unknown to Python's Unicode tables count as numeric too.
     """
@@ -378,22 +371,10 @@ def test_cl100k_to_json_in_hf_generated(cl100k: Pair, cl100k_in_hf, text: str) -
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Oniguruma (Ruby syntax) reads the possessive '\\p{N}{1,3}+' that to_json() "
-    "writes as '(\\p{N}{1,3})+': Hugging Face encodes '1111' as [806, 806] ('11' '11'), "
-    "tiktoken as [5037, 16] ('111' '1')",
-)
 def test_cl100k_to_json_in_hf_digit_runs(cl100k: Pair, cl100k_in_hf) -> None:  # type: ignore[no-untyped-def]
     assert cl100k_in_hf.encode("1111").ids == cl100k.enc.encode_ordinary("1111")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="to_json() writes special tokens only in added_tokens; Hugging Face ignores "
-    "their ids there and numbers them after the vocabulary: '<|endoftext|>' becomes "
-    "100256 (tiktoken: 100257), '<|endofprompt|>' 100260 (tiktoken: 100276)",
-)
 def test_cl100k_to_json_in_hf_special_ids(cl100k: Pair, cl100k_in_hf) -> None:  # type: ignore[no-untyped-def]
     for special, id_ in CL100K_SPECIALS.items():
         assert cl100k_in_hf.token_to_id(special) == id_

@@ -88,6 +88,12 @@ class Tokenizer:
     ) -> Tokenizer:
         """Like :meth:`from_tiktoken`, from the rank file's bytes."""
         specials = list((special_tokens or {}).items())
+        for content, id_ in specials:
+            if not isinstance(content, str) or not isinstance(id_, int) or not 0 <= id_ < 2**24:
+                raise ValueError(
+                    f"special_tokens must map strings to ids from 0 to 2**24 - 1, "
+                    f"got {content!r}: {id_!r}"
+                )
         return cls(_core.Tokenizer.from_ranks(data, pattern, specials))
 
     # ------------------------------------------------------------------ saving
@@ -195,13 +201,18 @@ class Tokenizer:
         ``add_special_tokens`` adds what a tokenizer.json post-processor adds
         (e.g. Llama-3's ``<|begin_of_text|>``), as Hugging Face does.
         """
-        return self._native.encode(
-            text, self._policy(allowed_special, disallowed_special), add_special_tokens
-        )
+        policy = self._policy(allowed_special, disallowed_special)
+        try:
+            return self._native.encode(text, policy, add_special_tokens)
+        except UnicodeEncodeError:
+            return self._native.encode(_replace_surrogates(text), policy, add_special_tokens)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """The ids of ``text`` with special tokens treated as plain text."""
-        return self._native.encode(text, self._policy((), ()), False)
+        try:
+            return self._native.encode(text, self._policy((), ()), False)
+        except UnicodeEncodeError:
+            return self._native.encode(_replace_surrogates(text), self._policy((), ()), False)
 
     def encode_with_offsets(
         self,
@@ -216,7 +227,11 @@ class Tokenizer:
         A token holding part of a character's bytes spans that whole character.
         """
         policy = self._policy(allowed_special, disallowed_special)
-        return self._native.encode_with_offsets(text, policy, add_special_tokens)
+        try:
+            return self._native.encode_with_offsets(text, policy, add_special_tokens)
+        except UnicodeEncodeError:
+            fixed = _replace_surrogates(text)
+            return self._native.encode_with_offsets(fixed, policy, add_special_tokens)
 
     def encode_batch(
         self,
@@ -228,7 +243,13 @@ class Tokenizer:
     ) -> list[list[int]]:
         """The ids of many texts, encoded in parallel with the GIL released."""
         policy = self._policy(allowed_special, disallowed_special)
-        return self._native.encode_batch(texts, policy, add_special_tokens)
+        if not isinstance(texts, list):
+            texts = list(texts)
+        try:
+            return self._native.encode_batch(texts, policy, add_special_tokens)
+        except UnicodeEncodeError:
+            fixed = [_replace_surrogates(t) if isinstance(t, str) else t for t in texts]
+            return self._native.encode_batch(fixed, policy, add_special_tokens)
 
     # ---------------------------------------------------------------- decoding
     def decode(
@@ -259,6 +280,11 @@ class Tokenizer:
     def __repr__(self) -> str:
         rule = self._native.rule
         return f"Tokenizer(vocab_size={self.vocab_size}, rule={rule!r}, pattern={self.pattern!r})"
+
+
+def _replace_surrogates(text: str) -> str:
+    """Lone surrogates (not encodable as UTF-8) become U+FFFD, as in tiktoken."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _from_ranks_state(ranks: bytes, pattern: str | None, specials: dict[str, int]) -> Tokenizer:

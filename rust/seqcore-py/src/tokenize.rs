@@ -70,26 +70,28 @@ fn specials_from(specials: Vec<(String, u32)>) -> Vec<AddedToken> {
         .collect()
 }
 
-/// Reads token ids from a list, a 1-D integer numpy array or any iterable.
-pub fn extract_ids(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
-    fn one(item: &Bound<'_, PyAny>, position: usize) -> PyResult<u32> {
-        let out_of_range = || {
-            PyIndexError::new_err(format!("token id {item} at position {position} is out of range"))
-        };
-        match item.extract::<i64>() {
-            Ok(value) => u32::try_from(value).map_err(|_| out_of_range()),
-            Err(_) if item.is_instance_of::<pyo3::types::PyInt>() => Err(out_of_range()),
-            Err(_) => {
-                let kind = item
-                    .get_type()
-                    .name()
-                    .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-                Err(PyTypeError::new_err(format!(
-                    "token ids must be integers, got {kind} at position {position}"
-                )))
-            }
+/// One token id from any Python integer (IndexError when out of range).
+fn one(item: &Bound<'_, PyAny>, position: usize) -> PyResult<u32> {
+    let out_of_range = || {
+        PyIndexError::new_err(format!("token id {item} at position {position} is out of range"))
+    };
+    match item.extract::<i64>() {
+        Ok(value) => u32::try_from(value).map_err(|_| out_of_range()),
+        Err(_) if item.is_instance_of::<pyo3::types::PyInt>() => Err(out_of_range()),
+        Err(_) => {
+            let kind = item
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+            Err(PyTypeError::new_err(format!(
+                "token ids must be integers, got {kind} at position {position}"
+            )))
         }
     }
+}
+
+/// Reads token ids from a list, a 1-D integer numpy array or any iterable.
+pub fn extract_ids(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
     if let Ok(list) = ids.cast::<PyList>() {
         return list_ids(list, one);
     }
@@ -145,11 +147,15 @@ fn list_ids(
                 return Err(PyErr::fetch(list.py()));
             }
             if pyo3::ffi::PyLong_Check(item) == 0 {
-                return Err(slow(&list.get_item(i)?, i).err().unwrap_or_else(|| {
-                    PyTypeError::new_err(format!("token ids must be integers (position {i})"))
-                }));
+                // Not an int (e.g. a numpy integer): the general path.
+                None
+            } else {
+                Some(pyo3::ffi::PyLong_AsLongLong(item))
             }
-            pyo3::ffi::PyLong_AsLongLong(item)
+        };
+        let Some(value) = value else {
+            out.push(slow(&list.get_item(i)?, i)?);
+            continue;
         };
         match u32::try_from(value) {
             Ok(id) => out.push(id),
@@ -452,14 +458,14 @@ impl PyTokenizer {
     }
 
     /// The token's tokenizer.json spelling.
-    fn id_to_token(&self, id: i64) -> PyResult<String> {
-        let id = u32::try_from(id).map_err(|_| PyIndexError::new_err(format!("token id {id} is out of range")))?;
+    fn id_to_token(&self, id: &Bound<'_, PyAny>) -> PyResult<String> {
+        let id = one(id, 0)?;
         self.inner.token_of_id(id).map_err(ToPyErr::to_py_err)
     }
 
     /// The token's raw bytes.
-    fn id_to_bytes<'py>(&self, py: Python<'py>, id: i64) -> PyResult<Bound<'py, PyBytes>> {
-        let id = u32::try_from(id).map_err(|_| PyIndexError::new_err(format!("token id {id} is out of range")))?;
+    fn id_to_bytes<'py>(&self, py: Python<'py>, id: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let id = one(id, 0)?;
         self.inner.check_ids(&[id]).map_err(ToPyErr::to_py_err)?;
         Ok(PyBytes::new(py, self.inner.vocab().bytes(id).unwrap_or_default()))
     }
@@ -503,7 +509,7 @@ fn batch_tasks(texts: &[&str]) -> Vec<usize> {
 fn preset_pattern(name: &str) -> PyResult<&'static str> {
     Preset::from_name(name).map(Preset::pattern).ok_or_else(|| {
         PyValueError::new_err(format!(
-            "unknown pattern preset {name:?}; expected 'gpt2', 'cl100k' or 'o200k'"
+            "unknown pattern preset {name:?}; expected 'gpt2', 'cl100k', 'o200k' or 'llama3'"
         ))
     })
 }

@@ -81,10 +81,14 @@ impl SpecialPolicy {
         SpecialPolicy::default()
     }
 
+    /// An explicitly disallowed token is refused even when also allowed,
+    /// as in tiktoken; `disallow_all` means all that are not allowed.
     fn action(&self, id: u32) -> Action {
-        if self.allow_all || self.allowed.contains(&id) {
+        if self.disallowed.contains(&id) {
+            Action::Refuse
+        } else if self.allow_all || self.allowed.contains(&id) {
             Action::Token
-        } else if self.disallow_all || self.disallowed.contains(&id) {
+        } else if self.disallow_all {
             Action::Refuse
         } else {
             Action::Text
@@ -137,7 +141,14 @@ impl AddedTokens {
     /// Builds the matchers; empty contents and repeated contents are refused.
     pub fn new(tokens: Vec<AddedToken>) -> Result<Self, TokenizeError> {
         let mut seen = std::collections::HashSet::new();
+        let mut ids = std::collections::HashSet::new();
         for (i, t) in tokens.iter().enumerate() {
+            if !ids.insert(t.id) {
+                return Err(TokenizeError::format(
+                    format!("added_tokens[{i}]"),
+                    format!("id {} is given to two added tokens", t.id),
+                ));
+            }
             if t.content.is_empty() {
                 return Err(TokenizeError::format(
                     format!("added_tokens[{i}]"),

@@ -127,7 +127,8 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
     }
 
     let model = object(root.get("model").unwrap_or(&Value::Null), "model")?;
-    if let Some(t) = model.get("type").and_then(Value::as_str) {
+    if let Some(t) = model.get("type").filter(|t| !t.is_null()) {
+        let t = t.as_str().unwrap_or("(not a string)");
         if t != "BPE" {
             return Err(err(
                 "model.type",
@@ -247,13 +248,9 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
             });
         }
     }
-    // Added tokens that are ordinary vocabulary entries are not mergeable.
-    let added_ids: rustc_hash::FxHashSet<u32> = added.iter().map(|t| t.id).collect();
-    let mergeable: Vec<(u32, &[u8])> = tokens
-        .iter()
-        .filter(|t| !added_ids.contains(&t.0) || merges.iter().any(|m| m.0 == t.0 || m.1 == t.0))
-        .map(|(id, b)| (*id, &b[..]))
-        .collect();
+    // Like Hugging Face's BPE model, every vocabulary entry is mergeable;
+    // added tokens are matched in the text before it runs.
+    let mergeable: Vec<(u32, &[u8])> = tokens.iter().map(|(id, b)| (*id, &b[..])).collect();
     let template = parse_post_processor(
         root.get("post_processor").unwrap_or(&Value::Null),
         &id_of,
@@ -344,7 +341,9 @@ fn parse_pre_tokenizer(v: &Value) -> Result<Splitting, TokenizeError> {
                         }
                     };
                     Ok(Splitting {
-                        pretokenizer: Some(PreTokenizer::new(&pattern)?),
+                        pretokenizer: Some(PreTokenizer::new(&pattern).map_err(|e| {
+                            err("pre_tokenizer.pretokenizers[0].pattern", e.to_string())
+                        })?),
                         add_prefix_space: false,
                     })
                 }
@@ -454,12 +453,26 @@ fn parse_post_processor(
 /// derived from their ranks and `ignore_merges: true`.
 pub fn to_json(tokenizer: &Tokenizer) -> Result<String, TokenizeError> {
     let mut vocab = Map::new();
-    let added_ids: rustc_hash::FxHashSet<u32> =
-        tokenizer.added_tokens().iter().map(|t| t.id).collect();
-    for (id, bytes, kind) in tokenizer.vocab().iter() {
-        if kind == crate::tokenize::vocab::TokenKind::Merged || !added_ids.contains(&id) {
-            vocab.insert(byte_level::encode_token(bytes), json!(id));
-        }
+    // Every id goes into the model's vocabulary (Hugging Face renumbers
+    // added tokens that are missing there): added tokens as their content,
+    // as Hugging Face writes them, the others in byte-level spelling.
+    let added: rustc_hash::FxHashMap<u32, &str> = tokenizer
+        .added_tokens()
+        .iter()
+        .map(|t| (t.id, t.content.as_str()))
+        .collect();
+    for (id, bytes, _) in tokenizer.vocab().iter() {
+        // An added token that shares its id with a mergeable token keeps
+        // that token's spelling, unless its content is not byte-level text
+        // at all (then the content is the token, e.g. "ab cd").
+        let mergeable = tokenizer.bpe().token_id(bytes) == Some(id);
+        let spelling = match added.get(&id) {
+            Some(content) if !mergeable || byte_level::decode_token(content).is_none() => {
+                (*content).to_string()
+            }
+            _ => byte_level::encode_token(bytes),
+        };
+        vocab.entry(spelling).or_insert(json!(id));
     }
     let (merges, ignore_merges) = match tokenizer.rule() {
         MergeRule::Merges { ignore_merges } => (tokenizer.merges().to_vec(), ignore_merges),
@@ -492,8 +505,12 @@ pub fn to_json(tokenizer: &Tokenizer) -> Result<String, TokenizeError> {
                         .into(),
                 ));
             }
+            let portable: &str = match p.preset_kind() {
+                Some(preset) => preset.portable_pattern(),
+                None => p.pattern(),
+            };
             json!({"type": "Sequence", "pretokenizers": [
-                {"type": "Split", "pattern": {"Regex": p.pattern()}, "behavior": "Isolated", "invert": false},
+                {"type": "Split", "pattern": {"Regex": portable}, "behavior": "Isolated", "invert": false},
                 byte_level_pre(false, false)]})
         }
     };

@@ -2,6 +2,10 @@
 
 use crate::tokenize::error::TokenizeError;
 
+/// The largest token id accepted: tables are indexed by id, so a file
+/// with one huge id would otherwise ask for gigabytes.
+pub const MAX_ID: u32 = (1 << 24) - 1;
+
 /// Tokens up to this long are copied as one fixed-size chunk when decoding.
 const COPY_CHUNK: usize = 16;
 
@@ -31,6 +35,12 @@ impl Vocab {
     /// A table from `(id, bytes, kind)` entries in any order; ids not given are absent.
     pub fn new(entries: &[(u32, &[u8], TokenKind)]) -> Result<Self, TokenizeError> {
         let size = entries.iter().map(|e| e.0 as usize + 1).max().unwrap_or(0);
+        if size > MAX_ID as usize + 1 {
+            return Err(TokenizeError::format(
+                "vocabulary",
+                format!("token id {} is over the limit of {MAX_ID}", size - 1),
+            ));
+        }
         let mut slots: Vec<Option<(&[u8], TokenKind)>> = vec![None; size];
         for &(id, bytes, kind) in entries {
             if slots[id as usize].is_some() {

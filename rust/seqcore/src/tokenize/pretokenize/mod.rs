@@ -61,7 +61,22 @@ pub const GPT2_PATTERN_TIKTOKEN: &str =
 pub const GPT2_PATTERN_ORIGINAL: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}]+| ?[\p{N}]+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
+/// cl100k's pattern spelled so that Oniguruma (Hugging Face) reads it the
+/// same way: Oniguruma takes `\p{N}{1,3}+` as "one to three digits, one or
+/// more times" rather than as a possessive quantifier. The `+` changes
+/// nothing in the regex crate, since nothing follows it in its alternative.
+pub const CL100K_PATTERN_PORTABLE: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+
 impl Preset {
+    /// The pattern to write into a file other engines read (Hugging Face's
+    /// Oniguruma): the canonical one, except cl100k's.
+    pub fn portable_pattern(self) -> &'static str {
+        match self {
+            Preset::Cl100k => CL100K_PATTERN_PORTABLE,
+            other => other.pattern(),
+        }
+    }
+
     /// Every preset.
     pub const ALL: [Preset; 4] = [Preset::Gpt2, Preset::Cl100k, Preset::O200k, Preset::Llama3];
 
@@ -100,6 +115,7 @@ impl Preset {
     pub fn recognize(pattern: &str) -> Option<Preset> {
         match pattern {
             GPT2_PATTERN_TIKTOKEN | GPT2_PATTERN_ORIGINAL => Some(Preset::Gpt2),
+            CL100K_PATTERN_PORTABLE => Some(Preset::Cl100k),
             _ => Preset::ALL.into_iter().find(|p| p.pattern() == pattern),
         }
     }

@@ -530,6 +530,8 @@ fn speed_report() {
             unit.repeat(n / unit.chars().count().max(1)),
         ));
     }
+    // One whitespace run scanned twice: after its only newline, then again.
+    texts.push(("\\n+spaces+x".to_string(), format!("\n{}x", " ".repeat(n))));
     for (name, text) in &texts {
         for p in PRESETS {
             let pre = PreTokenizer::preset(p);

@@ -1,0 +1,567 @@
+"""MultiWordTokenizer: exact round trips, the documented greedy semantics
+(checked against a pure-Python encoder on ASCII text), the n-gram choice
+(checked against direct counts), saving and loading, and malformed files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from collections import Counter
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from seqcore.errors import DisallowedSpecialTokenError, TokenizerFormatError
+from seqcore.tokenize import (
+    MAX_MULTIWORD_JSON_BYTES,
+    BpeTrainer,
+    MultiWordStats,
+    MultiWordTokenizer,
+    Tokenizer,
+)
+
+EOT = "<|endoftext|>"
+
+# The GPT-2 pre-tokenizer on ASCII text (\p{L} = [A-Za-z], \p{N} = [0-9];
+# with re.ASCII, \s is [ \t\n\r\f\v], Unicode's White_Space on ASCII).
+GPT2_ASCII = re.compile(
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""",
+    re.ASCII,
+)
+WORD = re.compile(r" ?(?:[A-Za-z]+|[0-9]+)", re.ASCII)
+
+
+def split(text: str) -> list[str]:
+    pieces = GPT2_ASCII.findall(text)
+    assert "".join(pieces) == text
+    return pieces
+
+
+def is_word(piece: str) -> bool:
+    return WORD.fullmatch(piece) is not None
+
+
+def segments(text: str, specials: dict[str, int]) -> list[str | int]:
+    """Text segments and special-token ids, specials matched leftmost first."""
+    if not specials:
+        return [text] if text else []
+    pattern = re.compile("|".join(map(re.escape, sorted(specials, key=len, reverse=True))))
+    out: list[str | int] = []
+    at = 0
+    for match in pattern.finditer(text):
+        if match.start() > at:
+            out.append(text[at : match.start()])
+        out.append(specials[match.group()])
+        at = match.end()
+    if at < len(text):
+        out.append(text[at:])
+    return out
+
+
+def reference_encode(mwt: MultiWordTokenizer, text: str, allow_specials: bool) -> list[int]:
+    """Greedy, longest order first, left to right, within each segment;
+    everything else is the base tokenizer's ids for the piece."""
+    base = mwt.base
+    first = base.vocab_size
+    ids_of = {tuple(words): first + i for i, words in enumerate(mwt.ngrams)}
+    orders = sorted({len(words) for words in mwt.ngrams}, reverse=True)
+    out: list[int] = []
+    for segment in segments(text, base.special_tokens if allow_specials else {}):
+        if isinstance(segment, int):
+            out.append(segment)
+            continue
+        pieces = split(segment)
+        i = 0
+        while i < len(pieces):
+            for n in orders:
+                window = tuple(pieces[i : i + n])
+                if len(window) == n and window in ids_of:
+                    out.append(ids_of[window])
+                    i += n
+                    break
+            else:
+                out.extend(base.encode_ordinary(pieces[i]))
+                i += 1
+    return out
+
+
+def reference_ngrams(
+    base: Tokenizer, texts: list[str], orders: tuple[int, ...], top_k: int, min_count: int
+) -> list[list[str]]:
+    """The top_k most frequent word n-grams with at least min_count occurrences;
+    ties go to the lower order, then the smaller bytes."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    for text in texts:
+        for segment in segments(text, base.special_tokens):
+            if isinstance(segment, int):
+                continue
+            pieces = split(segment)
+            for n in orders:
+                for i in range(len(pieces) - n + 1):
+                    if all(map(is_word, pieces[i : i + n])):
+                        counts[tuple(pieces[i : i + n])] += 1
+    ranked = sorted(
+        (ws for ws, c in counts.items() if c >= max(min_count, 1)),
+        key=lambda ws: (-counts[ws], len(ws), "".join(ws).encode()),
+    )
+    return [list(ws) for ws in ranked[:top_k]]
+
+
+# ----------------------------------------------------------------- fixtures
+
+
+def kjv() -> list[str]:
+    from seqcore.tokenize.corpus import kjv_verses
+
+    try:
+        return kjv_verses()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def verses() -> list[str]:
+    return kjv()
+
+
+@pytest.fixture(scope="module")
+def base(verses) -> Tokenizer:
+    return BpeTrainer(vocab_size=2000, special_tokens=[EOT], show_progress=False).train(verses)
+
+
+@pytest.fixture(scope="module")
+def mwt(base, verses) -> MultiWordTokenizer:
+    return MultiWordTokenizer.train(base, verses, ngram_orders=(2, 3), top_k=2000)
+
+
+@pytest.fixture(scope="module")
+def small_base(verses) -> Tokenizer:
+    """A small vocabulary: many words are several base tokens."""
+    return BpeTrainer(vocab_size=400, special_tokens=[EOT], show_progress=False).train(verses[::10])
+
+
+def test_the_python_splitter_is_the_gpt2_pre_tokenizer(verses):
+    tokenizers = pytest.importorskip("tokenizers")
+    pre = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    text = "\n".join(verses[:300]) + " x's  y\t\n\n z 12ab3 -- !?  \r\n"
+    assert split(text) == [text[a:b] for _, (a, b) in pre.pre_tokenize_str(text)]
+
+
+@given(text=st.text(st.characters(max_codepoint=127), max_size=60))
+def test_the_python_splitter_on_any_ascii(text):
+    tokenizers = pytest.importorskip("tokenizers")
+    pre = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    assert split(text) == [text[a:b] for _, (a, b) in pre.pre_tokenize_str(text)]
+
+
+# -------------------------------------------------------------- round trips
+
+
+def test_round_trip_on_kjv(mwt, verses):
+    texts = verses[::7]
+    encoded = mwt.encode_batch(texts)
+    assert [mwt.decode(ids) for ids in encoded] == texts
+    assert any(i >= mwt.base.vocab_size for ids in encoded for i in ids)
+    joined = "\n".join(verses[:400])
+    assert mwt.decode(mwt.encode(joined)) == joined
+
+
+@given(text=st.text())
+@example(text="  of the\n\n  of  the  ")
+@example(text="of the LORD 123 456 étéété")
+def test_round_trip_on_any_text(mwt, text):
+    ids = mwt.encode(text, disallowed_special=())
+    assert mwt.decode(ids, errors="strict") == text
+    assert mwt.decode_bytes(ids) == text.encode()
+    assert all(0 <= i < mwt.vocab_size for i in ids)
+
+
+words = st.sampled_from(["the", "of", "LORD", "and", "I", "said", "unto", "him", "zq", "7", "12"])
+separators = st.sampled_from([" ", " ", " ", "  ", "\n", ". ", ", ", "'s ", EOT, f" {EOT} "])
+
+
+@st.composite
+def word_text(draw, max_words: int = 25) -> str:
+    ws = draw(st.lists(words, max_size=max_words))
+    out = []
+    for w in ws:
+        out.append(w)
+        out.append(draw(separators))
+    return draw(st.sampled_from(["", " "])) + "".join(out)
+
+
+@given(text=word_text())
+@example(text=f"of the LORD{EOT} of the LORD")
+def test_round_trip_with_special_tokens(mwt, base, text):
+    ids = mwt.encode(text, allowed_special="all")
+    assert mwt.decode(ids) == text
+    assert ids.count(base.special_tokens[EOT]) == text.count(EOT)
+    assert mwt.decode(ids, skip_special_tokens=True) == text.replace(EOT, "")
+    if EOT in text:
+        with pytest.raises(DisallowedSpecialTokenError):
+            mwt.encode(text)
+    plain = mwt.encode(text, disallowed_special=())
+    assert base.special_tokens[EOT] not in plain
+    assert mwt.decode(plain) == text
+
+
+# ------------------------------------------------------------- the n-grams
+
+
+def test_ngrams_hold_their_leading_space(mwt):
+    first = mwt.base.vocab_size
+    assert mwt.vocab_size == first + len(mwt.ngrams)
+    assert [" of", " the"] in mwt.ngrams
+    for i, ws in enumerate(mwt.ngrams):
+        assert len(ws) in (2, 3)
+        assert all(is_word(w) for w in ws)
+        assert all(w.startswith(" ") for w in ws[1:])  # only the first can lack it
+        assert mwt.decode_bytes([first + i]) == "".join(ws).encode()
+    of_the = first + mwt.ngrams.index([" of", " the"])
+    assert mwt.encode(" of the") == [of_the]
+    assert mwt.encode("of the") != [of_the]
+    assert mwt.decode([of_the]) == " of the"
+    assert len({"".join(ws) for ws in mwt.ngrams}) == len(mwt.ngrams)
+
+
+def test_trigrams_are_preferred(base):
+    texts = ["in the end of the day"] * 10 + ["of the people"] * 30
+    two = MultiWordTokenizer.train(base, texts, ngram_orders=(2,), top_k=100)
+    both = MultiWordTokenizer.train(base, texts, ngram_orders=(2, 3), top_k=100)
+    assert {len(ws) for ws in two.ngrams} == {2}
+    assert {len(ws) for ws in both.ngrams} == {2, 3}
+    first = base.vocab_size
+
+    def id_of(m, *ws):
+        return first + m.ngrams.index(list(ws))
+
+    # " of the day" is a trigram even though " of the" is the most frequent bigram.
+    assert both.encode(" of the day") == [id_of(both, " of", " the", " day")]
+    assert two.encode(" of the day") == [id_of(two, " of", " the"), *base.encode(" day")]
+    # Left to right: the n-gram starting first wins over a longer one after it.
+    text = " end of the people"
+    assert both.encode(text) == [
+        id_of(both, " end", " of", " the"),
+        *base.encode(" people"),
+    ]
+    assert both.encode(text) == reference_encode(both, text, False)
+
+
+def test_never_merges_across_special_tokens(base):
+    texts = [f"one two{EOT} three four"] * 10
+    m = MultiWordTokenizer.train(base, texts, top_k=100)
+    # The special token separates the words while counting: no " two three".
+    assert m.ngrams == [[" three", " four"], ["one", " two"]]
+    eot = base.special_tokens[EOT]
+    first = base.vocab_size
+    assert m.encode(texts[0], allowed_special="all") == [first + 1, eot, first]
+    both = MultiWordTokenizer.from_json(
+        json.dumps(
+            {
+                "format": "seqcore.multiword",
+                "version": 1,
+                "base_vocab_size": base.vocab_size,
+                "ngrams": [[" two", " three"], ["two", " three"]],
+            }
+        ),
+        base,
+    )
+    for text in (f" two{EOT} three", f" two{EOT}three", f"two{EOT} three"):
+        ids = both.encode(text, allowed_special="all")
+        assert ids == base.encode(text, allowed_special="all")
+        assert not [i for i in ids if i >= first]
+    # As plain text the special token's bytes are pieces between the words.
+    assert both.encode(f" two{EOT} three", disallowed_special=()) == base.encode_ordinary(
+        f" two{EOT} three"
+    )
+    assert both.encode(" two three") == [first]
+
+
+def test_matches_the_reference_encoder_on_kjv(mwt, verses):
+    for text in verses[::97]:
+        assert mwt.encode(text) == reference_encode(mwt, text, False), text
+
+
+@given(text=word_text())
+@example(text="I said unto him I said unto him")
+@example(text="the LORD of the LORD")
+def test_matches_the_reference_encoder(mwt, text):
+    assert mwt.encode(text, allowed_special="all") == reference_encode(mwt, text, True)
+    assert mwt.encode(text, disallowed_special=()) == reference_encode(mwt, text, False)
+
+
+@st.composite
+def tiny_corpus(draw):
+    vocab = ["a", "b", "ab", "zq", "the", "7"]
+    seps = [" ", " ", " ", "\n", ". ", "  ", EOT]
+    texts = []
+    for _ in range(draw(st.integers(1, 6))):
+        n = draw(st.integers(0, 12))
+        parts = [draw(st.sampled_from(["", " "]))]
+        for _ in range(n):
+            parts.append(draw(st.sampled_from(vocab)))
+            parts.append(draw(st.sampled_from(seps)))
+        texts.append("".join(parts))
+    return texts
+
+
+@given(
+    texts=tiny_corpus(),
+    orders=st.sampled_from([(2,), (3,), (2, 3), (2, 4), (3, 5), (2, 3, 4, 5, 6)]),
+    top_k=st.integers(0, 12),
+    min_count=st.integers(0, 3),
+    probe=tiny_corpus(),
+)
+@example(texts=["a b a b a b a"], orders=(2, 3), top_k=10, min_count=2, probe=[" a b a b a b"])
+def test_training_and_encoding_match_the_references(
+    small_base, texts, orders, top_k, min_count, probe
+):
+    m = MultiWordTokenizer.train(
+        small_base, texts, ngram_orders=orders, top_k=top_k, min_count=min_count
+    )
+    assert m.ngrams == reference_ngrams(small_base, texts, orders, top_k, min_count)
+    assert len(m.ngrams) <= top_k
+    for text in texts + probe:
+        assert m.encode(text, allowed_special="all") == reference_encode(m, text, True)
+        assert m.encode(text, disallowed_special=()) == reference_encode(m, text, False)
+        assert m.decode(m.encode(text, allowed_special="all")) == text
+
+
+def test_top_k_and_min_count(base, verses):
+    texts = verses[:2000]
+    wide = MultiWordTokenizer.train(base, texts, ngram_orders=(2, 3), top_k=100_000, min_count=1)
+    counts = Counter()
+    for text in texts:
+        pieces = split(text)
+        for n in (2, 3):
+            for i in range(len(pieces) - n + 1):
+                if all(map(is_word, pieces[i : i + n])):
+                    counts[tuple(pieces[i : i + n])] += 1
+    assert len(wide.ngrams) == len(counts)
+    for top_k, min_count in [(0, 2), (1, 2), (50, 2), (100_000, 5), (100_000, 40), (30, 40)]:
+        m = MultiWordTokenizer.train(
+            base, texts, ngram_orders=(2, 3), top_k=top_k, min_count=min_count
+        )
+        got = [tuple(ws) for ws in m.ngrams]
+        assert len(got) <= top_k
+        assert all(counts[ws] >= min_count for ws in got)
+        eligible = sum(c >= min_count for c in counts.values())
+        assert len(got) == min(top_k, eligible)
+        # The most frequent ones, in order of count.
+        assert [counts[ws] for ws in got] == sorted((counts[ws] for ws in got), reverse=True)
+        if got:
+            assert (
+                min(counts[ws] for ws in got)
+                >= max((c for ws, c in counts.items() if ws not in set(got)), default=0)
+                or len(got) == eligible
+            )
+        assert got == [tuple(ws) for ws in reference_ngrams(base, texts, (2, 3), top_k, min_count)]
+
+
+def test_empty_vocabulary_is_the_base(base, verses):
+    m = MultiWordTokenizer.train(base, verses[:50], top_k=0)
+    assert m.ngrams == [] and m.vocab_size == base.vocab_size
+    for text in verses[:50]:
+        assert m.encode(text) == base.encode(text)
+    m = MultiWordTokenizer.train(base, [], top_k=10)
+    assert m.ngrams == []
+
+
+def test_stats_equal_direct_counts(mwt, base, verses):
+    texts = [*verses[-300:], "", f"of the{EOT} people", "  "]
+    stats = mwt.stats(texts)
+    assert isinstance(stats, MultiWordStats)
+    assert stats.base_tokens == [len(base.encode_ordinary(t)) for t in texts]
+    assert stats.multiword_tokens == [len(mwt.encode(t, disallowed_special=())) for t in texts]
+    assert stats.total_base == sum(stats.base_tokens)
+    assert stats.total_multiword == sum(stats.multiword_tokens)
+    assert stats.fraction_saved == pytest.approx(1 - stats.total_multiword / stats.total_base)
+    assert 0.05 < stats.fraction_saved < 0.5
+    assert mwt.stats([]).fraction_saved == 0.0
+    assert mwt.stats(iter(texts[:3])) == mwt.stats(texts[:3])
+
+
+def test_encode_batch_equals_encode(mwt, verses):
+    texts = [*verses[:500], "", EOT, f"a{EOT}b of the"]
+    assert mwt.encode_batch(texts, disallowed_special=()) == [
+        mwt.encode(t, disallowed_special=()) for t in texts
+    ]
+    assert mwt.encode_batch(texts, allowed_special="all") == [
+        mwt.encode(t, allowed_special="all") for t in texts
+    ]
+    assert mwt.encode_batch(iter(verses[:5])) == [mwt.encode(t) for t in verses[:5]]
+    with pytest.raises(DisallowedSpecialTokenError):
+        mwt.encode_batch(texts)
+    with pytest.raises(TypeError):
+        mwt.encode_batch(["ok", 5])  # type: ignore[list-item]
+
+
+# ------------------------------------------------------------------- pieces
+
+
+def test_pieces(mwt, base):
+    first = base.vocab_size
+    assert mwt.pieces(0) == [0]
+    assert mwt.pieces(first - 1) == [first - 1]
+    for i, ws in enumerate(mwt.ngrams):
+        pieces = mwt.pieces(first + i)
+        assert pieces == base.encode_ordinary("".join(ws))
+        assert len(pieces) >= len(ws)
+        assert base.decode_bytes(pieces) == mwt.decode_bytes([first + i])
+    for bad in (-1, mwt.vocab_size, mwt.vocab_size + 10, 2**40):
+        with pytest.raises(IndexError):
+            mwt.pieces(bad)
+    with pytest.raises(IndexError):
+        mwt.decode([mwt.vocab_size])
+    with pytest.raises((IndexError, OverflowError, ValueError)):
+        mwt.decode([-1])
+
+
+# -------------------------------------------------------------- save, load
+
+
+def test_save_load_and_pickle(mwt, base, verses, tmp_path):
+    texts = [*verses[:300], f"of the{EOT}LORD"]
+    want = mwt.encode_batch(texts, allowed_special="all")
+    path = tmp_path / "mwt.json"
+    mwt.save(path)
+    loaded = MultiWordTokenizer.load(path, base)
+    assert loaded.ngrams == mwt.ngrams and loaded.vocab_size == mwt.vocab_size
+    assert loaded.encode_batch(texts, allowed_special="all") == want
+    assert MultiWordTokenizer.load(str(path), base).to_json() == mwt.to_json()
+    # With the base loaded back from its own JSON, as a user would.
+    base_path = tmp_path / "tokenizer.json"
+    base.save(base_path)
+    reloaded = MultiWordTokenizer.load(path, Tokenizer.from_file(base_path))
+    assert reloaded.encode_batch(texts, allowed_special="all") == want
+    copy = pickle.loads(pickle.dumps(mwt))
+    assert isinstance(copy, MultiWordTokenizer)
+    assert copy.encode_batch(texts, allowed_special="all") == want
+    assert copy.base.encode(texts[0]) == base.encode(texts[0])
+    assert MultiWordTokenizer.from_json(mwt.to_json().encode(), base).ngrams == mwt.ngrams
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["format"] == "seqcore.multiword" and saved["version"] == 1
+    assert saved["base_vocab_size"] == base.vocab_size
+    assert "MultiWordTokenizer(base_vocab_size=2000" in repr(mwt)
+
+
+def test_load_with_a_different_base(mwt, small_base, tmp_path):
+    path = tmp_path / "mwt.json"
+    mwt.save(path)
+    with pytest.raises(TokenizerFormatError, match="base_vocab_size"):
+        MultiWordTokenizer.load(path, small_base)
+
+
+def mwt_json(base: Tokenizer, **changes: object) -> str:
+    doc = {
+        "format": "seqcore.multiword",
+        "version": 1,
+        "base_vocab_size": base.vocab_size,
+        "ngrams": [[" of", " the"], [" the", " LORD"], ["And", " he", " said"]],
+    }
+    doc.update(changes)
+    return json.dumps(doc)
+
+
+def test_a_hand_written_file_loads(base):
+    m = MultiWordTokenizer.from_json(mwt_json(base), base)
+    first = base.vocab_size
+    assert m.encode("And he said of the LORD") == [first + 2, first, *base.encode(" LORD")]
+    # Non-ASCII words, words the base splits, and 8-word n-grams are fine.
+    ngrams = [[" été", " über"], ["x", "1", "y"], ["a", " b", " c", " d", " e", " f", " g", " h"]]
+    m = MultiWordTokenizer.from_json(mwt_json(base, ngrams=ngrams), base)
+    assert m.encode(" été über") == [first]
+    assert m.encode("a b c d e f g h") == [first + 2]
+    assert m.decode(m.encode("a b c d e f g h i")) == "a b c d e f g h i"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format": "seqcore.other"}, "format"),
+        ({"format": None}, "format"),
+        ({"version": 2}, "version"),
+        ({"version": "1"}, "version"),
+        ({"base_vocab_size": 1999}, "base_vocab_size"),
+        ({"base_vocab_size": None}, "base_vocab_size"),
+        ({"ngrams": None}, "ngrams"),
+        ({"ngrams": {"a": 1}}, "ngrams"),
+        ({"ngrams": [[" of"]]}, "ngrams\\[0\\]"),
+        ({"ngrams": [[]]}, "ngrams\\[0\\]"),
+        ({"ngrams": [[" a", " b", " c", " d", " e", " f", " g", " h", " i"]]}, "ngrams\\[0\\]"),
+        ({"ngrams": [[" of", " the"], [" of", "!"]]}, "ngrams\\[1\\]"),
+        ({"ngrams": [[" of", " the x"]]}, "not a word"),
+        ({"ngrams": [[" of", "  the"]]}, "not a word"),
+        ({"ngrams": [[" of", ""]]}, "not a word"),
+        ({"ngrams": [[" of", " "]]}, "not a word"),
+        ({"ngrams": [["of\n", " the"]]}, "not a word"),
+        ({"ngrams": [[" of", " the"], [" of", " the"]]}, "twice"),
+        ({"ngrams": [[" of", " the"], [" of", " th", "e"]]}, "twice"),
+        ({"ngrams": [[" of", 3]]}, "ngrams\\[0\\]"),
+        ({"ngrams": [" of the"]}, "ngrams\\[0\\]"),
+    ],
+)
+def test_malformed_files(base, changes, message):
+    with pytest.raises(TokenizerFormatError, match=message):
+        MultiWordTokenizer.from_json(mwt_json(base, **changes), base)
+
+
+def test_truncated_files(mwt, base):
+    data = mwt.to_json().encode()
+    for cut in [*range(0, 200), *range(200, len(data), max(1, len(data) // 300))]:
+        with pytest.raises(TokenizerFormatError):
+            MultiWordTokenizer.from_json(data[:cut], base)
+    for bad in (b"", b"null", b"[]", b"{}", b"\xff\xfe", data + b"x", data[:-1] + b",}"):
+        with pytest.raises(TokenizerFormatError):
+            MultiWordTokenizer.from_json(bad, base)
+
+
+@given(data=st.binary(max_size=200))
+@example(data=b'{"format": "seqcore.multiword"}')
+@example(data=b'{"format": "seqcore.multiword", "version": 1}')
+def test_garbage_bytes(base, data):
+    with pytest.raises(TokenizerFormatError):
+        MultiWordTokenizer.from_json(data, base)
+
+
+@given(ngrams=st.lists(st.lists(st.text(max_size=6), max_size=10), max_size=5))
+def test_any_ngram_list_loads_or_raises_a_format_error(base, ngrams):
+    try:
+        m = MultiWordTokenizer.from_json(mwt_json(base, ngrams=ngrams), base)
+    except TokenizerFormatError:
+        return
+    assert m.ngrams == ngrams
+    text = " ".join(w for ws in ngrams for w in ws)
+    assert m.decode(m.encode(text, disallowed_special=())) == text
+
+
+def test_files_over_the_size_cap_are_refused(base, tmp_path):
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as f:
+        f.truncate(MAX_MULTIWORD_JSON_BYTES + 1)  # sparse: nothing is written
+    with pytest.raises(TokenizerFormatError, match="limit"):
+        MultiWordTokenizer.load(path, base)
+    with pytest.raises(FileNotFoundError):
+        MultiWordTokenizer.load(tmp_path / "missing.json", base)
+
+
+# ------------------------------------------------------------ bad arguments
+
+
+def test_bad_training_arguments(base, verses):
+    texts = verses[:20]
+    with pytest.raises(TypeError, match="base_tokenizer"):
+        MultiWordTokenizer.train(base._native, texts)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="single string"):
+        MultiWordTokenizer.train(base, "of the")
+    with pytest.raises(TypeError, match="must be strings"):
+        MultiWordTokenizer.train(base, ["of the", 3])  # type: ignore[list-item]
+    for orders in [(), (1,), (2, 9), (0,)]:
+        with pytest.raises(ValueError, match="ngram_orders"):
+            MultiWordTokenizer.train(base, texts, ngram_orders=orders)
+    with pytest.raises(ValueError, match="top_k"):
+        MultiWordTokenizer.train(base, texts, top_k=-1)
+    with pytest.raises(ValueError, match="min_count"):
+        MultiWordTokenizer.train(base, texts, min_count=-1)
