@@ -11,23 +11,13 @@ use seqcore::tokenize::{
 
 const TEXT: &str = "hello world <|endoftext|> é 日本 12345 's\n\n  x";
 
-/// Ranks of a million and more are skipped: one rank near 2^31 makes the
-/// dense id table ask for tens of GiB (a known issue).
-fn has_long_number(data: &[u8]) -> bool {
-    data.split(|b| !b.is_ascii_digit())
-        .any(|run| run.len() >= 7)
-}
-
 fuzz_target!(|data: &[u8]| {
-    if has_long_number(data) {
-        return;
-    }
     let Ok(ranks) = tiktoken_file::parse_ranks(data) else {
         return;
     };
     let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(r, b)| (*r, &b[..])).collect();
     let special = ranks.last().map_or(0, |(r, _)| r + 1);
-    for preset in [Preset::Gpt2, Preset::Cl100k, Preset::O200k] {
+    for preset in Preset::ALL {
         let splitting = Splitting {
             pretokenizer: Some(PreTokenizer::preset(preset)),
             add_prefix_space: false,
