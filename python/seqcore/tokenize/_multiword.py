@@ -49,11 +49,12 @@ class MultiWordTokenizer:
     True
     """
 
-    __slots__ = ("_native", "base")
+    __slots__ = ("_native", "_ngrams", "base")
 
     def __init__(self, base: Tokenizer, native: _core.MultiWord) -> None:
         self.base = base
         self._native = native
+        self._ngrams: list[list[str]] | None = None
 
     @classmethod
     def train(
@@ -115,14 +116,18 @@ class MultiWordTokenizer:
     @property
     def ngrams(self) -> list[list[str]]:
         """Each n-gram's words, in id order (ids start at ``base.vocab_size``)."""
-        return self._native.ngrams()
+        if self._ngrams is None:
+            self._ngrams = self._native.ngrams()
+        return [list(words) for words in self._ngrams]
 
     def pieces(self, id: int) -> list[int]:
         """The base-token ids that make up token ``id`` (itself for a base id)."""
         base = self._native.base_vocab_size
         if 0 <= id < base:
             return [id]
-        ngrams = self._native.ngrams()
+        if self._ngrams is None:
+            self._ngrams = self._native.ngrams()
+        ngrams = self._ngrams
         if not base <= id < base + len(ngrams):
             raise IndexError(f"token id {id} is out of range for a vocabulary of {self.vocab_size}")
         return self.base.encode_ordinary("".join(ngrams[id - base]))

@@ -42,6 +42,19 @@ pub fn is_word(piece: &[u8]) -> bool {
     std::str::from_utf8(body).is_ok_and(|s| s.chars().all(char::is_alphanumeric))
 }
 
+/// Pieces encoded per window when streaming a long text.
+const WINDOW: usize = 1024;
+/// `whole` entry of a piece that is not one base token.
+const NONE: u32 = u32::MAX;
+
+/// Size of the (first id, second id) filter, in bits (128 KiB).
+const PAIR_BITS: usize = 1 << 20;
+
+fn pair_bit(first: u32, second: u32) -> usize {
+    let key = (u64::from(first) << 32) | u64::from(second);
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 20)) as usize
+}
+
 /// Up to four ids as one hash key.
 fn pack(ids: &[u32]) -> u128 {
     ids.iter().fold(0u128, |key, &id| (key << 32) | u128::from(id))
@@ -198,10 +211,17 @@ pub struct MultiWord {
     /// Base ids that are words, and base ids that start an `by_ids` n-gram.
     word_ids: Vec<bool>,
     first_ids: Vec<bool>,
+    /// A bit per hash of (first id, second id) of every `by_ids` n-gram:
+    /// most positions where a first word occurs fail this test, which
+    /// costs one load instead of a hash-map probe.
+    pair_bits: Vec<u64>,
     /// The other n-grams (a word the base splits, or over 4 words), keyed by
     /// joined bytes -> (id, order), with hashes of their first words.
-    by_bytes: FxHashMap<Box<[u8]>, (u32, usize)>,
+    by_bytes: FxHashMap<Box<[u8]>, (u32, Box<[usize]>)>,
     first_hashes: FxHashSet<u64>,
+    /// First words of `by_bytes` n-grams that are one base token, by id
+    /// (so the hash above is only computed for pieces that are not).
+    slow_first_ids: Vec<bool>,
     /// Orders present, longest first.
     orders: Vec<usize>,
     /// Joined bytes of each n-gram (for decoding).
@@ -224,8 +244,10 @@ impl MultiWord {
         }
         let mut by_ids: [FxHashMap<u128, u32>; 3] = Default::default();
         let mut first_ids = vec![false; base_vocab_size];
+        let mut pair_bits = vec![0u64; PAIR_BITS / 64];
         let mut by_bytes = FxHashMap::default();
         let mut first_hashes = FxHashSet::default();
+        let mut slow_first_ids = vec![false; base_vocab_size];
         let mut seen = FxHashSet::default();
         let mut orders = Vec::new();
         let mut bytes = Vec::with_capacity(ngrams.len());
@@ -252,11 +274,19 @@ impl MultiWord {
             match ids {
                 Some(ids) if ids.len() <= 4 => {
                     first_ids[ids[0] as usize] = true;
+                    let bit = pair_bit(ids[0], ids[1]);
+                    pair_bits[bit / 64] |= 1 << (bit % 64);
                     by_ids[ids.len() - 2].insert(pack(&ids), id);
                 }
                 _ => {
-                    first_hashes.insert(piece_hash(words[0].as_bytes()));
-                    by_bytes.insert(joined.clone().into_boxed_slice(), (id, words.len()));
+                    match bpe.whole_piece(words[0].as_bytes()) {
+                        Some(first) => slow_first_ids[first as usize] = true,
+                        None => {
+                            first_hashes.insert(piece_hash(words[0].as_bytes()));
+                        }
+                    }
+                    let lengths = words.iter().map(String::len).collect();
+                    by_bytes.insert(joined.clone().into_boxed_slice(), (id, lengths));
                 }
             }
             if !orders.contains(&words.len()) {
@@ -271,8 +301,10 @@ impl MultiWord {
             by_ids,
             word_ids,
             first_ids,
+            pair_bits,
             by_bytes,
             first_hashes,
+            slow_first_ids,
             orders,
             bytes,
         })
@@ -344,40 +376,72 @@ impl MultiWord {
         if add_special_tokens {
             out.extend_from_slice(&base.template().prefix);
         }
-        for_each_segment(base, text, policy, |token, seg, pieces| match token {
-            Some(id) => out.push(id),
-            None => self.encode_pieces(base, seg, pieces, &mut out),
-        })?;
+        let mut segments = Vec::new();
+        base.segments(text, policy, &mut segments)?;
+        for segment in segments {
+            match segment {
+                Segment::Token(id, ..) => out.push(id),
+                Segment::Text(start, end) => self.encode_segment(base, &text[start..end], &mut out)?,
+            }
+        }
         if add_special_tokens {
             out.extend_from_slice(&base.template().suffix);
         }
         Ok(out)
     }
 
-    fn encode_pieces(
+    /// Encodes one run of text, streaming its pieces through a window of
+    /// at most [`WINDOW`] pieces (plus look-ahead), so a long text needs no
+    /// piece arrays of its own size.
+    fn encode_segment(&self, base: &Tokenizer, segment: &str, out: &mut Vec<u32>) -> Result<(), TokenizeError> {
+        let text = base.prefixed(segment);
+        let seg = text.as_bytes();
+        let bpe = base.bpe();
+        let lookahead = self.orders.first().map_or(0, |&n| n - 1);
+        let mut pieces: Vec<(usize, usize)> = Vec::with_capacity(WINDOW + MAX_ORDER);
+        let mut whole: Vec<u32> = Vec::with_capacity(WINDOW + MAX_ORDER);
+        base.split_pieces(&text, &mut |a, b| {
+            pieces.push((a, b));
+            // The piece's id when it is one token: base encoding needs it anyway.
+            whole.push(bpe.whole_piece(&seg[a..b]).unwrap_or(NONE));
+            if pieces.len() >= WINDOW + lookahead {
+                let done = self.encode_window(base, seg, &pieces, &whole, WINDOW, out);
+                pieces.drain(..done);
+                whole.drain(..done);
+            }
+        })?;
+        self.encode_window(base, seg, &pieces, &whole, pieces.len(), out);
+        Ok(())
+    }
+
+    /// Encodes the pieces at positions before `limit` (n-grams starting
+    /// there may reach past it); returns the first position not encoded.
+    fn encode_window(
         &self,
         base: &Tokenizer,
         seg: &[u8],
         pieces: &[(usize, usize)],
+        whole: &[u32],
+        limit: usize,
         out: &mut Vec<u32>,
-    ) {
-        const NONE: u32 = u32::MAX;
+    ) -> usize {
         let bpe = base.bpe();
-        // Each piece's id when it is one token: needed for base encoding anyway.
-        let whole: Vec<u32> = pieces
-            .iter()
-            .map(|&(a, b)| bpe.whole_piece(&seg[a..b]).unwrap_or(NONE))
-            .collect();
-        let is_word_at = |k: usize| match whole[k] {
-            NONE => is_word(&seg[pieces[k].0..pieces[k].1]),
-            id => self.word_ids[id as usize],
-        };
         let mut i = 0;
-        'pieces: while i < pieces.len() {
+        'pieces: while i < limit {
             let (a, b) = pieces[i];
             let first = whole[i];
-            let fast_start = first != NONE && self.first_ids[first as usize];
-            let slow_start = !self.by_bytes.is_empty() && self.first_hashes.contains(&piece_hash(&seg[a..b]));
+            let fast_start = first != NONE
+                && self.first_ids[first as usize]
+                && i + 1 < pieces.len()
+                && whole[i + 1] != NONE
+                && {
+                    let bit = pair_bit(first, whole[i + 1]);
+                    self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0
+                };
+            let slow_start = match first {
+                NONE => !self.first_hashes.is_empty() && self.first_hashes.contains(&piece_hash(&seg[a..b])),
+                id => self.slow_first_ids[id as usize],
+            };
             if fast_start || slow_start {
                 for &n in &self.orders {
                     if i + n > pieces.len() {
@@ -393,9 +457,13 @@ impl MultiWord {
                     }
                     if slow_start {
                         let end = pieces[i + n - 1].1;
-                        if let Some(&(id, order)) = self.by_bytes.get(&seg[a..end]) {
-                            // The same bytes must be exactly n whole words here.
-                            if order == n && (i + 1..i + n).all(is_word_at) {
+                        if let Some((id, lengths)) = self.by_bytes.get(&seg[a..end]) {
+                            // The same bytes must be the same n words here:
+                            // same piece boundaries, not just the same bytes.
+                            let id = *id;
+                            let same_words = lengths.len() == n
+                                && pieces[i..i + n].iter().zip(lengths.iter()).all(|(&(s, e), &l)| e - s == l);
+                            if same_words {
                                 out.push(id);
                                 i += n;
                                 continue 'pieces;
@@ -410,6 +478,7 @@ impl MultiWord {
             }
             i += 1;
         }
+        i
     }
 
     /// The bytes of `ids` (base ids and n-gram ids).

@@ -301,20 +301,35 @@ impl Tokenizer {
         out: &mut Vec<(usize, usize)>,
     ) -> Result<std::borrow::Cow<'a, str>, TokenizeError> {
         out.clear();
-        let text: std::borrow::Cow<'a, str> = if self.splitting.add_prefix_space
-            && !segment.is_empty()
-            && !segment.starts_with(' ')
-        {
+        let text = self.prefixed(segment);
+        self.split_pieces(&text, &mut |a, b| out.push((a, b)))?;
+        Ok(text)
+    }
+
+    /// The segment as pre-tokenization sees it: with a space in front if
+    /// the tokenizer adds one.
+    pub fn prefixed<'a>(&self, segment: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.splitting.add_prefix_space && !segment.is_empty() && !segment.starts_with(' ') {
             format!(" {segment}").into()
         } else {
             segment.into()
-        };
-        match &self.splitting.pretokenizer {
-            Some(p) => p.split(&text, &mut |a, b| out.push((a, b)))?,
-            None if !text.is_empty() => out.push((0, text.len())),
-            None => {}
         }
-        Ok(text)
+    }
+
+    /// Calls `piece(start, end)` for each piece of an already prefixed text.
+    pub fn split_pieces(
+        &self,
+        text: &str,
+        piece: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), TokenizeError> {
+        match &self.splitting.pretokenizer {
+            Some(p) => p.split(text, piece),
+            None if !text.is_empty() => {
+                piece(0, text.len());
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Pre-tokenizes and merges one run of ordinary text starting at `base`.
