@@ -117,9 +117,8 @@ def main() -> None:
         )
         results[which] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results[which]
-        print(
-            f"  {which:8s} {r['seconds']:7.2f} s  peak RSS {r['peak_mb']:6.0f} MB  vocab {r['vocab']}"
-        )
+        line = f"{r['seconds']:7.2f} s  peak RSS {r['peak_mb']:6.0f} MB  vocab {r['vocab']}"
+        print(f"  {which:8s} {line}")
     ratio = results["hf"]["seconds"] / results["seqcore"]["seconds"]
     print(f"seqcore trains {ratio:.1f}x faster than Hugging Face (target: no slower)")
     corpus.unlink()
