@@ -20,7 +20,10 @@ use rustc_hash::FxHashMap;
 use crate::tokenize::error::TokenizeError;
 
 /// Pieces up to this many bytes merge with the quadratic-but-tiny scan.
-const SMALL_PIECE: usize = 48;
+const SMALL_PIECE: usize = 96;
+/// Pieces up to this many bytes merge with a heap of candidate pairs (it
+/// stays in cache); longer ones with per-rank position lists.
+const HEAP_PIECE: usize = 4096;
 /// No pair: sorts after every real rank.
 const NO_PAIR: u64 = u64::MAX;
 /// Encoder values with this bit set are tokens whose bytes do not encode to
@@ -48,6 +51,16 @@ pub struct Bpe {
     /// `(left << 32) | right` -> `(rank << 32) | merged`.
     pairs: FxHashMap<u64, u64>,
     rule: MergeRule,
+    /// Identifies this table to the per-thread pair cache.
+    table_id: u64,
+}
+
+/// Hands out a distinct id to every merge table built.
+static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// Each thread's cache in front of the pair table it used last.
+    static PAIR_CACHE: std::cell::RefCell<PairCache> = std::cell::RefCell::new(PairCache::new());
 }
 
 #[inline]
@@ -135,6 +148,7 @@ impl Bpe {
             byte_ids,
             pairs,
             rule,
+            table_id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         if rule
             == (MergeRule::Merges {
@@ -222,11 +236,17 @@ impl Bpe {
                 .filter(|&id| id != u32::MAX),
         );
         let ids = &mut out[start..];
-        let len = if ids.len() <= SMALL_PIECE {
-            self.merge_small(ids)
-        } else {
-            self.merge_large(ids)
-        };
+        let len = PAIR_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            cache.serve(self);
+            if ids.len() <= SMALL_PIECE {
+                self.merge_small(ids, &mut cache)
+            } else if ids.len() <= HEAP_PIECE {
+                self.merge_heap(ids, &mut cache)
+            } else {
+                self.merge_large(ids, &mut cache)
+            }
+        });
         out.truncate(start + len);
     }
 
@@ -239,7 +259,7 @@ impl Bpe {
     }
 
     /// Merges in place with a scan for the lowest rank; returns the new length.
-    fn merge_small(&self, ids: &mut [u32]) -> usize {
+    fn merge_small(&self, ids: &mut [u32], cache: &mut PairCache) -> usize {
         let mut len = ids.len();
         if len < 2 {
             return len;
@@ -247,7 +267,7 @@ impl Bpe {
         // ranks[i]: (rank << 32 | merged) of the pair (ids[i], ids[i + 1]).
         let mut ranks = [NO_PAIR; SMALL_PIECE];
         for i in 0..len - 1 {
-            ranks[i] = self.packed(ids[i], ids[i + 1]);
+            ranks[i] = cache.get(self, ids[i], ids[i + 1]);
         }
         loop {
             let mut best = NO_PAIR;
@@ -272,14 +292,78 @@ impl Bpe {
             }
             ranks[len - 1] = NO_PAIR;
             if at + 1 < len {
-                ranks[at] = self.packed(ids[at], ids[at + 1]);
+                ranks[at] = cache.get(self, ids[at], ids[at + 1]);
             } else {
                 ranks[at] = NO_PAIR;
             }
             if at > 0 {
-                ranks[at - 1] = self.packed(ids[at - 1], ids[at]);
+                ranks[at - 1] = cache.get(self, ids[at - 1], ids[at]);
             }
         }
+    }
+
+    /// Merges in place with a linked list of live symbols and a min-heap of
+    /// candidate pairs ordered by (rank, position): the rule itself. A
+    /// candidate is still there iff both its ids are unchanged (a merged
+    /// symbol only grows, a dead one is set to NONE), so checking costs no
+    /// lookup. Returns the new length.
+    fn merge_heap(&self, ids: &mut [u32], cache: &mut PairCache) -> usize {
+        const NONE: u32 = u32::MAX;
+        let n = ids.len();
+        let mut next: Vec<u32> = (1..=n as u32).collect();
+        next[n - 1] = NONE;
+        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
+        let mut heap: BinaryHeap<Reverse<Candidate>> = BinaryHeap::with_capacity(n);
+        let candidate = |packed: u64, pos: u32, left: u32, right: u32| {
+            Reverse(Candidate {
+                order: (packed >> 32) << 32 | u64::from(pos),
+                merged: packed as u32,
+                left,
+                right,
+            })
+        };
+        for i in 0..n - 1 {
+            let p = cache.get(self, ids[i], ids[i + 1]);
+            if p != NO_PAIR {
+                heap.push(candidate(p, i as u32, ids[i], ids[i + 1]));
+            }
+        }
+        while let Some(Reverse(c)) = heap.pop() {
+            let pos = (c.order & 0xFFFF_FFFF) as usize;
+            let right = next[pos];
+            if right == NONE || ids[pos] != c.left || ids[right as usize] != c.right {
+                continue;
+            }
+            let right = right as usize;
+            ids[pos] = c.merged;
+            ids[right] = NONE;
+            let after = next[right];
+            next[pos] = after;
+            if after != NONE {
+                prev[after as usize] = pos as u32;
+                let r = ids[after as usize];
+                let p = cache.get(self, c.merged, r);
+                if p != NO_PAIR {
+                    heap.push(candidate(p, pos as u32, c.merged, r));
+                }
+            }
+            let before = prev[pos];
+            if before != NONE {
+                let l = ids[before as usize];
+                let p = cache.get(self, l, c.merged);
+                if p != NO_PAIR {
+                    heap.push(candidate(p, before, l, c.merged));
+                }
+            }
+        }
+        let mut len = 0;
+        let mut at = 0u32;
+        while at != NONE {
+            ids[len] = ids[at as usize];
+            len += 1;
+            at = next[at as usize];
+        }
+        len
     }
 
     /// Merges in place with a linked list of live symbols and, per rank, the
@@ -291,7 +375,7 @@ impl Bpe {
     /// current rank goes back and the lower one is taken first.
     /// Returns the new length. A megabyte of one repeated byte costs a few
     /// dozen nanoseconds per byte: far less work than a heap of positions.
-    fn merge_large(&self, ids: &mut [u32]) -> usize {
+    fn merge_large(&self, ids: &mut [u32], cache: &mut PairCache) -> usize {
         const NONE: u32 = u32::MAX;
         let n = ids.len();
         let mut next: Vec<u32> = (1..=n as u32).collect();
@@ -301,7 +385,6 @@ impl Bpe {
         // still there iff both ids are unchanged, so checking costs no lookup.
         let mut lists: FxHashMap<u32, (u32, Vec<[u32; 3]>)> = FxHashMap::default();
         let mut ranks: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
-        let mut cache = PairCache::new(self);
         let note = |lists: &mut FxHashMap<u32, (u32, Vec<[u32; 3]>)>,
                     ranks: &mut BinaryHeap<Reverse<u32>>,
                     packed: u64,
@@ -316,7 +399,7 @@ impl Bpe {
             }
         };
         for i in 0..n - 1 {
-            let p = cache.get(ids[i], ids[i + 1]);
+            let p = cache.get(self, ids[i], ids[i + 1]);
             if p != NO_PAIR {
                 note(&mut lists, &mut ranks, p, [i as u32, ids[i], ids[i + 1]]);
             }
@@ -346,7 +429,7 @@ impl Bpe {
                 if after != NONE {
                     prev[after as usize] = pos as u32;
                     let (l, r) = (merged, ids[after as usize]);
-                    let p = cache.get(l, r);
+                    let p = cache.get(self, l, r);
                     if p != NO_PAIR {
                         lower |= ((p >> 32) as u32) < rank;
                         note(&mut lists, &mut ranks, p, [pos as u32, l, r]);
@@ -355,7 +438,7 @@ impl Bpe {
                 let before = prev[pos];
                 if before != NONE {
                     let (l, r) = (ids[before as usize], merged);
-                    let p = cache.get(l, r);
+                    let p = cache.get(self, l, r);
                     if p != NO_PAIR {
                         lower |= ((p >> 32) as u32) < rank;
                         note(&mut lists, &mut ranks, p, [before, l, r]);
@@ -382,32 +465,71 @@ impl Bpe {
     }
 }
 
-/// A small direct-mapped cache in front of the pair table: long pieces
-/// repeat the same few pairs, and the table itself is megabytes (misses).
-struct PairCache<'a> {
-    bpe: &'a Bpe,
+/// A pair that may merge: ordered by `order` = (rank << 32 | position).
+#[derive(Clone, Copy)]
+struct Candidate {
+    order: u64,
+    merged: u32,
+    left: u32,
+    right: u32,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order.cmp(&other.order)
+    }
+}
+
+/// A direct-mapped cache in front of the pair table, one per thread: the
+/// table is megabytes (a cache miss per lookup), while text keeps meeting
+/// the same few thousand pairs. It serves one table at a time and is
+/// cleared when a thread switches tables.
+struct PairCache {
+    table_id: u64,
     slots: Vec<(u64, u64)>,
 }
 
-impl<'a> PairCache<'a> {
-    const BITS: u32 = 12;
+impl PairCache {
+    const BITS: u32 = 13;
 
-    fn new(bpe: &'a Bpe) -> Self {
+    fn new() -> Self {
         PairCache {
-            bpe,
+            table_id: 0,
             slots: vec![(u64::MAX, 0); 1 << Self::BITS],
         }
     }
 
+    /// Makes the cache serve `bpe` (clearing it if it served another table).
+    fn serve(&mut self, bpe: &Bpe) {
+        if self.table_id != bpe.table_id {
+            self.slots.fill((u64::MAX, 0));
+            self.table_id = bpe.table_id;
+        }
+    }
+
     #[inline]
-    fn get(&mut self, left: u32, right: u32) -> u64 {
+    fn get(&mut self, bpe: &Bpe, left: u32, right: u32) -> u64 {
         let key = pair_key(left, right);
         let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize;
         let (k, v) = self.slots[slot];
         if k == key {
             return v;
         }
-        let v = self.bpe.packed(left, right);
+        let v = bpe.packed(left, right);
         self.slots[slot] = (key, v);
         v
     }
@@ -490,7 +612,7 @@ mod tests {
         ];
         for bpe in tables {
             let mut state = 12345u64;
-            for len in [0usize, 1, 2, 3, 47, 48, 49, 100, 500] {
+            for len in [0usize, 1, 2, 3, 47, 48, 49, 95, 96, 97, 100, 500, 5000] {
                 for _ in 0..50 {
                     let piece: Vec<u8> = (0..len)
                         .map(|_| {
@@ -505,8 +627,13 @@ mod tests {
                     assert_eq!(via_merge, naive(&bpe, &piece), "{piece:?}");
                     if len >= 2 {
                         let mut large: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
-                        let n = bpe.merge_large(&mut large);
+                        let mut cache = PairCache::new();
+                        cache.serve(&bpe);
+                        let mut heap = large.clone();
+                        let n = bpe.merge_large(&mut large, &mut cache);
                         assert_eq!(&large[..n], naive(&bpe, &piece), "{piece:?}");
+                        let n = bpe.merge_heap(&mut heap, &mut cache);
+                        assert_eq!(&heap[..n], naive(&bpe, &piece), "{piece:?}");
                     }
                 }
             }
