@@ -4,11 +4,13 @@ Hugging Face compatibility of the result, and bad input."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import pickle
 import random
 from collections import Counter
+from typing import ClassVar
 
 import pytest
 from hypothesis import example, given
@@ -122,7 +124,7 @@ def reference_train(
     while len(out) < wanted:
         pairs: Counter[tuple[int, int]] = Counter()
         for word, count in words:
-            for a, b in set(zip(word, word[1:], strict=False)):
+            for a, b in set(itertools.pairwise(word)):
                 pairs[a, b] += occurrences(word, a, b) * count
         best = None
         for (a, b), n in pairs.items():
@@ -544,7 +546,7 @@ def test_progress_is_shown_on_stderr(capsys, sample):
 
 
 class Recorder:
-    bars: list[Recorder] = []
+    bars: ClassVar[list[Recorder]] = []
 
     def __init__(self, label: str, total: int, enabled: object = None, unit: str = "") -> None:
         self.label, self.total = label, total

@@ -14,12 +14,15 @@ def init_multiword_embeddings(
     mwt: MultiWordTokenizer,
     output: nn.Linear | None = None,
 ) -> nn.Embedding:
-    """Grows ``embedding`` (and a tied or untied ``output`` layer) to ``mwt.vocab_size`` rows.
+    """Grows ``embedding`` (and a tied or untied ``output`` layer) for ``mwt``'s ids.
 
     Each new row is the mean of the base-token rows of its n-gram's pieces
-    (Gee et al. 2022, "Fast Vocabulary Transfer"); existing rows are kept as
-    they are. The embedding is resized in place (its ``weight`` becomes a new
-    parameter: rebuild the optimizer afterwards) and returned. When ``output``
+    (Gee et al. 2022, "Fast Vocabulary Transfer"); the base rows are kept as
+    they are. The result has ``max(rows, mwt.vocab_size)`` rows: padding rows
+    past the base vocabulary stay unless an n-gram id takes them. The
+    embedding is resized in place (its ``weight`` becomes a new parameter,
+    as trainable as the old one: rebuild the optimizer afterwards) and
+    returned. When ``output``
     shares the embedding's weight it keeps sharing it; an untied ``output``
     gets its new rows the same way (and zero bias).
 
@@ -45,29 +48,40 @@ def init_multiword_embeddings(
     if output is not None and not isinstance(output, nn.Linear):
         raise TypeError(f"output must be a torch.nn.Linear, got {type(output).__name__}")
     tied = output is not None and output.weight is embedding.weight
+    # Check everything before changing anything.
+    if output is not None and not tied and output.out_features < base_size:
+        raise ValueError(
+            f"output has {output.out_features} rows, fewer than the base vocabulary ({base_size})"
+        )
     pieces = [mwt.pieces(base_size + i) for i in range(len(mwt.ngrams))]
+    rows = max(embedding.num_embeddings, mwt.vocab_size)
 
     def grow(weight: torch.Tensor) -> torch.Tensor:
+        # Rows past the base vocabulary that the model had (padding) stay
+        # where they are unless an n-gram id takes them.
         with torch.no_grad():
-            rows = [weight[torch.tensor(p, device=weight.device)].mean(dim=0) for p in pieces]
-            new = torch.stack(rows) if rows else weight.new_zeros((0, weight.shape[1]))
-            return torch.cat([weight[:base_size], new.to(weight.dtype)])
+            new = weight.new_zeros((rows, weight.shape[1]))
+            new[: weight.shape[0]] = weight
+            for i, p in enumerate(pieces):
+                new[base_size + i] = weight[torch.tensor(p, device=weight.device)].mean(dim=0)
+            return new
 
-    embedding.weight = nn.Parameter(grow(embedding.weight.detach()))
-    embedding.num_embeddings = mwt.vocab_size
+    embedding.weight = nn.Parameter(
+        grow(embedding.weight.detach()), requires_grad=embedding.weight.requires_grad
+    )
+    embedding.num_embeddings = rows
     if output is not None:
         if tied:
             output.weight = embedding.weight
         else:
-            if output.out_features < base_size:
-                raise ValueError(
-                    f"output has {output.out_features} rows, "
-                    f"fewer than the base vocabulary ({base_size})"
-                )
-            output.weight = nn.Parameter(grow(output.weight.detach()))
+            output.weight = nn.Parameter(
+                grow(output.weight.detach()), requires_grad=output.weight.requires_grad
+            )
         if output.bias is not None:
             with torch.no_grad():
-                extra = output.bias.new_zeros(mwt.vocab_size - base_size)
-                output.bias = nn.Parameter(torch.cat([output.bias.detach()[:base_size], extra]))
-        output.out_features = mwt.vocab_size
+                bias = output.bias.new_zeros(rows)
+                bias[: output.bias.shape[0]] = output.bias[:rows]
+                bias[base_size : base_size + len(pieces)] = 0
+            output.bias = nn.Parameter(bias, requires_grad=output.bias.requires_grad)
+        output.out_features = rows
     return embedding

@@ -6,7 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from seqcore import _core
-from seqcore.tokenize._tokenizer import PathLike, Specials, Tokenizer, read_capped
+from seqcore.tokenize._tokenizer import (
+    PathLike,
+    Specials,
+    Tokenizer,
+    read_capped,
+    replace_surrogates,
+    texts_without_surrogates,
+)
 
 #: Multi-word files over this size are refused before they are read.
 MAX_MULTIWORD_JSON_BYTES: int = _core.MAX_MULTIWORD_JSON_BYTES
@@ -75,6 +82,7 @@ class MultiWordTokenizer:
             raise TypeError("texts must be an iterable of strings, got a single string")
         if top_k < 0 or min_count < 0:
             raise ValueError(f"top_k and min_count must be >= 0, got {top_k} and {min_count}")
+        texts = texts_without_surrogates(list(texts))
         native = _core.MultiWord.train(
             base_tokenizer._native, list(texts), list(ngram_orders), top_k, min_count
         )
@@ -143,7 +151,10 @@ class MultiWordTokenizer:
     ) -> list[int]:
         """The ids of ``text``, n-grams merged (special tokens as in :meth:`Tokenizer.encode`)."""
         policy = self.base._policy(allowed_special, disallowed_special)
-        return self._native.encode(text, policy, add_special_tokens)
+        try:
+            return self._native.encode(text, policy, add_special_tokens)
+        except UnicodeEncodeError:
+            return self._native.encode(replace_surrogates(text), policy, add_special_tokens)
 
     def encode_batch(
         self,
@@ -155,7 +166,12 @@ class MultiWordTokenizer:
     ) -> list[list[int]]:
         """The ids of many texts, in parallel with the GIL released."""
         policy = self.base._policy(allowed_special, disallowed_special)
-        return self._native.encode_batch(texts, policy, add_special_tokens)
+        texts = list(texts)
+        try:
+            return self._native.encode_batch(texts, policy, add_special_tokens)
+        except UnicodeEncodeError:
+            fixed = texts_without_surrogates(texts)
+            return self._native.encode_batch(fixed, policy, add_special_tokens)
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes of ``ids`` (base and n-gram ids)."""
@@ -171,7 +187,7 @@ class MultiWordTokenizer:
 
     def stats(self, texts: Iterable[str]) -> MultiWordStats:
         """Tokens per text with and without the n-grams, and the fraction saved."""
-        texts = list(texts)
+        texts = texts_without_surrogates(list(texts))
         ordinary = self.base._policy((), ())
         base = self.base._native.encode_batch(texts, ordinary, False)
         multi = self._native.encode_batch(texts, ordinary, False)

@@ -205,14 +205,14 @@ class Tokenizer:
         try:
             return self._native.encode(text, policy, add_special_tokens)
         except UnicodeEncodeError:
-            return self._native.encode(_replace_surrogates(text), policy, add_special_tokens)
+            return self._native.encode(replace_surrogates(text), policy, add_special_tokens)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """The ids of ``text`` with special tokens treated as plain text."""
         try:
             return self._native.encode(text, self._policy((), ()), False)
         except UnicodeEncodeError:
-            return self._native.encode(_replace_surrogates(text), self._policy((), ()), False)
+            return self._native.encode(replace_surrogates(text), self._policy((), ()), False)
 
     def encode_with_offsets(
         self,
@@ -230,7 +230,7 @@ class Tokenizer:
         try:
             return self._native.encode_with_offsets(text, policy, add_special_tokens)
         except UnicodeEncodeError:
-            fixed = _replace_surrogates(text)
+            fixed = replace_surrogates(text)
             return self._native.encode_with_offsets(fixed, policy, add_special_tokens)
 
     def encode_batch(
@@ -248,8 +248,9 @@ class Tokenizer:
         try:
             return self._native.encode_batch(texts, policy, add_special_tokens)
         except UnicodeEncodeError:
-            fixed = [_replace_surrogates(t) if isinstance(t, str) else t for t in texts]
-            return self._native.encode_batch(fixed, policy, add_special_tokens)
+            return self._native.encode_batch(
+                texts_without_surrogates(texts), policy, add_special_tokens
+            )
 
     # ---------------------------------------------------------------- decoding
     def decode(
@@ -282,9 +283,14 @@ class Tokenizer:
         return f"Tokenizer(vocab_size={self.vocab_size}, rule={rule!r}, pattern={self.pattern!r})"
 
 
-def _replace_surrogates(text: str) -> str:
+def replace_surrogates(text: str) -> str:
     """Lone surrogates (not encodable as UTF-8) become U+FFFD, as in tiktoken."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def texts_without_surrogates(texts: list[str]) -> list[str]:
+    """``texts`` with lone surrogates replaced (other items left for the type check)."""
+    return [replace_surrogates(t) if isinstance(t, str) else t for t in texts]
 
 
 def _from_ranks_state(ranks: bytes, pattern: str | None, specials: dict[str, int]) -> Tokenizer:

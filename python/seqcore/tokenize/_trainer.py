@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from seqcore import _core
 from seqcore.tokenize._progress import Progress
-from seqcore.tokenize._tokenizer import PathLike, Tokenizer
+from seqcore.tokenize._tokenizer import PathLike, Tokenizer, texts_without_surrogates
 
 #: Texts are counted in batches of about this many bytes (bounded memory).
 BATCH_BYTES = 8 << 20
@@ -39,10 +39,17 @@ class WordCounts:
         """Counts the words of ``texts`` (in parallel, GIL released)."""
         if isinstance(texts, str):
             raise TypeError("texts must be an iterable of strings, got a single string")
-        self._native.add_texts(list(texts), self.pattern)
+        texts = list(texts)
+        try:
+            self._native.add_texts(texts, self.pattern)
+        except UnicodeEncodeError:
+            # Lone surrogates count as U+FFFD, as encoding treats them.
+            self._native.add_texts(texts_without_surrogates(texts), self.pattern)
 
     def add_word(self, word: str | bytes, count: int = 1) -> None:
         """Adds ``count`` occurrences of one pre-tokenized word."""
+        if not isinstance(count, int) or not 0 <= count < 2**64:
+            raise ValueError(f"count must be an integer from 0 to 2**64 - 1, got {count!r}")
         self._native.add_word(word.encode() if isinstance(word, str) else word, count)
 
     def merge(self, other: WordCounts) -> None:
