@@ -67,7 +67,12 @@ impl ToPyErr for TokenizeError {
                 seqcore_error(py, "TokenizerFormatError", message, PyValueError::new_err)
             }),
             TokenizeError::DisallowedSpecial { .. } => Python::attach(|py| {
-                seqcore_error(py, "DisallowedSpecialTokenError", message, PyValueError::new_err)
+                seqcore_error(
+                    py,
+                    "DisallowedSpecialTokenError",
+                    message,
+                    PyValueError::new_err,
+                )
             }),
             TokenizeError::IdOutOfRange { .. } => PyIndexError::new_err(message),
             TokenizeError::Interrupted => PyKeyboardInterrupt::new_err(message),

@@ -26,7 +26,12 @@ fn texts_of<'a, 'py>(owned: &'a [Bound<'py, PyAny>]) -> PyResult<Vec<&'a str>> {
         .enumerate()
         .map(|(i, t)| {
             t.cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err(format!("texts must be strings, got {} at position {i}", t.get_type())))?
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "texts must be strings, got {} at position {i}",
+                        t.get_type()
+                    ))
+                })?
                 .to_str()
         })
         .collect()
@@ -51,8 +56,10 @@ impl PyMultiWord {
         let base = Arc::clone(&base.get().inner);
         let owned: Vec<Bound<'_, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
         let strs = texts_of(&owned)?;
-        let inner = enter(py, || MultiWord::train(&base, &strs, &orders, top_k, min_count))?
-            .map_err(ToPyErr::to_py_err)?;
+        let inner = enter(py, || {
+            MultiWord::train(&base, &strs, &orders, top_k, min_count)
+        })?
+        .map_err(ToPyErr::to_py_err)?;
         Ok(PyMultiWord {
             inner: Arc::new(inner),
             base,
@@ -99,8 +106,16 @@ impl PyMultiWord {
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = policy_of(policy);
-        let run = || self.inner.encode(&self.base, text, &policy, add_special_tokens);
-        let ids = if text.len() < 512 { run() } else { enter(py, run)? }.map_err(ToPyErr::to_py_err)?;
+        let run = || {
+            self.inner
+                .encode(&self.base, text, &policy, add_special_tokens)
+        };
+        let ids = if text.len() < 512 {
+            run()
+        } else {
+            enter(py, run)?
+        }
+        .map_err(ToPyErr::to_py_err)?;
         PyList::new(py, ids)
     }
 
@@ -120,7 +135,10 @@ impl PyMultiWord {
             map_tasks(strs.len().div_ceil(chunk), |t| {
                 strs[t * chunk..((t + 1) * chunk).min(strs.len())]
                     .iter()
-                    .map(|text| self.inner.encode(&self.base, text, &policy, add_special_tokens))
+                    .map(|text| {
+                        self.inner
+                            .encode(&self.base, text, &policy, add_special_tokens)
+                    })
                     .collect::<Result<Vec<_>, _>>()
             })
         })?;

@@ -33,7 +33,12 @@ impl PySpecialPolicy {
 impl PySpecialPolicy {
     #[new]
     #[pyo3(signature = (allow_all=false, allowed=None, disallow_all=true, disallowed=None))]
-    fn new(allow_all: bool, allowed: Option<Vec<u32>>, disallow_all: bool, disallowed: Option<Vec<u32>>) -> Self {
+    fn new(
+        allow_all: bool,
+        allowed: Option<Vec<u32>>,
+        disallow_all: bool,
+        disallowed: Option<Vec<u32>>,
+    ) -> Self {
         PySpecialPolicy(SpecialPolicy {
             allow_all,
             allowed: allowed.unwrap_or_default(),
@@ -73,7 +78,9 @@ fn specials_from(specials: Vec<(String, u32)>) -> Vec<AddedToken> {
 /// One token id from any Python integer (IndexError when out of range).
 fn one(item: &Bound<'_, PyAny>, position: usize) -> PyResult<u32> {
     let out_of_range = || {
-        PyIndexError::new_err(format!("token id {item} at position {position} is out of range"))
+        PyIndexError::new_err(format!(
+            "token id {item} at position {position} is out of range"
+        ))
     };
     match item.extract::<i64>() {
         Ok(value) => u32::try_from(value).map_err(|_| out_of_range()),
@@ -112,7 +119,9 @@ pub fn extract_ids(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
                 .enumerate()
                 .map(|(i, &v)| {
                     u32::try_from(v).map_err(|_| {
-                        PyIndexError::new_err(format!("token id {v} at position {i} is out of range"))
+                        PyIndexError::new_err(format!(
+                            "token id {v} at position {i} is out of range"
+                        ))
                     })
                 })
                 .collect();
@@ -165,7 +174,9 @@ fn list_ids(
                 drop(PyErr::take(list.py()));
                 let item = list.get_item(i)?;
                 return Err(slow(&item, i).err().unwrap_or_else(|| {
-                    PyIndexError::new_err(format!("token id {item} at position {i} is out of range"))
+                    PyIndexError::new_err(format!(
+                        "token id {item} at position {i} is out of range"
+                    ))
                 }));
             }
         }
@@ -208,7 +219,12 @@ impl PyTokenizer {
     /// regex pattern) and special tokens `[(content, id)]`.
     #[staticmethod]
     #[pyo3(signature = (data, pattern, special_tokens))]
-    fn from_ranks(py: Python<'_>, data: &[u8], pattern: &str, special_tokens: Vec<(String, u32)>) -> PyResult<Self> {
+    fn from_ranks(
+        py: Python<'_>,
+        data: &[u8],
+        pattern: &str,
+        special_tokens: Vec<(String, u32)>,
+    ) -> PyResult<Self> {
         let splitting = pattern_splitting(Some(pattern), false)?;
         let build = || -> Result<Tokenizer, seqcore::tokenize::TokenizeError> {
             let ranks = tiktoken_file::parse_ranks(data)?;
@@ -242,11 +258,17 @@ impl PyTokenizer {
     ) -> PyResult<Self> {
         let splitting = pattern_splitting(pattern, add_prefix_space)?;
         let build = || {
-            let refs: Vec<(u32, &[u8])> = tokens.iter().enumerate().map(|(i, b)| (i as u32, &b[..])).collect();
+            let refs: Vec<(u32, &[u8])> = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i as u32, &b[..]))
+                .collect();
             Tokenizer::new(
                 &refs,
                 merges,
-                MergeRule::Merges { ignore_merges: false },
+                MergeRule::Merges {
+                    ignore_merges: false,
+                },
                 splitting,
                 specials_from(special_tokens),
                 Template::default(),
@@ -271,9 +293,11 @@ impl PyTokenizer {
             ));
         }
         let vocab = self.inner.vocab();
-        Ok(tiktoken_file::write_ranks(vocab.iter().filter_map(|(id, bytes, kind)| {
-            (kind == seqcore::tokenize::vocab::TokenKind::Merged).then_some((id, bytes))
-        })))
+        Ok(tiktoken_file::write_ranks(vocab.iter().filter_map(
+            |(id, bytes, kind)| {
+                (kind == seqcore::tokenize::vocab::TokenKind::Merged).then_some((id, bytes))
+            },
+        )))
     }
 
     /// "ranks" (tiktoken) or "merges" (Hugging Face).
@@ -288,7 +312,11 @@ impl PyTokenizer {
     /// The pre-tokenization pattern, or None.
     #[getter]
     fn pattern(&self) -> Option<String> {
-        self.inner.splitting().pretokenizer.as_ref().map(|p| p.pattern().to_string())
+        self.inner
+            .splitting()
+            .pretokenizer
+            .as_ref()
+            .map(|p| p.pattern().to_string())
     }
 
     /// One past the largest id.
@@ -361,7 +389,10 @@ impl PyTokenizer {
         let mut strs: Vec<&str> = Vec::with_capacity(owned.len());
         for (i, t) in owned.iter().enumerate() {
             let s = t.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("texts must be strings, got {} at position {i}", t.get_type()))
+                PyTypeError::new_err(format!(
+                    "texts must be strings, got {} at position {i}",
+                    t.get_type()
+                ))
             })?;
             strs.push(s.to_str()?);
         }
@@ -433,11 +464,17 @@ impl PyTokenizer {
             .collect::<PyResult<_>>()?;
         let inner = &self.inner;
         let decoded = enter(py, || {
-            map_tasks(lists.len(), |i| inner.decode_bytes(&lists[i], skip_special_tokens))
+            map_tasks(lists.len(), |i| {
+                inner.decode_bytes(&lists[i], skip_special_tokens)
+            })
         })?;
         let out = PyList::empty(py);
         for bytes in decoded {
-            out.append(bytes_to_str(py, &bytes.map_err(ToPyErr::to_py_err)?, errors)?)?;
+            out.append(bytes_to_str(
+                py,
+                &bytes.map_err(ToPyErr::to_py_err)?,
+                errors,
+            )?)?;
         }
         Ok(out)
     }
@@ -464,10 +501,17 @@ impl PyTokenizer {
     }
 
     /// The token's raw bytes.
-    fn id_to_bytes<'py>(&self, py: Python<'py>, id: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    fn id_to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let id = one(id, 0)?;
         self.inner.check_ids(&[id]).map_err(ToPyErr::to_py_err)?;
-        Ok(PyBytes::new(py, self.inner.vocab().bytes(id).unwrap_or_default()))
+        Ok(PyBytes::new(
+            py,
+            self.inner.vocab().bytes(id).unwrap_or_default(),
+        ))
     }
 
     /// {tokenizer.json spelling: id} for every token.

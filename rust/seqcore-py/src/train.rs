@@ -35,17 +35,28 @@ impl PyWordCounts {
 
     /// Counts the words of `texts` (split by `pattern`, a preset name or a
     /// regex) in parallel, GIL released.
-    fn add_texts(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>, pattern: &str) -> PyResult<()> {
+    fn add_texts(
+        &mut self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        pattern: &str,
+    ) -> PyResult<()> {
         let owned: Vec<Bound<'_, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
         let mut strs = Vec::with_capacity(owned.len());
         for (i, t) in owned.iter().enumerate() {
             let s = t.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("texts must be strings, got {} at position {i}", t.get_type()))
+                PyTypeError::new_err(format!(
+                    "texts must be strings, got {} at position {i}",
+                    t.get_type()
+                ))
             })?;
             strs.push(s.to_str()?);
         }
         if self.pretokenizer.as_ref().is_none_or(|(p, _)| p != pattern) {
-            self.pretokenizer = Some((pattern.to_string(), pretokenizer_for(pattern).map_err(ToPyErr::to_py_err)?));
+            self.pretokenizer = Some((
+                pattern.to_string(),
+                pretokenizer_for(pattern).map_err(ToPyErr::to_py_err)?,
+            ));
         }
         let (_, pretokenizer) = self.pretokenizer.as_ref().expect("set above");
         let counts = &mut self.counts;
@@ -93,7 +104,10 @@ impl PyWordCounts {
     fn most_common<'py>(&self, py: Python<'py>, n: usize) -> Vec<(Bound<'py, PyBytes>, u64)> {
         let mut all: Vec<(&[u8], u64)> = self.counts.iter().collect();
         all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        all.into_iter().take(n).map(|(w, c)| (PyBytes::new(py, w), c)).collect()
+        all.into_iter()
+            .take(n)
+            .map(|(w, c)| (PyBytes::new(py, w), c))
+            .collect()
     }
 }
 

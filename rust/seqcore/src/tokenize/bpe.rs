@@ -595,11 +595,14 @@ mod tests {
     /// A file where a merge makes a pair of lower rank: "ab" (rank 1) then
     /// "x" + "ab" (rank 0).
     fn lower_rank_table() -> Bpe {
-        let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+        let mut tokens: Vec<(u32, Vec<u8>)> =
+            (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
         tokens.push((256, b"ab".to_vec()));
         tokens.push((257, b"xab".to_vec()));
         let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
-        let rule = MergeRule::Merges { ignore_merges: false };
+        let rule = MergeRule::Merges {
+            ignore_merges: false,
+        };
         Bpe::new(&refs, &[(120, 256), (97, 98)], rule).unwrap()
     }
 
@@ -607,7 +610,9 @@ mod tests {
     fn both_merge_paths_follow_the_rule() {
         let tables = [
             table(MergeRule::Ranks),
-            table(MergeRule::Merges { ignore_merges: false }),
+            table(MergeRule::Merges {
+                ignore_merges: false,
+            }),
             lower_rank_table(),
         ];
         for bpe in tables {

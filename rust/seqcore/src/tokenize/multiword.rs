@@ -57,7 +57,8 @@ fn pair_bit(first: u32, second: u32) -> usize {
 
 /// Up to four ids as one hash key.
 fn pack(ids: &[u32]) -> u128 {
-    ids.iter().fold(0u128, |key, &id| (key << 32) | u128::from(id))
+    ids.iter()
+        .fold(0u128, |key, &id| (key << 32) | u128::from(id))
 }
 
 fn piece_hash(bytes: &[u8]) -> u64 {
@@ -267,10 +268,16 @@ impl MultiWord {
             }
             let joined: Vec<u8> = words.concat().into_bytes();
             if !seen.insert(joined.clone()) {
-                return Err(TokenizeError::format(at(), format!("{:?} appears twice", words.concat())));
+                return Err(TokenizeError::format(
+                    at(),
+                    format!("{:?} appears twice", words.concat()),
+                ));
             }
             let id = first_id + i as u32;
-            let ids: Option<Vec<u32>> = words.iter().map(|w| bpe.whole_piece(w.as_bytes())).collect();
+            let ids: Option<Vec<u32>> = words
+                .iter()
+                .map(|w| bpe.whole_piece(w.as_bytes()))
+                .collect();
             match ids {
                 Some(ids) if ids.len() <= 4 => {
                     first_ids[ids[0] as usize] = true;
@@ -381,7 +388,9 @@ impl MultiWord {
         for segment in segments {
             match segment {
                 Segment::Token(id, ..) => out.push(id),
-                Segment::Text(start, end) => self.encode_segment(base, &text[start..end], &mut out)?,
+                Segment::Text(start, end) => {
+                    self.encode_segment(base, &text[start..end], &mut out)?
+                }
             }
         }
         if add_special_tokens {
@@ -393,7 +402,12 @@ impl MultiWord {
     /// Encodes one run of text, streaming its pieces through a window of
     /// at most [`WINDOW`] pieces (plus look-ahead), so a long text needs no
     /// piece arrays of its own size.
-    fn encode_segment(&self, base: &Tokenizer, segment: &str, out: &mut Vec<u32>) -> Result<(), TokenizeError> {
+    fn encode_segment(
+        &self,
+        base: &Tokenizer,
+        segment: &str,
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizeError> {
         let text = base.prefixed(segment);
         let seg = text.as_bytes();
         let bpe = base.bpe();
@@ -439,7 +453,10 @@ impl MultiWord {
                     self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0
                 };
             let slow_start = match first {
-                NONE => !self.first_hashes.is_empty() && self.first_hashes.contains(&piece_hash(&seg[a..b])),
+                NONE => {
+                    !self.first_hashes.is_empty()
+                        && self.first_hashes.contains(&piece_hash(&seg[a..b]))
+                }
                 id => self.slow_first_ids[id as usize],
             };
             if fast_start || slow_start {
@@ -448,7 +465,12 @@ impl MultiWord {
                         continue;
                     }
                     let window = &whole[i..i + n];
-                    if fast_start && n <= 4 && window.iter().all(|&w| w != NONE && self.word_ids[w as usize]) {
+                    if fast_start
+                        && n <= 4
+                        && window
+                            .iter()
+                            .all(|&w| w != NONE && self.word_ids[w as usize])
+                    {
                         if let Some(&id) = self.by_ids[n - 2].get(&pack(window)) {
                             out.push(id);
                             i += n;
@@ -462,7 +484,10 @@ impl MultiWord {
                             // same piece boundaries, not just the same bytes.
                             let id = *id;
                             let same_words = lengths.len() == n
-                                && pieces[i..i + n].iter().zip(lengths.iter()).all(|(&(s, e), &l)| e - s == l);
+                                && pieces[i..i + n]
+                                    .iter()
+                                    .zip(lengths.iter())
+                                    .all(|(&(s, e), &l)| e - s == l);
                             if same_words {
                                 out.push(id);
                                 i += n;

@@ -148,7 +148,11 @@ impl Vocab {
             // beyond the final length.
             unsafe {
                 if len <= COPY_CHUNK {
-                    std::ptr::copy_nonoverlapping(self.flat.as_ptr().add(start), dst.add(at), COPY_CHUNK);
+                    std::ptr::copy_nonoverlapping(
+                        self.flat.as_ptr().add(start),
+                        dst.add(at),
+                        COPY_CHUNK,
+                    );
                 } else {
                     std::ptr::copy_nonoverlapping(self.flat.as_ptr().add(start), dst.add(at), len);
                 }
