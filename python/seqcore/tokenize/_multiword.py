@@ -10,6 +10,7 @@ from seqcore.tokenize._tokenizer import (
     PathLike,
     Specials,
     Tokenizer,
+    gc_paused,
     read_capped,
     replace_surrogates,
     texts_without_surrogates,
@@ -167,11 +168,12 @@ class MultiWordTokenizer:
         """The ids of many texts, in parallel with the GIL released."""
         policy = self.base._policy(allowed_special, disallowed_special)
         texts = list(texts)
-        try:
-            return self._native.encode_batch(texts, policy, add_special_tokens)
-        except UnicodeEncodeError:
-            fixed = texts_without_surrogates(texts)
-            return self._native.encode_batch(fixed, policy, add_special_tokens)
+        with gc_paused():
+            try:
+                return self._native.encode_batch(texts, policy, add_special_tokens)
+            except UnicodeEncodeError:
+                fixed = texts_without_surrogates(texts)
+                return self._native.encode_batch(fixed, policy, add_special_tokens)
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes of ``ids`` (base and n-gram ids)."""

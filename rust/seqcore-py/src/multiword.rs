@@ -5,19 +5,21 @@ use std::sync::Arc;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
-use seqcore::parallel::map_tasks;
 use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
 use seqcore::tokenize::{SpecialPolicy, Tokenizer};
 
 use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::tokenize::{extract_ids, PySpecialPolicy, PyTokenizer};
+use crate::tokenize::{
+    batch_tasks, batch_to_lists, extract_ids, IdInts, PySpecialPolicy, PyTokenizer,
+};
 
 /// A multi-word vocabulary bound to its base tokenizer.
 #[pyclass(frozen, module = "seqcore._core", name = "MultiWord")]
 pub struct PyMultiWord {
     inner: Arc<MultiWord>,
     base: Arc<Tokenizer>,
+    ints: IdInts,
 }
 
 fn texts_of<'a, 'py>(owned: &'a [Bound<'py, PyAny>]) -> PyResult<Vec<&'a str>> {
@@ -63,6 +65,7 @@ impl PyMultiWord {
         Ok(PyMultiWord {
             inner: Arc::new(inner),
             base,
+            ints: IdInts::default(),
         })
     }
 
@@ -74,6 +77,7 @@ impl PyMultiWord {
         Ok(PyMultiWord {
             inner: Arc::new(inner),
             base,
+            ints: IdInts::default(),
         })
     }
 
@@ -116,7 +120,7 @@ impl PyMultiWord {
             enter(py, run)?
         }
         .map_err(ToPyErr::to_py_err)?;
-        PyList::new(py, ids)
+        self.ints.list(py, self.inner.vocab_size(), &ids)
     }
 
     #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
@@ -130,25 +134,18 @@ impl PyMultiWord {
         let policy = policy_of(policy);
         let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
         let strs = texts_of(&owned)?;
-        let chunk = 64;
-        let encoded = enter(py, || {
-            map_tasks(strs.len().div_ceil(chunk), |t| {
-                strs[t * chunk..((t + 1) * chunk).min(strs.len())]
-                    .iter()
-                    .map(|text| {
-                        self.inner
-                            .encode(&self.base, text, &policy, add_special_tokens)
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-        })?;
-        let out = PyList::empty(py);
-        for chunk in encoded {
-            for ids in chunk.map_err(ToPyErr::to_py_err)? {
-                out.append(PyList::new(py, ids)?)?;
-            }
-        }
-        Ok(out)
+        let tasks = batch_tasks(&strs);
+        let encode_task = |t: usize| {
+            strs[tasks[t]..tasks[t + 1]]
+                .iter()
+                .map(|text| {
+                    self.inner
+                        .encode(&self.base, text, &policy, add_special_tokens)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let ints = |ids: &[u32]| self.ints.list(py, self.inner.vocab_size(), ids);
+        batch_to_lists(py, &tasks, encode_task, ints)
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]

@@ -52,6 +52,62 @@ impl PySpecialPolicy {
 #[pyclass(frozen, module = "seqcore._core", name = "Tokenizer")]
 pub struct PyTokenizer {
     pub inner: Arc<Tokenizer>,
+    /// One Python int per id, made on first use (see [`IdInts`]).
+    pub ints: IdInts,
+}
+
+/// Prebuilt Python ints for every id of a vocabulary. Building result
+/// lists is the part of batch encoding that must hold the GIL, so it runs
+/// on one thread; taking a reference to an existing int instead of
+/// allocating one makes it several times cheaper (and freeing the lists
+/// too). Python does the same for ints below 257.
+#[derive(Default)]
+pub struct IdInts(std::sync::OnceLock<Vec<Py<PyAny>>>);
+
+impl IdInts {
+    fn get(&self, py: Python<'_>, vocab_size: usize) -> &[Py<PyAny>] {
+        self.0.get_or_init(|| {
+            (0..vocab_size as u64)
+                .map(|i| {
+                    i.into_pyobject(py)
+                        .expect("ints convert")
+                        .into_any()
+                        .unbind()
+                })
+                .collect()
+        })
+    }
+
+    /// A Python list of `ids`.
+    pub fn list<'py>(
+        &self,
+        py: Python<'py>,
+        vocab_size: usize,
+        ids: &[u32],
+    ) -> PyResult<Bound<'py, PyList>> {
+        let cache = self.get(py, vocab_size);
+        // SAFETY: PyList_New returns a new list (or NULL with an error set);
+        // each item is a new reference (an incref'd cached int or a fresh
+        // int), which PyList_SetItem steals, at an index below the length.
+        unsafe {
+            let list = pyo3::ffi::PyList_New(ids.len() as pyo3::ffi::Py_ssize_t);
+            let list = Bound::from_owned_ptr_or_err(py, list)?;
+            for (i, &id) in ids.iter().enumerate() {
+                let item = match cache.get(id as usize) {
+                    Some(int) => {
+                        pyo3::ffi::Py_IncRef(int.as_ptr());
+                        int.as_ptr()
+                    }
+                    None => pyo3::ffi::PyLong_FromUnsignedLong(std::os::raw::c_ulong::from(id)),
+                };
+                if item.is_null() {
+                    return Err(PyErr::fetch(py));
+                }
+                pyo3::ffi::PyList_SetItem(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, item);
+            }
+            Ok(list.cast_into_unchecked())
+        }
+    }
 }
 
 fn pattern_splitting(pattern: Option<&str>, add_prefix_space: bool) -> PyResult<Splitting> {
@@ -212,6 +268,7 @@ impl PyTokenizer {
         let tokenizer = enter(py, || hf_json::from_json(data))?.map_err(ToPyErr::to_py_err)?;
         Ok(PyTokenizer {
             inner: Arc::new(tokenizer),
+            ints: IdInts::default(),
         })
     }
 
@@ -241,6 +298,7 @@ impl PyTokenizer {
         let tokenizer = enter(py, build)?.map_err(ToPyErr::to_py_err)?;
         Ok(PyTokenizer {
             inner: Arc::new(tokenizer),
+            ints: IdInts::default(),
         })
     }
 
@@ -277,6 +335,7 @@ impl PyTokenizer {
         let tokenizer = enter(py, build)?.map_err(ToPyErr::to_py_err)?;
         Ok(PyTokenizer {
             inner: Arc::new(tokenizer),
+            ints: IdInts::default(),
         })
     }
 
@@ -350,7 +409,7 @@ impl PyTokenizer {
             enter(py, || self.inner.encode(text, &policy, add_special_tokens))?
         }
         .map_err(ToPyErr::to_py_err)?;
-        PyList::new(py, ids)
+        self.ints.list(py, self.inner.vocab_size(), &ids)
     }
 
     /// Encodes one text; also returns (start, end) character offsets per token.
@@ -372,7 +431,10 @@ impl PyTokenizer {
                 })
         })?
         .map_err(ToPyErr::to_py_err)?;
-        Ok((PyList::new(py, ids)?, PyList::new(py, offsets)?))
+        Ok((
+            self.ints.list(py, self.inner.vocab_size(), &ids)?,
+            PyList::new(py, offsets)?,
+        ))
     }
 
     /// Encodes many texts in parallel on seqcore's pool, GIL released.
@@ -398,21 +460,14 @@ impl PyTokenizer {
         }
         let tasks = batch_tasks(&strs);
         let inner = &self.inner;
-        let encoded = enter(py, || {
-            map_tasks(tasks.len() - 1, |t| {
-                strs[tasks[t]..tasks[t + 1]]
-                    .iter()
-                    .map(|text| inner.encode(text, &policy, add_special_tokens))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-        })?;
-        let out = PyList::empty(py);
-        for chunk in encoded {
-            for ids in chunk.map_err(ToPyErr::to_py_err)? {
-                out.append(PyList::new(py, ids)?)?;
-            }
-        }
-        Ok(out)
+        let encode_task = |t: usize| {
+            strs[tasks[t]..tasks[t + 1]]
+                .iter()
+                .map(|text| inner.encode(text, &policy, add_special_tokens))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let ints = |ids: &[u32]| self.ints.list(py, self.inner.vocab_size(), ids);
+        batch_to_lists(py, &tasks, encode_task, ints)
     }
 
     /// The bytes of `ids`, concatenated.
@@ -524,9 +579,59 @@ impl PyTokenizer {
     }
 }
 
+/// Runs the tasks of a batch on the pool and builds the result list on the
+/// calling thread as tasks finish, so building Python lists (serial: it
+/// needs the GIL) overlaps the encoding of the rest. The GIL is released
+/// while waiting; the first error in text order is raised.
+pub fn batch_to_lists<'py, F, L>(
+    py: Python<'py>,
+    tasks: &[usize],
+    task: F,
+    list: L,
+) -> PyResult<Bound<'py, PyList>>
+where
+    F: Fn(usize) -> Result<Vec<Vec<u32>>, seqcore::tokenize::TokenizeError> + Send + Sync,
+    L: Fn(&[u32]) -> PyResult<Bound<'py, PyList>>,
+{
+    let total = *tasks.last().unwrap_or(&0);
+    let out = PyList::new(py, (0..total).map(|_| py.None()))?;
+    let mut errors: Vec<(usize, PyErr)> = Vec::new();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        seqcore::parallel::map_tasks_streaming(
+            tasks.len() - 1,
+            &task,
+            |receive| py.detach(|| receive()),
+            |t, result| {
+                let built = result.map_err(ToPyErr::to_py_err).and_then(|lists| {
+                    for (k, ids) in lists.into_iter().enumerate() {
+                        out.set_item(tasks[t] + k, list(&ids)?)?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = built {
+                    errors.push((t, e));
+                }
+            },
+        )
+    }));
+    if let Err(payload) = run {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        return Err(crate::errors::internal_error(py, &message));
+    }
+    py.check_signals()?;
+    match errors.into_iter().min_by_key(|(t, _)| *t) {
+        Some((_, e)) => Err(e),
+        None => Ok(out),
+    }
+}
+
 /// Splits a batch into tasks of roughly equal bytes (at least ~64 KiB or
 /// one text each), as boundaries `[0, .., n]`.
-fn batch_tasks(texts: &[&str]) -> Vec<usize> {
+pub fn batch_tasks(texts: &[&str]) -> Vec<usize> {
     let total: usize = texts.iter().map(|t| t.len()).sum();
     let threads = seqcore::parallel::num_threads();
     let target = (total / (threads * 4).max(1)).max(64 << 10);

@@ -135,6 +135,53 @@ where
     }
 }
 
+/// A blocking receive of the next finished task, handed to the caller's
+/// `wait` so it can block in its own way (e.g. with the GIL released).
+pub type Receive<'a, T> = &'a (dyn Fn() -> Option<(usize, T)> + Sync);
+
+/// Runs `task(i)` for every `i` in `0..tasks` on the pool while the calling
+/// thread consumes the results as they finish: `consume(i, result)` runs on
+/// the caller, in completion order (not task order). This lets a caller do
+/// serial work on each result (e.g. building Python objects) while the pool
+/// computes the rest. The caller blocks for each result through
+/// `wait(receive)`, which must call `receive()` and return what it gives.
+/// Without a pool, everything runs on the caller.
+pub fn map_tasks_streaming<T, F, W, C>(tasks: usize, task: F, wait: W, mut consume: C)
+where
+    T: Send,
+    F: Fn(usize) -> T + Send + Sync,
+    W: Fn(Receive<'_, T>) -> Option<(usize, T)>,
+    C: FnMut(usize, T),
+{
+    match current_pool() {
+        Some(pool) if tasks > 1 => {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let receiver = Mutex::new(receiver);
+            let receive = || {
+                let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
+                receiver.recv().ok()
+            };
+            pool.in_place_scope(|scope| {
+                for i in 0..tasks {
+                    let sender = sender.clone();
+                    let task = &task;
+                    scope.spawn(move |_| {
+                        // The receiver outlives the scope; a send cannot fail.
+                        let _ = sender.send((i, task(i)));
+                    });
+                }
+                drop(sender);
+                // Ends when every task has sent (or panicked, dropping its
+                // sender; the scope then re-raises the panic).
+                while let Some((i, result)) = wait(&receive) {
+                    consume(i, result);
+                }
+            });
+        }
+        _ => (0..tasks).for_each(|i| consume(i, task(i))),
+    }
+}
+
 /// A raw pointer to an output buffer that several tasks write to at once,
 /// each to its own disjoint set of elements.
 ///
