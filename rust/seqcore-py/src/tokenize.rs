@@ -600,7 +600,7 @@ where
         seqcore::parallel::map_tasks_streaming(
             tasks.len() - 1,
             &task,
-            |receive| py.detach(|| receive()),
+            |receive| py.detach(receive),
             |t, result| {
                 let built = result.map_err(ToPyErr::to_py_err).and_then(|lists| {
                     for (k, ids) in lists.into_iter().enumerate() {

@@ -42,6 +42,9 @@ pub fn is_word(piece: &[u8]) -> bool {
     std::str::from_utf8(body).is_ok_and(|s| s.chars().all(char::is_alphanumeric))
 }
 
+/// A byte-keyed n-gram: its id and its words' lengths in bytes.
+type ByBytes = (u32, Box<[usize]>);
+
 /// Pieces encoded per window when streaming a long text.
 const WINDOW: usize = 1024;
 /// `whole` entry of a piece that is not one base token.
@@ -218,7 +221,7 @@ pub struct MultiWord {
     pair_bits: Vec<u64>,
     /// The other n-grams (a word the base splits, or over 4 words), keyed by
     /// joined bytes -> (id, order), with hashes of their first words.
-    by_bytes: FxHashMap<Box<[u8]>, (u32, Box<[usize]>)>,
+    by_bytes: FxHashMap<Box<[u8]>, ByBytes>,
     first_hashes: FxHashSet<u64>,
     /// First words of `by_bytes` n-grams that are one base token, by id
     /// (so the hash above is only computed for pieces that are not).
