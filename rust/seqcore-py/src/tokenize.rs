@@ -260,16 +260,22 @@ fn policy_or_default(policy: Option<&Bound<'_, PySpecialPolicy>>) -> SpecialPoli
     policy.map_or_else(SpecialPolicy::strict, |p| p.get().0.clone())
 }
 
+impl PyTokenizer {
+    fn wrap(tokenizer: Tokenizer) -> Self {
+        PyTokenizer {
+            inner: Arc::new(tokenizer),
+            ints: IdInts::default(),
+        }
+    }
+}
+
 #[pymethods]
 impl PyTokenizer {
     /// Loads a Hugging Face `tokenizer.json` document.
     #[staticmethod]
     fn from_json(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
         let tokenizer = enter(py, || hf_json::from_json(data))?.map_err(ToPyErr::to_py_err)?;
-        Ok(PyTokenizer {
-            inner: Arc::new(tokenizer),
-            ints: IdInts::default(),
-        })
+        Ok(PyTokenizer::wrap(tokenizer))
     }
 
     /// Loads a tiktoken rank file with a pre-tokenizer (preset name or
@@ -296,10 +302,7 @@ impl PyTokenizer {
             )
         };
         let tokenizer = enter(py, build)?.map_err(ToPyErr::to_py_err)?;
-        Ok(PyTokenizer {
-            inner: Arc::new(tokenizer),
-            ints: IdInts::default(),
-        })
+        Ok(PyTokenizer::wrap(tokenizer))
     }
 
     /// Builds a tokenizer from token bytes (id = position) and merges (pairs
@@ -333,10 +336,7 @@ impl PyTokenizer {
             )
         };
         let tokenizer = enter(py, build)?.map_err(ToPyErr::to_py_err)?;
-        Ok(PyTokenizer {
-            inner: Arc::new(tokenizer),
-            ints: IdInts::default(),
-        })
+        Ok(PyTokenizer::wrap(tokenizer))
     }
 
     /// The `tokenizer.json` document.

@@ -356,14 +356,7 @@ impl Bpe {
                 }
             }
         }
-        let mut len = 0;
-        let mut at = 0u32;
-        while at != NONE {
-            ids[len] = ids[at as usize];
-            len += 1;
-            at = next[at as usize];
-        }
-        len
+        compact(ids, &next)
     }
 
     /// Merges in place with a linked list of live symbols and, per rank, the
@@ -454,15 +447,21 @@ impl Bpe {
                 }
             }
         }
-        let mut len = 0;
-        let mut at = 0u32;
-        while at != NONE {
-            ids[len] = ids[at as usize];
-            len += 1;
-            at = next[at as usize];
-        }
-        len
+        compact(ids, &next)
     }
+}
+
+/// Moves the live symbols (the linked list from position 0) to the front
+/// of `ids`; returns how many there are.
+fn compact(ids: &mut [u32], next: &[u32]) -> usize {
+    let mut len = 0;
+    let mut at = 0u32;
+    while at != u32::MAX {
+        ids[len] = ids[at as usize];
+        len += 1;
+        at = next[at as usize];
+    }
+    len
 }
 
 /// A pair that may merge: ordered by `order` = (rank << 32 | position).
