@@ -634,7 +634,9 @@ where
 pub fn batch_tasks(texts: &[&str]) -> Vec<usize> {
     let total: usize = texts.iter().map(|t| t.len()).sum();
     let threads = seqcore::parallel::num_threads();
-    let target = (total / (threads * 4).max(1)).max(64 << 10);
+    // Small enough that the caller starts building lists early and the
+    // pool stays busy meanwhile; large enough to amortise task overhead.
+    let target = (total / (threads * 16).max(1)).clamp(16 << 10, 256 << 10);
     let mut bounds = vec![0];
     let mut acc = 0;
     for (i, t) in texts.iter().enumerate() {
