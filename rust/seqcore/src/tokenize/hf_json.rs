@@ -341,7 +341,7 @@ fn parse_pre_tokenizer(v: &Value) -> Result<Splitting, TokenizeError> {
                         }
                     };
                     Ok(Splitting {
-                        pretokenizer: Some(PreTokenizer::new(&pattern).map_err(|e| {
+                        pretokenizer: Some(PreTokenizer::new(&as_oniguruma_reads(&pattern)).map_err(|e| {
                             err("pre_tokenizer.pretokenizers[0].pattern", e.to_string())
                         })?),
                         add_prefix_space: false,
@@ -446,6 +446,15 @@ fn parse_post_processor(
             format!("post-processor {other:?} is not supported"),
         )),
     }
+}
+
+/// The pattern as Hugging Face's engine (Oniguruma, Ruby syntax) reads it,
+/// for the one construct in circulation where it differs from the regex
+/// crate: a counted repetition followed by `+` (tiktoken's cl100k spelling
+/// has `\p{N}{1,3}+`) is possessive for the regex crate but "repeat the
+/// repetition" for Oniguruma, so Hugging Face keeps "1111" as one piece.
+fn as_oniguruma_reads(pattern: &str) -> String {
+    pattern.replace(r"\p{N}{1,3}+", r"(?:\p{N}{1,3})+")
 }
 
 /// Writes a tokenizer as a `tokenizer.json` that Hugging Face `tokenizers`
