@@ -105,6 +105,13 @@ impl IdInts {
                 }
                 pyo3::ffi::PyList_SetItem(list.as_ptr(), i as pyo3::ffi::Py_ssize_t, item);
             }
+            // A list of ints cannot be part of a reference cycle, so the
+            // cyclic GC need not track it (as CPython does for tuples of
+            // atomic objects). Batches create thousands of these lists,
+            // and walking them in collections was serial time that capped
+            // the speed-up of a second thread. (A list a caller later makes
+            // refer to itself would then only be freed when broken up.)
+            pyo3::ffi::PyObject_GC_UnTrack(list.as_ptr().cast());
             Ok(list.cast_into_unchecked())
         }
     }
