@@ -241,6 +241,13 @@ impl Bpe {
             cache.serve(self);
             if ids.len() <= SMALL_PIECE {
                 self.merge_small(ids, &mut cache)
+            } else if let Some(len) = ids
+                .iter()
+                .all(|&id| id == ids[0])
+                .then(|| self.merge_run(ids))
+                .flatten()
+            {
+                len
             } else if ids.len() <= HEAP_PIECE {
                 self.merge_heap(ids, &mut cache)
             } else {
@@ -300,6 +307,114 @@ impl Bpe {
                 ranks[at - 1] = cache.get(self, ids[at - 1], ids[at]);
             }
         }
+    }
+
+    /// Merges a piece of one repeated symbol (a megabyte of "a", of spaces)
+    /// on its run-length form: runs of equal symbols, a handful of them at
+    /// any time. Each round takes the lowest-ranked pair present (inside a
+    /// run or where two runs meet) and sweeps it left to right over the
+    /// runs, which is what the rule does as long as no merge makes a pair of
+    /// lower rank; every pair a merge makes is checked, and if one ranks
+    /// lower, this gives up (`None`) and the caller merges the general way.
+    /// Cost: rounds x runs, independent of the length.
+    fn merge_run(&self, ids: &mut [u32]) -> Option<usize> {
+        let mut runs: Vec<(u32, usize)> = vec![(ids[0], ids.len())];
+        let mut next: Vec<(u32, usize)> = Vec::new();
+        let push = |runs: &mut Vec<(u32, usize)>, symbol: u32, count: usize| {
+            if count == 0 {
+                return;
+            }
+            match runs.last_mut() {
+                Some(last) if last.0 == symbol => last.1 += count,
+                _ => runs.push((symbol, count)),
+            }
+        };
+        loop {
+            let mut best = NO_PAIR;
+            for (i, &(symbol, count)) in runs.iter().enumerate() {
+                if count >= 2 {
+                    best = best.min(self.packed(symbol, symbol));
+                }
+                if let Some(&(after, _)) = runs.get(i + 1) {
+                    best = best.min(self.packed(symbol, after));
+                }
+            }
+            if best == NO_PAIR {
+                break;
+            }
+            let rank = best >> 32;
+            let merge = |left: u32, right: u32| {
+                let p = self.packed(left, right);
+                (p != NO_PAIR && p >> 32 == rank).then_some(p as u32)
+            };
+            // A pair made during the sweep that ranks below the sweep's rank
+            // would have merged first: the sweep would be wrong.
+            let lower = |left: Option<u32>, right: Option<u32>| match (left, right) {
+                (Some(l), Some(r)) => {
+                    let p = self.packed(l, r);
+                    p != NO_PAIR && p >> 32 < rank
+                }
+                _ => false,
+            };
+            next.clear();
+            // The symbol at the sweep's position, not yet placed.
+            let mut pending: Option<u32> = None;
+            for (i, &(symbol, mut count)) in runs.iter().enumerate() {
+                let following = runs.get(i + 1).map(|r| r.0);
+                if let Some(before) = pending.take() {
+                    match merge(before, symbol) {
+                        Some(merged) => {
+                            let right = if count > 1 { Some(symbol) } else { following };
+                            if lower(next.last().map(|r| r.0), Some(merged))
+                                || lower(Some(merged), right)
+                            {
+                                return None;
+                            }
+                            push(&mut next, merged, 1);
+                            count -= 1;
+                        }
+                        None => push(&mut next, before, 1),
+                    }
+                }
+                if count == 0 {
+                    continue;
+                }
+                match merge(symbol, symbol) {
+                    Some(merged) => {
+                        let pairs = count / 2;
+                        let right = if count % 2 == 1 {
+                            Some(symbol)
+                        } else {
+                            following
+                        };
+                        if lower(next.last().map(|r| r.0), Some(merged))
+                            || (pairs >= 2 && lower(Some(merged), Some(merged)))
+                            || lower(Some(merged), right)
+                        {
+                            return None;
+                        }
+                        push(&mut next, merged, pairs);
+                        if count % 2 == 1 {
+                            pending = Some(symbol);
+                        }
+                    }
+                    None => {
+                        push(&mut next, symbol, count - 1);
+                        pending = Some(symbol);
+                    }
+                }
+            }
+            if let Some(last) = pending {
+                push(&mut next, last, 1);
+            }
+            std::mem::swap(&mut runs, &mut next);
+        }
+        let mut len = 0;
+        for (symbol, count) in runs {
+            ids[len..len + count].fill(symbol);
+            len += count;
+        }
+        Some(len)
     }
 
     /// Merges in place with a linked list of live symbols and a min-heap of
@@ -603,6 +718,61 @@ mod tests {
             ignore_merges: false,
         };
         Bpe::new(&refs, &[(120, 256), (97, 98)], rule).unwrap()
+    }
+
+    #[test]
+    fn runs_of_one_symbol_follow_the_rule() {
+        for bpe in [
+            table(MergeRule::Ranks),
+            table(MergeRule::Merges {
+                ignore_merges: false,
+            }),
+        ] {
+            for byte in [b'a', b'b', b'x'] {
+                for len in (0..300).chain([997, 1024, 4097]) {
+                    let piece = vec![byte; len];
+                    let mut out = Vec::new();
+                    bpe.merge_bytes(&piece, &mut out);
+                    assert_eq!(out, naive(&bpe, &piece), "{len} x {byte}");
+                }
+            }
+        }
+        // Many tokens of one letter, made in an order that mixes lengths.
+        let mut tokens: Vec<(u32, Vec<u8>)> =
+            (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+        for (i, n) in [2usize, 3, 4, 5, 7, 8, 6].iter().enumerate() {
+            tokens.push((256 + i as u32, vec![b'a'; *n]));
+        }
+        let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+        // aa, aaa = aa+a, aaaa = aa+aa, aaaaa = aaaa+a, a7 = aaaa+aaa, a8 = aaaa+aaaa, a6 = aaa+aaa
+        let merges = [
+            (97, 97),
+            (256, 97),
+            (256, 256),
+            (258, 97),
+            (258, 257),
+            (258, 258),
+            (257, 257),
+        ];
+        for rule in [
+            MergeRule::Ranks,
+            MergeRule::Merges {
+                ignore_merges: false,
+            },
+        ] {
+            let bpe = Bpe::new(&refs, &merges, rule).unwrap();
+            // The run path succeeds here (no merge makes a lower rank).
+            if rule != MergeRule::Ranks {
+                let mut ids = vec![97; 1000];
+                assert!(bpe.merge_run(&mut ids).is_some());
+            }
+            for len in (0..400).chain([4097, 10_000]) {
+                let piece = vec![b'a'; len];
+                let mut out = Vec::new();
+                bpe.merge_bytes(&piece, &mut out);
+                assert_eq!(out, naive(&bpe, &piece), "{len} under {rule:?}");
+            }
+        }
     }
 
     #[test]

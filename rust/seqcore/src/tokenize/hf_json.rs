@@ -341,9 +341,11 @@ fn parse_pre_tokenizer(v: &Value) -> Result<Splitting, TokenizeError> {
                         }
                     };
                     Ok(Splitting {
-                        pretokenizer: Some(PreTokenizer::new(&as_oniguruma_reads(&pattern)).map_err(|e| {
-                            err("pre_tokenizer.pretokenizers[0].pattern", e.to_string())
-                        })?),
+                        pretokenizer: Some(
+                            PreTokenizer::new(&as_oniguruma_reads(&pattern)).map_err(|e| {
+                                err("pre_tokenizer.pretokenizers[0].pattern", e.to_string())
+                            })?,
+                        ),
                         add_prefix_space: false,
                     })
                 }
