@@ -220,6 +220,14 @@ impl Bpe {
         }
     }
 
+    /// Every `(bytes, id)` that [`Bpe::whole_piece`] settles.
+    pub fn whole_pieces(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        self.encoder
+            .iter()
+            .filter(|(_, &v)| v & NOT_DIRECT == 0)
+            .map(|(k, &v)| (&k[..], v))
+    }
+
     /// Appends the ids of a piece that [`Bpe::whole_piece`] did not settle.
     pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         self.merge_bytes(piece, out);

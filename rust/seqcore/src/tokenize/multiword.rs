@@ -45,17 +45,28 @@ pub fn is_word(piece: &[u8]) -> bool {
 /// A byte-keyed n-gram: its id and its words' lengths in bytes.
 type ByBytes = (u32, Box<[usize]>);
 
+/// A piece while streaming: (start, end, whole-token id or NONE, flags).
+type Piece = (usize, usize, u32, u8);
+
+/// Flag: the base id is a word.
+const WORD: u8 = 1;
+/// Flag: the base id starts an id-keyed n-gram.
+const STARTS_BY_IDS: u8 = 2;
+/// Flag: the base id starts a byte-keyed n-gram.
+const STARTS_BY_BYTES: u8 = 4;
+
 /// Pieces encoded per window when streaming a long text.
 const WINDOW: usize = 1024;
 /// `whole` entry of a piece that is not one base token.
 const NONE: u32 = u32::MAX;
 
-/// Size of the (first id, second id) filter, in bits (128 KiB).
-const PAIR_BITS: usize = 1 << 20;
+/// Size of the (first id, second id) filter, in bits (16 KiB: stays in
+/// the first-level cache; 5,000 bigrams set under 4% of it).
+const PAIR_BITS: usize = 1 << 17;
 
 fn pair_bit(first: u32, second: u32) -> usize {
     let key = (u64::from(first) << 32) | u64::from(second);
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 20)) as usize
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 17)) as usize
 }
 
 /// Up to four ids as one hash key.
@@ -212,9 +223,12 @@ pub struct MultiWord {
     /// words' ids (`by_ids[n - 2]`): the words' ids come from the lookup
     /// base encoding does anyway, so matching costs one integer hash.
     by_ids: [FxHashMap<u128, u32>; 3],
-    /// Base ids that are words, and base ids that start an `by_ids` n-gram.
-    word_ids: Vec<bool>,
-    first_ids: Vec<bool>,
+    /// Per base id, [`WORD`] | [`STARTS_BY_IDS`] | [`STARTS_BY_BYTES`]: one
+    /// byte per id, so each piece costs one load for all three questions.
+    flags: Vec<u8>,
+    /// The base's whole-piece lookup with each id's flags in the top byte
+    /// (ids are below 2^24): one probe per piece answers both questions.
+    lookup: FxHashMap<Box<[u8]>, u32>,
     /// A bit per hash of (first id, second id) of every `by_ids` n-gram:
     /// most positions where a first word occurs fail this test, which
     /// costs one load instead of a hash-map probe.
@@ -222,10 +236,9 @@ pub struct MultiWord {
     /// The other n-grams (a word the base splits, or over 4 words), keyed by
     /// joined bytes -> (id, order), with hashes of their first words.
     by_bytes: FxHashMap<Box<[u8]>, ByBytes>,
+    /// (First words that are one base token have STARTS_BY_BYTES instead,
+    /// so the hash is only computed for pieces that are not.)
     first_hashes: FxHashSet<u64>,
-    /// First words of `by_bytes` n-grams that are one base token, by id
-    /// (so the hash above is only computed for pieces that are not).
-    slow_first_ids: Vec<bool>,
     /// Orders present, longest first.
     orders: Vec<usize>,
     /// Joined bytes of each n-gram (for decoding).
@@ -242,16 +255,16 @@ impl MultiWord {
             .filter(|&b| (b as usize) + ngrams.len() < (1 << 31))
             .ok_or_else(|| TokenizeError::Invalid("vocabulary too large".into()))?;
         let bpe = base.bpe();
-        let mut word_ids = vec![false; base_vocab_size];
+        let mut flags = vec![0u8; base_vocab_size];
         for (id, bytes, kind) in base.vocab().iter() {
-            word_ids[id as usize] = kind == TokenKind::Merged && is_word(bytes);
+            if kind == TokenKind::Merged && is_word(bytes) {
+                flags[id as usize] |= WORD;
+            }
         }
         let mut by_ids: [FxHashMap<u128, u32>; 3] = Default::default();
-        let mut first_ids = vec![false; base_vocab_size];
         let mut pair_bits = vec![0u64; PAIR_BITS / 64];
         let mut by_bytes = FxHashMap::default();
         let mut first_hashes = FxHashSet::default();
-        let mut slow_first_ids = vec![false; base_vocab_size];
         let mut seen = FxHashSet::default();
         let mut orders = Vec::new();
         let mut bytes = Vec::with_capacity(ngrams.len());
@@ -283,14 +296,14 @@ impl MultiWord {
                 .collect();
             match ids {
                 Some(ids) if ids.len() <= 4 => {
-                    first_ids[ids[0] as usize] = true;
+                    flags[ids[0] as usize] |= STARTS_BY_IDS;
                     let bit = pair_bit(ids[0], ids[1]);
                     pair_bits[bit / 64] |= 1 << (bit % 64);
                     by_ids[ids.len() - 2].insert(pack(&ids), id);
                 }
                 _ => {
                     match bpe.whole_piece(words[0].as_bytes()) {
-                        Some(first) => slow_first_ids[first as usize] = true,
+                        Some(first) => flags[first as usize] |= STARTS_BY_BYTES,
                         None => {
                             first_hashes.insert(piece_hash(words[0].as_bytes()));
                         }
@@ -305,16 +318,19 @@ impl MultiWord {
             bytes.push(joined);
         }
         orders.sort_unstable_by(|a, b| b.cmp(a));
+        let lookup = bpe
+            .whole_pieces()
+            .map(|(piece, id)| (piece.into(), id | (u32::from(flags[id as usize]) << 24)))
+            .collect();
         Ok(MultiWord {
             base_vocab_size: first_id,
             ngrams,
             by_ids,
-            word_ids,
-            first_ids,
+            flags,
+            lookup,
             pair_bits,
             by_bytes,
             first_hashes,
-            slow_first_ids,
             orders,
             bytes,
         })
@@ -392,7 +408,11 @@ impl MultiWord {
             match segment {
                 Segment::Token(id, ..) => out.push(id),
                 Segment::Text(start, end) => {
-                    self.encode_segment(base, &text[start..end], &mut out)?
+                    if self.orders == [2] {
+                        self.encode_segment_bigrams(base, &text[start..end], &mut out)?
+                    } else {
+                        self.encode_segment(base, &text[start..end], &mut out)?
+                    }
                 }
             }
         }
@@ -400,6 +420,87 @@ impl MultiWord {
             out.extend_from_slice(&base.template().suffix);
         }
         Ok(out)
+    }
+
+    /// Encodes one run of text when every n-gram is a bigram (the default):
+    /// at most one piece waits, and a piece where no bigram can start goes
+    /// straight to the base encoding, so the cost over plain encoding is a
+    /// flag lookup per piece and, where a bigram may start, a bit filter and
+    /// one probe. Gives the same ids as [`Self::encode_segment`].
+    fn encode_segment_bigrams(
+        &self,
+        base: &Tokenizer,
+        segment: &str,
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizeError> {
+        let text = base.prefixed(segment);
+        let seg = text.as_bytes();
+        let bpe = base.bpe();
+        let emit = |out: &mut Vec<u32>, (a, b, id, _): Piece| match id {
+            NONE => bpe.merge_piece(&seg[a..b], out),
+            id => out.push(id),
+        };
+        // (start, end, whole id or NONE, flags)
+        let mut pending: Option<Piece> = None;
+        base.split_pieces(&text, &mut |a, b| {
+            let (id, flags) = match self.lookup.get(&seg[a..b]) {
+                Some(&v) => (v & 0xFF_FFFF, (v >> 24) as u8),
+                None => (NONE, 0),
+            };
+            let piece = (a, b, id, flags);
+            if let Some(first) = pending.take() {
+                if let Some(bigram) = self.bigram(seg, first, piece) {
+                    out.push(bigram);
+                    return;
+                }
+                emit(out, first);
+            }
+            let may_start = match id {
+                NONE => {
+                    !self.first_hashes.is_empty()
+                        && self.first_hashes.contains(&piece_hash(&seg[a..b]))
+                }
+                _ => flags & (STARTS_BY_IDS | STARTS_BY_BYTES) != 0,
+            };
+            if may_start {
+                pending = Some(piece);
+            } else {
+                emit(out, piece);
+            }
+        })?;
+        if let Some(last) = pending {
+            emit(out, last);
+        }
+        Ok(())
+    }
+
+    /// The bigram token of two adjacent pieces, if any.
+    #[inline]
+    fn bigram(&self, seg: &[u8], first: Piece, second: Piece) -> Option<u32> {
+        let (a, b, id, flags) = first;
+        if flags & STARTS_BY_IDS != 0 && second.3 & WORD != 0 {
+            let bit = pair_bit(id, second.2);
+            if self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0 {
+                if let Some(&token) = self.by_ids[0].get(&pack(&[id, second.2])) {
+                    return Some(token);
+                }
+            }
+        }
+        let slow_start = match id {
+            NONE => {
+                !self.first_hashes.is_empty() && self.first_hashes.contains(&piece_hash(&seg[a..b]))
+            }
+            _ => flags & STARTS_BY_BYTES != 0,
+        };
+        if slow_start {
+            if let Some((token, lengths)) = self.by_bytes.get(&seg[a..second.1]) {
+                // Same bytes and the same two word boundaries.
+                if lengths[..] == [b - a, second.1 - second.0] {
+                    return Some(*token);
+                }
+            }
+        }
+        None
     }
 
     /// Encodes one run of text, streaming its pieces through a window of
@@ -447,11 +548,13 @@ impl MultiWord {
         'pieces: while i < limit {
             let (a, b) = pieces[i];
             let first = whole[i];
-            let fast_start = first != NONE
-                && self.first_ids[first as usize]
-                && i + 1 < pieces.len()
-                && whole[i + 1] != NONE
-                && {
+            let flags = if first == NONE {
+                0
+            } else {
+                self.flags[first as usize]
+            };
+            let fast_start =
+                flags & STARTS_BY_IDS != 0 && i + 1 < pieces.len() && whole[i + 1] != NONE && {
                     let bit = pair_bit(first, whole[i + 1]);
                     self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0
                 };
@@ -460,7 +563,7 @@ impl MultiWord {
                     !self.first_hashes.is_empty()
                         && self.first_hashes.contains(&piece_hash(&seg[a..b]))
                 }
-                id => self.slow_first_ids[id as usize],
+                _ => flags & STARTS_BY_BYTES != 0,
             };
             if fast_start || slow_start {
                 for &n in &self.orders {
@@ -472,7 +575,7 @@ impl MultiWord {
                         && n <= 4
                         && window
                             .iter()
-                            .all(|&w| w != NONE && self.word_ids[w as usize])
+                            .all(|&w| w != NONE && self.flags[w as usize] & WORD != 0)
                     {
                         if let Some(&id) = self.by_ids[n - 2].get(&pack(window)) {
                             out.push(id);
