@@ -1,0 +1,323 @@
+//! Byte-pair merging of one piece: the heart of encoding.
+//!
+//! Both file formats reduce to one rule: repeatedly merge the adjacent pair
+//! with the lowest rank, the leftmost one among equals.
+//! * Hugging Face `tokenizer.json`: a pair's rank is its position in the
+//!   merge list.
+//! * tiktoken rank files: any adjacent pair whose concatenation is a token
+//!   may merge, at that token's rank.
+//!
+//! So both become one table `(left id, right id) -> (rank, merged id)`.
+//! Short pieces (nearly all of them) merge with a linear scan over a small
+//! array, long ones with a heap and a linked list, so a megabyte without a
+//! single space costs O(n log n), not O(n^2).
+
+use rustc_hash::FxHashMap;
+
+use crate::tokenize::error::TokenizeError;
+
+/// Pieces up to this many bytes merge with the quadratic-but-tiny scan.
+const SMALL_PIECE: usize = 96;
+/// Pieces up to this many bytes merge with a heap of candidate pairs (it
+/// stays in cache); longer ones with per-rank position lists.
+const HEAP_PIECE: usize = 4096;
+/// No pair: sorts after every real rank.
+const NO_PAIR: u64 = u64::MAX;
+/// Encoder values with this bit set are tokens whose bytes do not encode to
+/// themselves, so a piece equal to them must still be merged step by step.
+const NOT_DIRECT: u32 = 1 << 31;
+
+/// Which file semantics the merge table came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeRule {
+    /// tiktoken: every split of a token into two tokens merges at its rank,
+    /// and a piece that is a token is that token.
+    Ranks,
+    /// Hugging Face merges; `ignore_merges` makes a piece that is a token
+    /// that token (Llama-3 sets it).
+    Merges { ignore_merges: bool },
+}
+
+/// The merge table and the bytes -> id map of the mergeable tokens.
+#[derive(Debug, Clone)]
+pub struct Bpe {
+    /// Piece bytes -> id (| NOT_DIRECT).
+    encoder: FxHashMap<Box<[u8]>, u32>,
+    /// The id of each single byte, or `u32::MAX` when the vocabulary lacks it.
+    byte_ids: [u32; 256],
+    /// `(left << 32) | right` -> `(rank << 32) | merged`.
+    pairs: FxHashMap<u64, u64>,
+    rule: MergeRule,
+    /// Identifies this table to the per-thread pair cache.
+    table_id: u64,
+}
+
+/// Hands out a distinct id to every merge table built.
+static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+thread_local! {
+    /// Each thread's cache in front of the pair table it used last.
+    static PAIR_CACHE: std::cell::RefCell<PairCache> = std::cell::RefCell::new(PairCache::new());
+}
+
+#[inline]
+fn pair_key(left: u32, right: u32) -> u64 {
+    (u64::from(left) << 32) | u64::from(right)
+}
+
+impl Bpe {
+    /// Builds the table from mergeable tokens and, for `MergeRule::Merges`,
+    /// the merge list (pairs of ids, in rank order). For `MergeRule::Ranks`
+    /// a token's id is its rank.
+    pub fn new(
+        tokens: &[(u32, &[u8])],
+        merges: &[(u32, u32)],
+        rule: MergeRule,
+    ) -> Result<Self, TokenizeError> {
+        if let Some((id, _)) = tokens.iter().find(|t| t.0 >= NOT_DIRECT) {
+            return Err(TokenizeError::format(
+                "vocabulary",
+                format!("token id {id} is over the 2^31 limit"),
+            ));
+        }
+        let mut encoder = FxHashMap::default();
+        encoder.reserve(tokens.len());
+        let mut by_id: FxHashMap<u32, &[u8]> = FxHashMap::default();
+        by_id.reserve(tokens.len());
+        for &(id, bytes) in tokens {
+            // Two ids with the same bytes: the lower id wins, as in a
+            // rank file where the lower rank merges first.
+            encoder
+                .entry(bytes.to_vec().into_boxed_slice())
+                .and_modify(|old: &mut u32| *old = (*old).min(id))
+                .or_insert(id);
+            by_id.insert(id, bytes);
+        }
+        let mut byte_ids = [u32::MAX; 256];
+        for (byte, slot) in byte_ids.iter_mut().enumerate() {
+            if let Some(&id) = encoder.get(&[byte as u8][..]) {
+                *slot = id;
+            }
+        }
+        let mut pairs = FxHashMap::default();
+        match rule {
+            MergeRule::Ranks => {
+                for &(id, bytes) in tokens {
+                    for split in 1..bytes.len() {
+                        let (left, right) = bytes.split_at(split);
+                        if let (Some(&l), Some(&r)) = (encoder.get(left), encoder.get(right)) {
+                            pairs.insert(pair_key(l, r), (u64::from(id) << 32) | u64::from(id));
+                        }
+                    }
+                }
+            }
+            MergeRule::Merges { .. } => {
+                pairs.reserve(merges.len());
+                let mut joined = Vec::new();
+                for (rank, &(l, r)) in merges.iter().enumerate() {
+                    let (Some(lb), Some(rb)) = (by_id.get(&l), by_id.get(&r)) else {
+                        return Err(TokenizeError::format(
+                            format!("model.merges[{rank}]"),
+                            format!("merge of ids {l} and {r}: an id is not in the vocabulary"),
+                        ));
+                    };
+                    joined.clear();
+                    joined.extend_from_slice(lb);
+                    joined.extend_from_slice(rb);
+                    let Some(&merged) = encoder.get(&joined[..]) else {
+                        return Err(TokenizeError::format(
+                            format!("model.merges[{rank}]"),
+                            format!(
+                                "the merge of {:?} and {:?} makes {:?}, which is not in the vocabulary",
+                                String::from_utf8_lossy(lb),
+                                String::from_utf8_lossy(rb),
+                                String::from_utf8_lossy(&joined)
+                            ),
+                        ));
+                    };
+                    // A repeated pair keeps its last rank, as Hugging Face does.
+                    pairs.insert(pair_key(l, r), ((rank as u64) << 32) | u64::from(merged));
+                }
+            }
+        }
+        let mut bpe = Bpe {
+            encoder,
+            byte_ids,
+            pairs,
+            rule,
+            table_id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        if rule
+            == (MergeRule::Merges {
+                ignore_merges: false,
+            })
+        {
+            bpe.mark_indirect_tokens();
+        }
+        Ok(bpe)
+    }
+
+    /// With plain Hugging Face merges a piece that equals a token may still
+    /// merge into other tokens; flag those so lookups do not shortcut them.
+    fn mark_indirect_tokens(&mut self) {
+        let mut scratch = Vec::new();
+        let mut indirect = Vec::new();
+        for (bytes, &id) in &self.encoder {
+            if bytes.len() < 2 {
+                continue;
+            }
+            scratch.clear();
+            self.merge_bytes(bytes, &mut scratch);
+            if scratch.as_slice() != [id] {
+                indirect.push(bytes.clone());
+            }
+        }
+        for bytes in indirect {
+            if let Some(v) = self.encoder.get_mut(&bytes) {
+                *v |= NOT_DIRECT;
+            }
+        }
+    }
+
+    /// The semantics this table follows.
+    pub fn rule(&self) -> MergeRule {
+        self.rule
+    }
+
+    /// The id of a mergeable token, if `bytes` is one.
+    pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
+        self.encoder.get(bytes).map(|&v| v & !NOT_DIRECT)
+    }
+
+    /// `(rank, merged id)` of an adjacent pair, if it merges.
+    pub fn pair(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        self.pairs
+            .get(&pair_key(left, right))
+            .map(|&v| ((v >> 32) as u32, v as u32))
+    }
+
+    /// Appends the ids of one pre-tokenized piece to `out`.
+    #[inline]
+    pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if let Some(&v) = self.encoder.get(piece) {
+            if v & NOT_DIRECT == 0 {
+                out.push(v);
+                return;
+            }
+        }
+        self.merge_bytes(piece, out);
+    }
+
+    /// The token a piece encodes to as a whole, when a lookup settles it.
+    #[inline]
+    pub fn whole_piece(&self, piece: &[u8]) -> Option<u32> {
+        match self.encoder.get(piece) {
+            Some(&v) if v & NOT_DIRECT == 0 => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Every `(bytes, id)` that [`Bpe::whole_piece`] settles.
+    pub fn whole_pieces(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        self.encoder
+            .iter()
+            .filter(|(_, &v)| v & NOT_DIRECT == 0)
+            .map(|(k, &v)| (&k[..], v))
+    }
+
+    /// Appends the ids of a piece that [`Bpe::whole_piece`] did not settle.
+    pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        self.merge_bytes(piece, out);
+    }
+
+    /// Merges a piece from its single bytes (bytes missing from the
+    /// vocabulary are dropped, as Hugging Face does without `unk_token`).
+    fn merge_bytes(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let start = out.len();
+        out.extend(
+            piece
+                .iter()
+                .map(|&b| self.byte_ids[usize::from(b)])
+                .filter(|&id| id != u32::MAX),
+        );
+        let ids = &mut out[start..];
+        let len = PAIR_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            cache.serve(self);
+            if ids.len() <= SMALL_PIECE {
+                self.merge_small(ids, &mut cache)
+            } else if let Some(len) = ids
+                .iter()
+                .all(|&id| id == ids[0])
+                .then(|| self.merge_run(ids))
+                .flatten()
+            {
+                len
+            } else if ids.len() <= HEAP_PIECE {
+                self.merge_heap(ids, &mut cache)
+            } else {
+                self.merge_large(ids, &mut cache)
+            }
+        });
+        out.truncate(start + len);
+    }
+
+    #[inline]
+    fn packed(&self, left: u32, right: u32) -> u64 {
+        self.pairs
+            .get(&pair_key(left, right))
+            .copied()
+            .unwrap_or(NO_PAIR)
+    }
+
+    /// Merges in place with a scan for the lowest rank; returns the new length.
+    fn merge_small(&self, ids: &mut [u32], cache: &mut PairCache) -> usize {
+        let mut len = ids.len();
+        if len < 2 {
+            return len;
+        }
+        // ranks[i]: (rank << 32 | merged) of the pair (ids[i], ids[i + 1]).
+        let mut ranks = [NO_PAIR; SMALL_PIECE];
+        for i in 0..len - 1 {
+            ranks[i] = cache.get(self, ids[i], ids[i + 1]);
+        }
+        loop {
+            let mut best = NO_PAIR;
+            let mut at = 0;
+            for (i, &r) in ranks[..len - 1].iter().enumerate() {
+                if r < best {
+                    best = r;
+                    at = i;
+                }
+            }
+            if best == NO_PAIR {
+                return len;
+            }
+            ids[at] = best as u32;
+            ids.copy_within(at + 2..len, at + 1);
+            if at + 2 < len {
+                ranks.copy_within(at + 2..len - 1, at + 1);
+            }
+            len -= 1;
+            if len == 1 {
+                return len;
+            }
+            ranks[len - 1] = NO_PAIR;
+            if at + 1 < len {
+                ranks[at] = cache.get(self, ids[at], ids[at + 1]);
+            } else {
+                ranks[at] = NO_PAIR;
+            }
+            if at > 0 {
+                ranks[at - 1] = cache.get(self, ids[at - 1], ids[at]);
+            }
+        }
+    }
+}
+
+mod long_pieces;
+mod pair_cache;
+#[cfg(test)]
+mod tests;
+
+use pair_cache::PairCache;

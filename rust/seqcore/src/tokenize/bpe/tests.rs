@@ -1,0 +1,162 @@
+//! Tests of the merge paths against the rule written out plainly.
+
+use super::pair_cache::PairCache;
+use super::*;
+
+/// A tiny merge table: bytes, then "ab", "bc", "abc" (via ab+c), "aa".
+fn table(rule: MergeRule) -> Bpe {
+    let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    for (i, t) in ["ab", "bc", "abc", "aa"].iter().enumerate() {
+        tokens.push((256 + i as u32, t.as_bytes().to_vec()));
+    }
+    let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+    let merges = [(97, 98), (98, 99), (256, 99), (97, 97)];
+    Bpe::new(&refs, &merges, rule).unwrap()
+}
+
+fn encode(bpe: &Bpe, text: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    bpe.encode_piece(text.as_bytes(), &mut out);
+    out
+}
+
+#[test]
+fn merges_lowest_rank_leftmost_first() {
+    let bpe = table(MergeRule::Merges {
+        ignore_merges: false,
+    });
+    assert_eq!(encode(&bpe, "abc"), vec![258]);
+    assert_eq!(encode(&bpe, "bcab"), vec![257, 256]);
+    assert_eq!(encode(&bpe, "aaa"), vec![259, 97]);
+    assert_eq!(encode(&bpe, "aaaa"), vec![259, 259]);
+    assert_eq!(encode(&bpe, ""), Vec::<u32>::new());
+}
+
+#[test]
+fn rank_files_merge_any_split() {
+    // "abc" = a + bc also merges under tiktoken rules; ranks are ids.
+    let bpe = table(MergeRule::Ranks);
+    assert_eq!(bpe.pair(97, 257), Some((258, 258)));
+    assert_eq!(encode(&bpe, "abc"), vec![258]);
+}
+
+/// The rule written out plainly: find the lowest-rank pair, merge, repeat.
+fn naive(bpe: &Bpe, piece: &[u8]) -> Vec<u32> {
+    let mut ids: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
+    loop {
+        let best = (0..ids.len().saturating_sub(1))
+            .filter_map(|i| bpe.pair(ids[i], ids[i + 1]).map(|(r, m)| (r, i, m)))
+            .min();
+        let Some((_, i, merged)) = best else {
+            return ids;
+        };
+        ids[i] = merged;
+        ids.remove(i + 1);
+    }
+}
+
+/// A file where a merge makes a pair of lower rank: "ab" (rank 1) then
+/// "x" + "ab" (rank 0).
+fn lower_rank_table() -> Bpe {
+    let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    tokens.push((256, b"ab".to_vec()));
+    tokens.push((257, b"xab".to_vec()));
+    let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+    let rule = MergeRule::Merges {
+        ignore_merges: false,
+    };
+    Bpe::new(&refs, &[(120, 256), (97, 98)], rule).unwrap()
+}
+
+#[test]
+fn runs_of_one_symbol_follow_the_rule() {
+    for bpe in [
+        table(MergeRule::Ranks),
+        table(MergeRule::Merges {
+            ignore_merges: false,
+        }),
+    ] {
+        for byte in [b'a', b'b', b'x'] {
+            for len in (0..300).chain([997, 1024, 4097]) {
+                let piece = vec![byte; len];
+                let mut out = Vec::new();
+                bpe.merge_bytes(&piece, &mut out);
+                assert_eq!(out, naive(&bpe, &piece), "{len} x {byte}");
+            }
+        }
+    }
+    // Many tokens of one letter, made in an order that mixes lengths.
+    let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    for (i, n) in [2usize, 3, 4, 5, 7, 8, 6].iter().enumerate() {
+        tokens.push((256 + i as u32, vec![b'a'; *n]));
+    }
+    let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+    // aa, aaa = aa+a, aaaa = aa+aa, aaaaa = aaaa+a, a7 = aaaa+aaa, a8 = aaaa+aaaa, a6 = aaa+aaa
+    let merges = [
+        (97, 97),
+        (256, 97),
+        (256, 256),
+        (258, 97),
+        (258, 257),
+        (258, 258),
+        (257, 257),
+    ];
+    for rule in [
+        MergeRule::Ranks,
+        MergeRule::Merges {
+            ignore_merges: false,
+        },
+    ] {
+        let bpe = Bpe::new(&refs, &merges, rule).unwrap();
+        // The run path succeeds here (no merge makes a lower rank).
+        if rule != MergeRule::Ranks {
+            let mut ids = vec![97; 1000];
+            assert!(bpe.merge_run(&mut ids).is_some());
+        }
+        for len in (0..400).chain([4097, 10_000]) {
+            let piece = vec![b'a'; len];
+            let mut out = Vec::new();
+            bpe.merge_bytes(&piece, &mut out);
+            assert_eq!(out, naive(&bpe, &piece), "{len} under {rule:?}");
+        }
+    }
+}
+
+#[test]
+fn both_merge_paths_follow_the_rule() {
+    let tables = [
+        table(MergeRule::Ranks),
+        table(MergeRule::Merges {
+            ignore_merges: false,
+        }),
+        lower_rank_table(),
+    ];
+    for bpe in tables {
+        let mut state = 12345u64;
+        for len in [0usize, 1, 2, 3, 47, 48, 49, 95, 96, 97, 100, 500, 5000] {
+            for _ in 0..50 {
+                let piece: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        b"abcx"[(state >> 33) as usize % 4]
+                    })
+                    .collect();
+                let mut via_merge = Vec::new();
+                bpe.merge_bytes(&piece, &mut via_merge);
+                assert_eq!(via_merge, naive(&bpe, &piece), "{piece:?}");
+                if len >= 2 {
+                    let mut large: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
+                    let mut cache = PairCache::new();
+                    cache.serve(&bpe);
+                    let mut heap = large.clone();
+                    let n = bpe.merge_large(&mut large, &mut cache);
+                    assert_eq!(&large[..n], naive(&bpe, &piece), "{piece:?}");
+                    let n = bpe.merge_heap(&mut heap, &mut cache);
+                    assert_eq!(&heap[..n], naive(&bpe, &piece), "{piece:?}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Encoding and decoding with multi-word tokens.
+
+use super::{
+    pack, pair_bit, piece_hash, MultiWord, Piece, MAX_ORDER, NONE, STARTS_BY_BYTES, STARTS_BY_IDS,
+    WINDOW, WORD,
+};
+use crate::tokenize::added::{Segment, SpecialPolicy};
+use crate::tokenize::error::TokenizeError;
+use crate::tokenize::tokenizer::Tokenizer;
+use crate::tokenize::vocab::TokenKind;
+
+impl MultiWord {
+    /// Encodes with n-grams merged first; `base` must be the tokenizer this
+    /// vocabulary was built on.
+    pub fn encode(
+        &self,
+        base: &Tokenizer,
+        text: &str,
+        policy: &SpecialPolicy,
+        add_special_tokens: bool,
+    ) -> Result<Vec<u32>, TokenizeError> {
+        let mut out = Vec::with_capacity(text.len() / 5 + 4);
+        if add_special_tokens {
+            out.extend_from_slice(&base.template().prefix);
+        }
+        let mut segments = Vec::new();
+        base.segments(text, policy, &mut segments)?;
+        for segment in segments {
+            match segment {
+                Segment::Token(id, ..) => out.push(id),
+                Segment::Text(start, end) => {
+                    if self.orders == [2] {
+                        self.encode_segment_bigrams(base, &text[start..end], &mut out)?
+                    } else {
+                        self.encode_segment(base, &text[start..end], &mut out)?
+                    }
+                }
+            }
+        }
+        if add_special_tokens {
+            out.extend_from_slice(&base.template().suffix);
+        }
+        Ok(out)
+    }
+
+    /// Encodes one run of text when every n-gram is a bigram (the default):
+    /// at most one piece waits, and a piece where no bigram can start goes
+    /// straight to the base encoding, so the cost over plain encoding is a
+    /// flag lookup per piece and, where a bigram may start, a bit filter and
+    /// one probe. Gives the same ids as [`Self::encode_segment`].
+    pub(super) fn encode_segment_bigrams(
+        &self,
+        base: &Tokenizer,
+        segment: &str,
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizeError> {
+        let text = base.prefixed(segment);
+        let seg = text.as_bytes();
+        let bpe = base.bpe();
+        let emit = |out: &mut Vec<u32>, (a, b, id, _): Piece| match id {
+            NONE => bpe.merge_piece(&seg[a..b], out),
+            id => out.push(id),
+        };
+        // (start, end, whole id or NONE, flags)
+        let mut pending: Option<Piece> = None;
+        base.split_pieces(&text, &mut |a, b| {
+            let (id, flags) = match self.lookup.get(&seg[a..b]) {
+                Some(&v) => (v & 0xFF_FFFF, (v >> 24) as u8),
+                None => (NONE, 0),
+            };
+            let piece = (a, b, id, flags);
+            if let Some(first) = pending.take() {
+                if let Some(bigram) = self.bigram(seg, first, piece) {
+                    out.push(bigram);
+                    return;
+                }
+                emit(out, first);
+            }
+            let may_start = match id {
+                NONE => {
+                    !self.first_hashes.is_empty()
+                        && self.first_hashes.contains(&piece_hash(&seg[a..b]))
+                }
+                _ => flags & (STARTS_BY_IDS | STARTS_BY_BYTES) != 0,
+            };
+            if may_start {
+                pending = Some(piece);
+            } else {
+                emit(out, piece);
+            }
+        })?;
+        if let Some(last) = pending {
+            emit(out, last);
+        }
+        Ok(())
+    }
+
+    /// The bigram token of two adjacent pieces, if any.
+    #[inline]
+    fn bigram(&self, seg: &[u8], first: Piece, second: Piece) -> Option<u32> {
+        let (a, b, id, flags) = first;
+        if flags & STARTS_BY_IDS != 0 && second.3 & WORD != 0 {
+            let bit = pair_bit(id, second.2);
+            if self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0 {
+                if let Some(&token) = self.by_ids[0].get(&pack(&[id, second.2])) {
+                    return Some(token);
+                }
+            }
+        }
+        let slow_start = match id {
+            NONE => {
+                !self.first_hashes.is_empty() && self.first_hashes.contains(&piece_hash(&seg[a..b]))
+            }
+            _ => flags & STARTS_BY_BYTES != 0,
+        };
+        if slow_start {
+            if let Some((token, lengths)) = self.by_bytes.get(&seg[a..second.1]) {
+                // Same bytes and the same two word boundaries.
+                if lengths[..] == [b - a, second.1 - second.0] {
+                    return Some(*token);
+                }
+            }
+        }
+        None
+    }
+
+    /// Encodes one run of text, streaming its pieces through a window of
+    /// at most [`WINDOW`] pieces (plus look-ahead), so a long text needs no
+    /// piece arrays of its own size.
+    pub(super) fn encode_segment(
+        &self,
+        base: &Tokenizer,
+        segment: &str,
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizeError> {
+        let text = base.prefixed(segment);
+        let seg = text.as_bytes();
+        let bpe = base.bpe();
+        let lookahead = self.orders.first().map_or(0, |&n| n - 1);
+        let mut pieces: Vec<(usize, usize)> = Vec::with_capacity(WINDOW + MAX_ORDER);
+        let mut whole: Vec<u32> = Vec::with_capacity(WINDOW + MAX_ORDER);
+        base.split_pieces(&text, &mut |a, b| {
+            pieces.push((a, b));
+            // The piece's id when it is one token: base encoding needs it anyway.
+            whole.push(bpe.whole_piece(&seg[a..b]).unwrap_or(NONE));
+            if pieces.len() >= WINDOW + lookahead {
+                let done = self.encode_window(base, seg, &pieces, &whole, WINDOW, out);
+                pieces.drain(..done);
+                whole.drain(..done);
+            }
+        })?;
+        self.encode_window(base, seg, &pieces, &whole, pieces.len(), out);
+        Ok(())
+    }
+
+    /// Encodes the pieces at positions before `limit` (n-grams starting
+    /// there may reach past it); returns the first position not encoded.
+    fn encode_window(
+        &self,
+        base: &Tokenizer,
+        seg: &[u8],
+        pieces: &[(usize, usize)],
+        whole: &[u32],
+        limit: usize,
+        out: &mut Vec<u32>,
+    ) -> usize {
+        let bpe = base.bpe();
+        let mut i = 0;
+        'pieces: while i < limit {
+            let (a, b) = pieces[i];
+            let first = whole[i];
+            let flags = if first == NONE {
+                0
+            } else {
+                self.flags[first as usize]
+            };
+            let fast_start =
+                flags & STARTS_BY_IDS != 0 && i + 1 < pieces.len() && whole[i + 1] != NONE && {
+                    let bit = pair_bit(first, whole[i + 1]);
+                    self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0
+                };
+            let slow_start = match first {
+                NONE => {
+                    !self.first_hashes.is_empty()
+                        && self.first_hashes.contains(&piece_hash(&seg[a..b]))
+                }
+                _ => flags & STARTS_BY_BYTES != 0,
+            };
+            if fast_start || slow_start {
+                for &n in &self.orders {
+                    if i + n > pieces.len() {
+                        continue;
+                    }
+                    let window = &whole[i..i + n];
+                    if fast_start
+                        && n <= 4
+                        && window
+                            .iter()
+                            .all(|&w| w != NONE && self.flags[w as usize] & WORD != 0)
+                    {
+                        if let Some(&id) = self.by_ids[n - 2].get(&pack(window)) {
+                            out.push(id);
+                            i += n;
+                            continue 'pieces;
+                        }
+                    }
+                    if slow_start {
+                        let end = pieces[i + n - 1].1;
+                        if let Some((id, lengths)) = self.by_bytes.get(&seg[a..end]) {
+                            // The same bytes must be the same n words here:
+                            // same piece boundaries, not just the same bytes.
+                            let id = *id;
+                            let same_words = lengths.len() == n
+                                && pieces[i..i + n]
+                                    .iter()
+                                    .zip(lengths.iter())
+                                    .all(|(&(s, e), &l)| e - s == l);
+                            if same_words {
+                                out.push(id);
+                                i += n;
+                                continue 'pieces;
+                            }
+                        }
+                    }
+                }
+            }
+            match first {
+                NONE => bpe.merge_piece(&seg[a..b], out),
+                id => out.push(id),
+            }
+            i += 1;
+        }
+        i
+    }
+
+    /// The bytes of `ids` (base ids and n-gram ids).
+    pub fn decode_bytes(
+        &self,
+        base: &Tokenizer,
+        ids: &[u32],
+        skip_special: bool,
+    ) -> Result<Vec<u8>, TokenizeError> {
+        let vocab = base.vocab();
+        let mut out = Vec::with_capacity(ids.len() * 6);
+        for &id in ids {
+            if id >= self.base_vocab_size {
+                match self.bytes.get((id - self.base_vocab_size) as usize) {
+                    Some(b) => out.extend_from_slice(b),
+                    None => {
+                        return Err(TokenizeError::IdOutOfRange {
+                            id: u64::from(id),
+                            vocab_size: self.vocab_size(),
+                        })
+                    }
+                }
+            } else {
+                match vocab.kind(id) {
+                    TokenKind::Absent => {
+                        return Err(TokenizeError::IdOutOfRange {
+                            id: u64::from(id),
+                            vocab_size: self.vocab_size(),
+                        })
+                    }
+                    TokenKind::Special if skip_special => {}
+                    _ => out.extend_from_slice(vocab.bytes(id).unwrap_or_default()),
+                }
+            }
+        }
+        Ok(out)
+    }
+}

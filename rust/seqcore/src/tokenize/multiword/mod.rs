@@ -1,0 +1,334 @@
+//! Multi-word tokens (Gee et al. 2023, "Multi-word Tokenization for
+//! Sequence Compression"): frequent runs of n words become one token each,
+//! on top of an unchanged base vocabulary.
+//!
+//! A *word* is a pre-tokenized piece made of letters and digits, with an
+//! optional leading space (" of"). An n-gram is n consecutive words inside
+//! one text segment (never across an added or special token); its token's
+//! bytes are the words' bytes joined, leading space included (" of the"),
+//! which is where the saving comes from. Encoding merges n-grams greedily,
+//! longest order first, left to right; everything else goes through the
+//! base BPE unchanged, so decoding gives back the exact text.
+
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use serde_json::{json, Value};
+
+use crate::tokenize::error::TokenizeError;
+use crate::tokenize::tokenizer::Tokenizer;
+use crate::tokenize::vocab::TokenKind;
+
+mod counts;
+mod encode;
+#[cfg(test)]
+mod tests;
+
+pub use counts::NgramCounts;
+
+/// Multi-word files larger than this are refused before parsing.
+pub const MAX_MULTIWORD_JSON_BYTES: u64 = 64 << 20;
+/// The format name and version written into saved files.
+pub const FORMAT: &str = "seqcore.multiword";
+/// Version of the saved format.
+pub const VERSION: u64 = 1;
+/// The longest n-gram order supported.
+pub const MAX_ORDER: usize = 8;
+
+/// Whether a piece is a word: letters and digits after an optional space.
+pub fn is_word(piece: &[u8]) -> bool {
+    let body = piece.strip_prefix(b" ").unwrap_or(piece);
+    if body.is_empty() {
+        return false;
+    }
+    if body.is_ascii() {
+        return body.iter().all(u8::is_ascii_alphanumeric);
+    }
+    std::str::from_utf8(body).is_ok_and(|s| s.chars().all(char::is_alphanumeric))
+}
+
+/// A byte-keyed n-gram: its id and its words' lengths in bytes.
+type ByBytes = (u32, Box<[usize]>);
+
+/// A piece while streaming: (start, end, whole-token id or NONE, flags).
+type Piece = (usize, usize, u32, u8);
+
+/// Flag: the base id is a word.
+const WORD: u8 = 1;
+/// Flag: the base id starts an id-keyed n-gram.
+const STARTS_BY_IDS: u8 = 2;
+/// Flag: the base id starts a byte-keyed n-gram.
+const STARTS_BY_BYTES: u8 = 4;
+
+/// Pieces encoded per window when streaming a long text.
+const WINDOW: usize = 1024;
+/// `whole` entry of a piece that is not one base token.
+const NONE: u32 = u32::MAX;
+
+/// Size of the (first id, second id) filter, in bits (16 KiB: stays in
+/// the first-level cache; 5,000 bigrams set under 4% of it).
+const PAIR_BITS: usize = 1 << 17;
+
+fn pair_bit(first: u32, second: u32) -> usize {
+    let key = (u64::from(first) << 32) | u64::from(second);
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 17)) as usize
+}
+
+/// Up to four ids as one hash key.
+fn pack(ids: &[u32]) -> u128 {
+    ids.iter()
+        .fold(0u128, |key, &id| (key << 32) | u128::from(id))
+}
+
+fn piece_hash(bytes: &[u8]) -> u64 {
+    FxBuildHasher.hash_one(bytes)
+}
+
+/// The n-gram vocabulary and the tables that find n-grams while encoding.
+#[derive(Debug, Clone)]
+pub struct MultiWord {
+    base_vocab_size: u32,
+    /// The words of each n-gram; id = base_vocab_size + index.
+    ngrams: Vec<Vec<String>>,
+    /// N-grams of 2 to 4 words that are each one base token, keyed by the
+    /// words' ids (`by_ids[n - 2]`): the words' ids come from the lookup
+    /// base encoding does anyway, so matching costs one integer hash.
+    by_ids: [FxHashMap<u128, u32>; 3],
+    /// Per base id, [`WORD`] | [`STARTS_BY_IDS`] | [`STARTS_BY_BYTES`]: one
+    /// byte per id, so each piece costs one load for all three questions.
+    flags: Vec<u8>,
+    /// The base's whole-piece lookup with each id's flags in the top byte
+    /// (ids are below 2^24): one probe per piece answers both questions.
+    lookup: FxHashMap<Box<[u8]>, u32>,
+    /// A bit per hash of (first id, second id) of every `by_ids` n-gram:
+    /// most positions where a first word occurs fail this test, which
+    /// costs one load instead of a hash-map probe.
+    pair_bits: Vec<u64>,
+    /// The other n-grams (a word the base splits, or over 4 words), keyed by
+    /// joined bytes -> (id, order), with hashes of their first words.
+    by_bytes: FxHashMap<Box<[u8]>, ByBytes>,
+    /// (First words that are one base token have STARTS_BY_BYTES instead,
+    /// so the hash is only computed for pieces that are not.)
+    first_hashes: FxHashSet<u64>,
+    /// Orders present, longest first.
+    orders: Vec<usize>,
+    /// Joined bytes of each n-gram (for decoding).
+    bytes: Vec<Vec<u8>>,
+}
+
+impl MultiWord {
+    /// A multi-word vocabulary over a base of `base_vocab_size` ids; each
+    /// n-gram is given as its words.
+    pub fn new(base: &Tokenizer, ngrams: Vec<Vec<String>>) -> Result<Self, TokenizeError> {
+        let base_vocab_size = base.vocab_size();
+        let first_id = u32::try_from(base_vocab_size)
+            .ok()
+            .filter(|&b| (b as usize) + ngrams.len() < (1 << 31))
+            .ok_or_else(|| TokenizeError::Invalid("vocabulary too large".into()))?;
+        let bpe = base.bpe();
+        let mut flags = vec![0u8; base_vocab_size];
+        for (id, bytes, kind) in base.vocab().iter() {
+            if kind == TokenKind::Merged && is_word(bytes) {
+                flags[id as usize] |= WORD;
+            }
+        }
+        let mut by_ids: [FxHashMap<u128, u32>; 3] = Default::default();
+        let mut pair_bits = vec![0u64; PAIR_BITS / 64];
+        let mut by_bytes = FxHashMap::default();
+        let mut first_hashes = FxHashSet::default();
+        let mut seen = FxHashSet::default();
+        let mut orders = Vec::new();
+        let mut bytes = Vec::with_capacity(ngrams.len());
+        for (i, words) in ngrams.iter().enumerate() {
+            let at = || format!("ngrams[{i}]");
+            if !(2..=MAX_ORDER).contains(&words.len()) {
+                return Err(TokenizeError::format(
+                    at(),
+                    format!("an n-gram has 2 to {MAX_ORDER} words, got {}", words.len()),
+                ));
+            }
+            if let Some(w) = words.iter().find(|w| !is_word(w.as_bytes())) {
+                return Err(TokenizeError::format(
+                    at(),
+                    format!("{w:?} is not a word (letters and digits after an optional space)"),
+                ));
+            }
+            let joined: Vec<u8> = words.concat().into_bytes();
+            if !seen.insert(joined.clone()) {
+                return Err(TokenizeError::format(
+                    at(),
+                    format!("{:?} appears twice", words.concat()),
+                ));
+            }
+            let id = first_id + i as u32;
+            let ids: Option<Vec<u32>> = words
+                .iter()
+                .map(|w| bpe.whole_piece(w.as_bytes()))
+                .collect();
+            match ids {
+                Some(ids) if ids.len() <= 4 => {
+                    flags[ids[0] as usize] |= STARTS_BY_IDS;
+                    let bit = pair_bit(ids[0], ids[1]);
+                    pair_bits[bit / 64] |= 1 << (bit % 64);
+                    by_ids[ids.len() - 2].insert(pack(&ids), id);
+                }
+                _ => {
+                    match bpe.whole_piece(words[0].as_bytes()) {
+                        Some(first) => flags[first as usize] |= STARTS_BY_BYTES,
+                        None => {
+                            first_hashes.insert(piece_hash(words[0].as_bytes()));
+                        }
+                    }
+                    let lengths = words.iter().map(String::len).collect();
+                    by_bytes.insert(joined.clone().into_boxed_slice(), (id, lengths));
+                }
+            }
+            if !orders.contains(&words.len()) {
+                orders.push(words.len());
+            }
+            bytes.push(joined);
+        }
+        orders.sort_unstable_by(|a, b| b.cmp(a));
+        let lookup = bpe
+            .whole_pieces()
+            .map(|(piece, id)| (piece.into(), id | (u32::from(flags[id as usize]) << 24)))
+            .collect();
+        Ok(MultiWord {
+            base_vocab_size: first_id,
+            ngrams,
+            by_ids,
+            flags,
+            lookup,
+            pair_bits,
+            by_bytes,
+            first_hashes,
+            orders,
+            bytes,
+        })
+    }
+
+    /// Learns the `top_k` most frequent n-grams of `texts`.
+    pub fn train(
+        base: &Tokenizer,
+        texts: &[&str],
+        orders: &[usize],
+        top_k: usize,
+        min_count: u64,
+    ) -> Result<Self, TokenizeError> {
+        let counts = NgramCounts::count(base, texts, orders)?;
+        Self::from_counts(base, &counts, top_k, min_count)
+    }
+
+    /// The vocabulary of the `top_k` most frequent counted n-grams.
+    pub fn from_counts(
+        base: &Tokenizer,
+        counts: &NgramCounts,
+        top_k: usize,
+        min_count: u64,
+    ) -> Result<Self, TokenizeError> {
+        let mut ngrams = Vec::new();
+        let mut pieces = Vec::new();
+        for (_, joined, _) in counts.top(top_k, min_count) {
+            // Split the joined bytes back into words with the base's own
+            // pre-tokenizer (they came from it, so they split the same way).
+            let text =
+                String::from_utf8(joined).map_err(|e| TokenizeError::Invalid(e.to_string()))?;
+            let seg = base.pieces(&text, &mut pieces)?;
+            let offset = seg.len() - text.len();
+            ngrams.push(
+                pieces
+                    .iter()
+                    .map(|&(a, b)| seg[a.max(offset)..b].to_string())
+                    .collect(),
+            );
+        }
+        Self::new(base, ngrams)
+    }
+
+    /// The first n-gram id (the base tokenizer's vocabulary size).
+    pub fn base_vocab_size(&self) -> usize {
+        self.base_vocab_size as usize
+    }
+
+    /// Base vocabulary plus n-grams.
+    pub fn vocab_size(&self) -> usize {
+        self.base_vocab_size as usize + self.ngrams.len()
+    }
+
+    /// The n-grams, as their words, in id order.
+    pub fn ngrams(&self) -> &[Vec<String>] {
+        &self.ngrams
+    }
+
+    /// The saved form: a JSON document with a format name and version.
+    pub fn to_json(&self) -> String {
+        json!({
+            "format": FORMAT,
+            "version": VERSION,
+            "base_vocab_size": self.base_vocab_size,
+            "ngrams": self.ngrams,
+        })
+        .to_string()
+    }
+
+    /// Reads the saved form, for a base tokenizer of `base_vocab_size` ids.
+    pub fn from_json(data: &[u8], base: &Tokenizer) -> Result<Self, TokenizeError> {
+        let base_vocab_size = base.vocab_size();
+        if data.len() as u64 > MAX_MULTIWORD_JSON_BYTES {
+            return Err(TokenizeError::TooLarge {
+                what: "the multi-word file".into(),
+                size: data.len() as u64,
+                cap: MAX_MULTIWORD_JSON_BYTES,
+            });
+        }
+        let root: Value = serde_json::from_slice(data).map_err(|e| {
+            TokenizeError::format(
+                format!("line {} column {}", e.line(), e.column()),
+                format!("not valid JSON: {e}"),
+            )
+        })?;
+        if root.get("format").and_then(Value::as_str) != Some(FORMAT) {
+            return Err(TokenizeError::format(
+                "format",
+                format!("expected {FORMAT:?}; not a multi-word file"),
+            ));
+        }
+        match root.get("version").and_then(Value::as_u64) {
+            Some(VERSION) => {}
+            v => {
+                return Err(TokenizeError::format(
+                    "version",
+                    format!("expected {VERSION}, got {v:?}"),
+                ))
+            }
+        }
+        let saved_base = root.get("base_vocab_size").and_then(Value::as_u64);
+        if saved_base != Some(base_vocab_size as u64) {
+            return Err(TokenizeError::format(
+                "base_vocab_size",
+                format!(
+                    "the file was made for a base vocabulary of {saved_base:?} ids, this base tokenizer has {base_vocab_size}"
+                ),
+            ));
+        }
+        let list = root
+            .get("ngrams")
+            .and_then(Value::as_array)
+            .ok_or_else(|| TokenizeError::format("ngrams", "expected an array"))?;
+        let mut ngrams = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            let words = item
+                .as_array()
+                .and_then(|ws| {
+                    ws.iter()
+                        .map(|w| w.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| {
+                    TokenizeError::format(format!("ngrams[{i}]"), "expected an array of strings")
+                })?;
+            ngrams.push(words);
+        }
+        Self::new(base, ngrams)
+    }
+}

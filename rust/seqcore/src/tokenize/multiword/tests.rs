@@ -1,0 +1,102 @@
+//! Multi-word tokens: round trips, and the bigram fast path against the
+//! general window path.
+
+use super::*;
+use crate::tokenize::added::SpecialPolicy;
+use crate::tokenize::bpe::MergeRule;
+use crate::tokenize::pretokenize::{PreTokenizer, Preset};
+use crate::tokenize::tokenizer::{Splitting, Template};
+
+/// A byte-only base (no merges) with GPT-2 pre-tokenization and one special.
+fn base() -> Tokenizer {
+    let bytes: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    let refs: Vec<(u32, &[u8])> = bytes.iter().map(|(i, b)| (*i, &b[..])).collect();
+    let splitting = Splitting {
+        pretokenizer: Some(PreTokenizer::preset(Preset::Gpt2)),
+        add_prefix_space: false,
+    };
+    let special = vec![crate::tokenize::added::AddedToken::special(256, "<|end|>")];
+    Tokenizer::new(
+        &refs,
+        Vec::new(),
+        MergeRule::Ranks,
+        splitting,
+        special,
+        Template::default(),
+    )
+    .unwrap()
+}
+
+const CORPUS: &[&str] = &[
+    "in the beginning of the day the end of the day",
+    "of the people, by the people, for the people",
+    "the end of the story is the end of the day",
+];
+
+fn texts() -> Vec<String> {
+    let mut state = 7u64;
+    let words = ["the", "of", "day", "end", "in", "people", "x1", "é"];
+    (0..200)
+        .map(|_| {
+            (0..12)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    words[(state >> 33) as usize % words.len()]
+                })
+                .collect::<Vec<_>>()
+                .join(if state % 3 == 0 { "  " } else { " " })
+        })
+        .collect()
+}
+
+#[test]
+fn decoding_gives_back_the_text_and_bigrams_shorten_it() {
+    let base = base();
+    let mwt = MultiWord::train(&base, CORPUS, &[2], 10, 2).unwrap();
+    assert!(mwt.ngrams().iter().any(|w| w.concat() == " of the"));
+    let all = SpecialPolicy::allow_all();
+    for text in texts()
+        .iter()
+        .map(String::as_str)
+        .chain(CORPUS.iter().copied())
+    {
+        let ids = mwt.encode(&base, text, &all, false).unwrap();
+        assert_eq!(
+            mwt.decode_bytes(&base, &ids, false).unwrap(),
+            text.as_bytes()
+        );
+        assert!(ids.len() <= base.encode(text, &all, false).unwrap().len());
+    }
+    // Never across a special token.
+    let ids = mwt.encode(&base, " of<|end|> the", &all, false).unwrap();
+    assert!(ids.iter().all(|&id| (id as usize) < base.vocab_size()));
+}
+
+#[test]
+fn the_bigram_path_equals_the_general_path() {
+    let base = base();
+    let mwt = MultiWord::train(&base, CORPUS, &[2], 10, 1).unwrap();
+    assert_eq!(mwt.orders, vec![2]);
+    for text in texts() {
+        let (mut fast, mut general) = (Vec::new(), Vec::new());
+        mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
+        mwt.encode_segment(&base, &text, &mut general).unwrap();
+        assert_eq!(fast, general, "{text:?}");
+    }
+}
+
+#[test]
+fn longer_orders_come_first_and_files_round_trip() {
+    let base = base();
+    let mwt = MultiWord::train(&base, CORPUS, &[2, 3], 20, 2).unwrap();
+    let ids = mwt
+        .encode(&base, " end of the day", &SpecialPolicy::ordinary(), false)
+        .unwrap();
+    // " end of the" (3 words) beats " end of" and " of the" where both exist.
+    let first = &mwt.ngrams()[(ids[0] as usize) - base.vocab_size()];
+    assert_eq!(first.len(), 3, "{first:?}");
+    let again = MultiWord::from_json(mwt.to_json().as_bytes(), &base).unwrap();
+    assert_eq!(again.ngrams(), mwt.ngrams());
+    assert!(MultiWord::from_json(b"{\"format\": 1}", &base).is_err());
+    assert!(MultiWord::new(&base, vec![vec!["a".into(), " !".into()]]).is_err());
+}
