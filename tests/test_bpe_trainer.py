@@ -20,17 +20,9 @@ import seqcore
 from seqcore.errors import DisallowedSpecialTokenError, TokenizerFormatError
 from seqcore.tokenize import BpeTrainer, Tokenizer, WordCounts
 from seqcore.tokenize import _trainer as trainer_module
+from tests.tokenizer_helpers import kjv
 
 EOT = "<|endoftext|>"
-
-
-def kjv() -> list[str]:
-    from seqcore.tokenize.corpus import kjv_verses
-
-    try:
-        return kjv_verses()
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from seqcore.tokenize import (
     MultiWordTokenizer,
     Tokenizer,
 )
+from tests.tokenizer_helpers import kjv
 
 EOT = "<|endoftext|>"
 
@@ -122,15 +123,6 @@ def reference_ngrams(
 
 
 # ----------------------------------------------------------------- fixtures
-
-
-def kjv() -> list[str]:
-    from seqcore.tokenize.corpus import kjv_verses
-
-    try:
-        return kjv_verses()
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")

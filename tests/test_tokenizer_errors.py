@@ -30,21 +30,9 @@ from hypothesis import strategies as st
 from seqcore.errors import DisallowedSpecialTokenError, TokenizerFormatError
 from seqcore.tokenize import MAX_JSON_BYTES, MAX_RANK_FILE_BYTES, Tokenizer
 from seqcore.tokenize import _tokenizer as tokenizer_module
+from tests.tokenizer_helpers import bytes_to_unicode
 
 # ------------------------------------------------------- small valid inputs
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte-level alphabet (byte -> character)."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
-    chars = list(keep)
-    n = 0
-    for b in range(256):
-        if b not in keep:
-            keep.append(b)
-            chars.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(keep, chars, strict=True)}
 
 
 MERGES = [("h", "e"), ("l", "l"), ("he", "ll"), ("hell", "o"), ("Ġ", "w"), ("o", "r"), ("Ġw", "or")]

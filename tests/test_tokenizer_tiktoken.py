@@ -25,6 +25,7 @@ tiktoken = pytest.importorskip("tiktoken")
 from seqcore import _core
 from seqcore.errors import DisallowedSpecialTokenError
 from seqcore.tokenize import Tokenizer
+from tests.tokenizer_helpers import bytes_to_unicode
 
 CL100K_SPECIALS = {
     "<|endoftext|>": 100257,
@@ -384,19 +385,6 @@ def test_cl100k_to_json_in_hf_special_ids(cl100k: Pair, cl100k_in_hf) -> None:  
 
 
 # ------------------------------------------------------- custom rank files
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte-level alphabet (byte -> character), as Hugging Face spells tokens."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
-    chars = list(keep)
-    n = 0
-    for b in range(256):
-        if b not in keep:
-            keep.append(b)
-            chars.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(keep, chars, strict=True)}
 
 
 def rank_file(ranks: dict[bytes, int]) -> bytes:

@@ -17,7 +17,7 @@
 //! Llama 3's spelling differs in the whitespace alternatives only (see
 //! `llama3.rs`), so the splitter takes those as a parameter.
 
-use super::classes::{Text, LETTER, NEWLINE, NUMBER, WORDISH};
+use super::classes::{drive, Text, LETTER, NEWLINE, NUMBER, WORDISH};
 
 /// Calls `piece(start, end)` for each match of the cl100k pattern in `text`.
 pub(super) fn split(text: &str, piece: &mut dyn FnMut(usize, usize)) {
@@ -33,15 +33,9 @@ pub(super) fn split_with(
     piece: &mut dyn FnMut(usize, usize),
     space: impl Fn(&Text, usize) -> usize,
 ) {
-    let text = Text::new(text);
-    let mut start = 0;
-    while start < text.len() {
-        let end = next(&text, start).unwrap_or_else(|| space(&text, start));
-        // Every character starts a match; a stuck loop would be a bug.
-        assert!(end > start, "empty piece at byte {start}");
-        piece(start, end);
-        start = end;
-    }
+    drive(text, piece, |text, start| {
+        next(text, start).unwrap_or_else(|| space(text, start))
+    });
 }
 
 /// The end of the match starting at `i` (`i < len`) by the alternatives

@@ -389,3 +389,22 @@ impl<'a> Text<'a> {
         }
     }
 }
+
+/// Runs a splitter: `next(text, i)` is the end of the match that starts at
+/// byte `i`; matches follow each other from the start to the end of the text.
+#[inline(always)]
+pub(super) fn drive(
+    text: &str,
+    piece: &mut dyn FnMut(usize, usize),
+    next: impl Fn(&Text, usize) -> usize,
+) {
+    let text = Text::new(text);
+    let mut start = 0;
+    while start < text.len() {
+        let end = next(&text, start);
+        // Every character starts a match; a stuck loop would be a bug.
+        assert!(end > start, "empty piece at byte {start}");
+        piece(start, end);
+        start = end;
+    }
+}

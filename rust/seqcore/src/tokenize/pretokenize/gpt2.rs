@@ -11,19 +11,11 @@
 //! that character then starts the next match (which is how " word" keeps its
 //! space). Each byte is looked at a bounded number of times: linear time.
 
-use super::classes::{Text, LETTER, NUMBER, SPACE, WORDISH};
+use super::classes::{drive, Text, LETTER, NUMBER, SPACE, WORDISH};
 
 /// Calls `piece(start, end)` for each match of the GPT-2 pattern in `text`.
 pub(super) fn split(text: &str, piece: &mut dyn FnMut(usize, usize)) {
-    let text = Text::new(text);
-    let mut start = 0;
-    while start < text.len() {
-        let end = next(&text, start);
-        // Every character starts a match; a stuck loop would be a bug.
-        assert!(end > start, "empty piece at byte {start}");
-        piece(start, end);
-        start = end;
-    }
+    drive(text, piece, next);
 }
 
 /// The end of the match starting at `i` (`i < len`).

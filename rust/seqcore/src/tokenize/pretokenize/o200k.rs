@@ -18,19 +18,11 @@
 //! so the whole splitter is linear: a run is rescanned at most a constant
 //! number of times (a failed prefixed try, then the try without).
 
-use super::classes::{Text, LETTER, LOWER, NEWLINE, NUMBER, UPPER, WORDISH};
+use super::classes::{drive, Text, LETTER, LOWER, NEWLINE, NUMBER, UPPER, WORDISH};
 
 /// Calls `piece(start, end)` for each match of the o200k pattern in `text`.
 pub(super) fn split(text: &str, piece: &mut dyn FnMut(usize, usize)) {
-    let text = Text::new(text);
-    let mut start = 0;
-    while start < text.len() {
-        let end = next(&text, start);
-        // Every character starts a match; a stuck loop would be a bug.
-        assert!(end > start, "empty piece at byte {start}");
-        piece(start, end);
-        start = end;
-    }
+    drive(text, piece, next);
 }
 
 /// The end of the match starting at `i` (`i < len`).
