@@ -1,8 +1,8 @@
 //! Encoding and decoding with multi-word tokens.
 
 use super::{
-    pack, pair_bit, piece_hash, MultiWord, Piece, MAX_ORDER, NONE, STARTS_BY_BYTES, STARTS_BY_IDS,
-    WINDOW, WORD,
+    pack, pair_bit, piece_hash, MultiWord, Piece, MAX_ORDER, NONE, NOT_WHOLE, STARTS_BY_BYTES,
+    STARTS_BY_IDS, WINDOW, WORD,
 };
 use crate::tokenize::added::{Segment, SpecialPolicy};
 use crate::tokenize::error::TokenizeError;
@@ -65,6 +65,7 @@ impl MultiWord {
         let mut pending: Option<Piece> = None;
         base.split_pieces(&text, &mut |a, b| {
             let (id, flags) = match self.lookup.get(&seg[a..b]) {
+                Some(&v) if (v >> 24) as u8 & NOT_WHOLE != 0 => (NONE, (v >> 24) as u8),
                 Some(&v) => (v & 0xFF_FFFF, (v >> 24) as u8),
                 None => (NONE, 0),
             };
@@ -76,14 +77,7 @@ impl MultiWord {
                 }
                 emit(out, first);
             }
-            let may_start = match id {
-                NONE => {
-                    !self.first_hashes.is_empty()
-                        && self.first_hashes.contains(&piece_hash(&seg[a..b]))
-                }
-                _ => flags & (STARTS_BY_IDS | STARTS_BY_BYTES) != 0,
-            };
-            if may_start {
+            if flags & (STARTS_BY_IDS | STARTS_BY_BYTES) != 0 {
                 pending = Some(piece);
             } else {
                 emit(out, piece);
@@ -107,13 +101,7 @@ impl MultiWord {
                 }
             }
         }
-        let slow_start = match id {
-            NONE => {
-                !self.first_hashes.is_empty() && self.first_hashes.contains(&piece_hash(&seg[a..b]))
-            }
-            _ => flags & STARTS_BY_BYTES != 0,
-        };
-        if slow_start {
+        if flags & STARTS_BY_BYTES != 0 {
             if let Some((token, lengths)) = self.by_bytes.get(&seg[a..second.1]) {
                 // Same bytes and the same two word boundaries.
                 if lengths[..] == [b - a, second.1 - second.0] {

@@ -59,6 +59,8 @@ const WORD: u8 = 1;
 const STARTS_BY_IDS: u8 = 2;
 /// Flag: the base id starts a byte-keyed n-gram.
 const STARTS_BY_BYTES: u8 = 4;
+/// Flag (in the streaming lookup only): the piece is not one base token.
+const NOT_WHOLE: u8 = 8;
 
 /// Pieces encoded per window when streaming a long text.
 const WINDOW: usize = 1024;
@@ -189,10 +191,19 @@ impl MultiWord {
             bytes.push(joined);
         }
         orders.sort_unstable_by(|a, b| b.cmp(a));
-        let lookup = bpe
+        let mut lookup: FxHashMap<Box<[u8]>, u32> = bpe
             .whole_pieces()
             .map(|(piece, id)| (piece.into(), id | (u32::from(flags[id as usize]) << 24)))
             .collect();
+        // First words the base splits: in the same table, marked NOT_WHOLE,
+        // so no second hash of the piece is needed to know an n-gram may
+        // start there.
+        for words in &ngrams {
+            let first = words[0].as_bytes();
+            if bpe.whole_piece(first).is_none() {
+                lookup.insert(first.into(), u32::from(NOT_WHOLE | STARTS_BY_BYTES) << 24);
+            }
+        }
         Ok(MultiWord {
             base_vocab_size: first_id,
             ngrams,
