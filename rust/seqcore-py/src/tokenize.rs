@@ -218,16 +218,9 @@ fn list_ids(
             if item.is_null() {
                 return Err(PyErr::fetch(list.py()));
             }
-            if pyo3::ffi::PyLong_Check(item) == 0 {
-                // Not an int (e.g. a numpy integer): the general path.
-                None
-            } else {
-                Some(pyo3::ffi::PyLong_AsLongLong(item))
-            }
-        };
-        let Some(value) = value else {
-            out.push(slow(&list.get_item(i)?, i)?);
-            continue;
+            // Ints and anything with __index__ (numpy integers); for other
+            // objects this sets a TypeError, handled below.
+            pyo3::ffi::PyLong_AsLongLong(item)
         };
         match u32::try_from(value) {
             Ok(id) => out.push(id),
