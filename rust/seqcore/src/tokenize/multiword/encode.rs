@@ -62,9 +62,10 @@ impl MultiWord {
             id => out.push(id),
         };
         // (start, end, whole id or NONE, flags)
+        let lookup = self.lookup(base);
         let mut pending: Option<Piece> = None;
         base.split_pieces(&text, &mut |a, b| {
-            let (id, flags) = match self.lookup.get(&seg[a..b]) {
+            let (id, flags) = match lookup.get(&seg[a..b]) {
                 Some(&v) if (v >> 24) as u8 & NOT_WHOLE != 0 => (NONE, (v >> 24) as u8),
                 Some(&v) => (v & 0xFF_FFFF, (v >> 24) as u8),
                 None => (NONE, 0),

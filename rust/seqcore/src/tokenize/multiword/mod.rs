@@ -101,7 +101,8 @@ pub struct MultiWord {
     flags: Vec<u8>,
     /// The base's whole-piece lookup with each id's flags in the top byte
     /// (ids are below 2^24): one probe per piece answers both questions.
-    lookup: FxHashMap<Box<[u8]>, u32>,
+    /// Built on the first bigram encode, so loading stays fast.
+    lookup: std::sync::OnceLock<FxHashMap<Box<[u8]>, u32>>,
     /// A bit per hash of (first id, second id) of every `by_ids` n-gram:
     /// most positions where a first word occurs fail this test, which
     /// costs one load instead of a hash-map probe.
@@ -191,25 +192,12 @@ impl MultiWord {
             bytes.push(joined);
         }
         orders.sort_unstable_by(|a, b| b.cmp(a));
-        let mut lookup: FxHashMap<Box<[u8]>, u32> = bpe
-            .whole_pieces()
-            .map(|(piece, id)| (piece.into(), id | (u32::from(flags[id as usize]) << 24)))
-            .collect();
-        // First words the base splits: in the same table, marked NOT_WHOLE,
-        // so no second hash of the piece is needed to know an n-gram may
-        // start there.
-        for words in &ngrams {
-            let first = words[0].as_bytes();
-            if bpe.whole_piece(first).is_none() {
-                lookup.insert(first.into(), u32::from(NOT_WHOLE | STARTS_BY_BYTES) << 24);
-            }
-        }
         Ok(MultiWord {
             base_vocab_size: first_id,
             ngrams,
             by_ids,
             flags,
-            lookup,
+            lookup: std::sync::OnceLock::new(),
             pair_bits,
             by_bytes,
             first_hashes,
@@ -254,6 +242,32 @@ impl MultiWord {
             );
         }
         Self::new(base, ngrams)
+    }
+
+    /// The streaming lookup (see the `lookup` field), built on first use.
+    fn lookup(&self, base: &Tokenizer) -> &FxHashMap<Box<[u8]>, u32> {
+        self.lookup.get_or_init(|| {
+            let bpe = base.bpe();
+            let mut lookup: FxHashMap<Box<[u8]>, u32> = bpe
+                .whole_pieces()
+                .map(|(piece, id)| {
+                    (
+                        piece.into(),
+                        id | (u32::from(self.flags[id as usize]) << 24),
+                    )
+                })
+                .collect();
+            // First words the base splits: in the same table, marked
+            // NOT_WHOLE, so no second hash of the piece is needed to know an
+            // n-gram may start there.
+            for words in &self.ngrams {
+                let first = words[0].as_bytes();
+                if bpe.whole_piece(first).is_none() {
+                    lookup.insert(first.into(), u32::from(NOT_WHOLE | STARTS_BY_BYTES) << 24);
+                }
+            }
+            lookup
+        })
     }
 
     /// The first n-gram id (the base tokenizer's vocabulary size).
