@@ -248,15 +248,18 @@ impl MultiWord {
     fn lookup(&self, base: &Tokenizer) -> &FxHashMap<Box<[u8]>, u32> {
         self.lookup.get_or_init(|| {
             let bpe = base.bpe();
-            let mut lookup: FxHashMap<Box<[u8]>, u32> = bpe
-                .whole_pieces()
-                .map(|(piece, id)| {
-                    (
-                        piece.into(),
-                        id | (u32::from(self.flags[id as usize]) << 24),
-                    )
-                })
-                .collect();
+            // Keys are allocated in id order: frequent tokens (low ids) end
+            // up close together in memory, as in the base's own table.
+            let mut pieces: Vec<(&[u8], u32)> = bpe.whole_pieces().collect();
+            pieces.sort_unstable_by_key(|&(_, id)| id);
+            let mut lookup: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
+            lookup.reserve(pieces.len() + self.ngrams.len());
+            for (piece, id) in pieces {
+                lookup.insert(
+                    piece.into(),
+                    id | (u32::from(self.flags[id as usize]) << 24),
+                );
+            }
             // First words the base splits: in the same table, marked
             // NOT_WHOLE, so no second hash of the piece is needed to know an
             // n-gram may start there.
