@@ -19,7 +19,7 @@ impl MultiWord {
         policy: &SpecialPolicy,
         add_special_tokens: bool,
     ) -> Result<Vec<u32>, TokenizeError> {
-        let mut out = Vec::with_capacity(text.len() / 5 + 4);
+        let mut out = Vec::with_capacity(text.len() / 4 + 4);
         if add_special_tokens {
             out.extend_from_slice(&base.template().prefix);
         }
