@@ -615,12 +615,7 @@ where
         )
     }));
     if let Err(payload) = run {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        return Err(crate::errors::internal_error(py, &message));
+        return Err(crate::enter::panic_error(py, payload.as_ref()));
     }
     py.check_signals()?;
     match errors.into_iter().min_by_key(|(t, _)| *t) {

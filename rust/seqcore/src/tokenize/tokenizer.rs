@@ -54,9 +54,20 @@ impl Tokenizer {
         template: Template,
     ) -> Result<Self, TokenizeError> {
         let bpe = Bpe::new(tokens, &merges, rule)?;
+        // A special token that is also a vocabulary entry decodes the same
+        // either way; it is marked special so skip_special_tokens sees it.
+        let special: rustc_hash::FxHashSet<u32> =
+            added.iter().filter(|t| t.special).map(|t| t.id).collect();
         let mut entries: Vec<(u32, &[u8], TokenKind)> = tokens
             .iter()
-            .map(|&(id, bytes)| (id, bytes, TokenKind::Merged))
+            .map(|&(id, bytes)| {
+                let kind = if special.contains(&id) {
+                    TokenKind::Special
+                } else {
+                    TokenKind::Merged
+                };
+                (id, bytes, kind)
+            })
             .collect();
         let mut taken: rustc_hash::FxHashSet<u32> = tokens.iter().map(|t| t.0).collect();
         for token in &added {
@@ -73,24 +84,7 @@ impl Tokenizer {
                 entries.push((token.id, token.content.as_bytes(), kind));
             }
         }
-        let mut vocab = Vocab::new(&entries)?;
-        // An added token that is also a vocabulary entry decodes the same
-        // either way; mark it special so skip_special_tokens sees it.
-        if added
-            .iter()
-            .any(|t| t.special && tokens.iter().any(|m| m.0 == t.id))
-        {
-            let mut fixed: Vec<(u32, Vec<u8>, TokenKind)> =
-                vocab.iter().map(|(id, b, k)| (id, b.to_vec(), k)).collect();
-            for entry in &mut fixed {
-                if added.iter().any(|t| t.special && t.id == entry.0) {
-                    entry.2 = TokenKind::Special;
-                }
-            }
-            let refs: Vec<(u32, &[u8], TokenKind)> =
-                fixed.iter().map(|(i, b, k)| (*i, &b[..], *k)).collect();
-            vocab = Vocab::new(&refs)?;
-        }
+        let vocab = Vocab::new(&entries)?;
         for id in template.prefix.iter().chain(&template.suffix) {
             if vocab.kind(*id) == TokenKind::Absent {
                 return Err(TokenizeError::format(
