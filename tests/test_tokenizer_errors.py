@@ -829,3 +829,31 @@ def test_fuzz_rank_file(data: bytes) -> None:
         assert again.encode(TEXT, allowed_special="all") == result.encode(
             TEXT, allowed_special="all"
         )
+
+
+def test_more_argument_checks() -> None:
+    """Arguments that would otherwise be misread or raise unclear errors."""
+    from seqcore.tokenize import BpeTrainer, MultiWordTokenizer, WordCounts
+
+    tok = BpeTrainer(vocab_size=300, show_progress=False).train(["the end of the day"] * 20)
+    mwt = MultiWordTokenizer.train(tok, ["the end of the day"] * 20, top_k=2)
+    for batch in (tok.encode_batch, mwt.encode_batch):
+        with pytest.raises(TypeError, match="single string"):
+            batch("abc")
+    for decode in (tok.decode, mwt.decode):
+        with pytest.raises(ValueError, match="error handler"):
+            decode([0xE2], errors="bogus")
+        assert decode([104, 0xE2], errors="backslashreplace") == "h\\xe2"
+    with pytest.raises(ValueError, match="error handler"):
+        tok.decode_batch([[1]], errors="bogus")
+    # A misspelt preset is refused, not read as a regex matching that word.
+    with pytest.raises(ValueError, match="not a preset"):
+        Tokenizer.from_tiktoken_bytes(RANKS, "gpt5")
+    with pytest.raises(ValueError, match="not a preset"):
+        BpeTrainer(vocab_size=300, pattern="cl100").train(["x"])
+    with pytest.raises(TypeError, match="vocab_size"):
+        BpeTrainer(vocab_size="300")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_token_length"):
+        BpeTrainer(vocab_size=300, max_token_length=0)
+    with pytest.raises(TypeError, match="word"):
+        WordCounts().add_word(5)  # type: ignore[arg-type]

@@ -10,7 +10,8 @@ from seqcore.tokenize._tokenizer import (
     PathLike,
     Specials,
     Tokenizer,
-    gc_paused,
+    check_errors,
+    encode_batch_with,
     read_capped,
     replace_surrogates,
     texts_without_surrogates,
@@ -167,13 +168,7 @@ class MultiWordTokenizer:
     ) -> list[list[int]]:
         """The ids of many texts, in parallel with the GIL released."""
         policy = self.base._policy(allowed_special, disallowed_special)
-        texts = list(texts)
-        with gc_paused():
-            try:
-                return self._native.encode_batch(texts, policy, add_special_tokens)
-            except UnicodeEncodeError:
-                fixed = texts_without_surrogates(texts)
-                return self._native.encode_batch(fixed, policy, add_special_tokens)
+        return encode_batch_with(self._native, texts, policy, add_special_tokens)
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes of ``ids`` (base and n-gram ids)."""
@@ -183,9 +178,8 @@ class MultiWordTokenizer:
         self, ids: Sequence[int], *, errors: str = "replace", skip_special_tokens: bool = False
     ) -> str:
         """The text of ``ids``; ``errors`` as in :meth:`Tokenizer.decode`."""
-        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode(
-            "utf-8", errors
-        )
+        data = self.decode_bytes(ids, skip_special_tokens=skip_special_tokens)
+        return data.decode("utf-8", check_errors(errors))
 
     def stats(self, texts: Iterable[str]) -> MultiWordStats:
         """Tokens per text with and without the n-grams, and the fraction saved."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gc
 import os
@@ -245,15 +246,7 @@ class Tokenizer:
     ) -> list[list[int]]:
         """The ids of many texts, encoded in parallel with the GIL released."""
         policy = self._policy(allowed_special, disallowed_special)
-        if not isinstance(texts, list):
-            texts = list(texts)
-        with gc_paused():
-            try:
-                return self._native.encode_batch(texts, policy, add_special_tokens)
-            except UnicodeEncodeError:
-                return self._native.encode_batch(
-                    texts_without_surrogates(texts), policy, add_special_tokens
-                )
+        return encode_batch_with(self._native, texts, policy, add_special_tokens)
 
     # ---------------------------------------------------------------- decoding
     def decode(
@@ -265,7 +258,7 @@ class Tokenizer:
         ``"ignore"``, ...) for byte sequences that are not valid UTF-8, which
         happens when ``ids`` split a character.
         """
-        return self._native.decode(ids, skip_special_tokens, errors)
+        return self._native.decode(ids, skip_special_tokens, check_errors(errors))
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes of ``ids``."""
@@ -279,7 +272,7 @@ class Tokenizer:
         skip_special_tokens: bool = False,
     ) -> list[str]:
         """The texts of many id lists, decoded in parallel."""
-        return self._native.decode_batch(batch, skip_special_tokens, errors)
+        return self._native.decode_batch(batch, skip_special_tokens, check_errors(errors))
 
     def __repr__(self) -> str:
         rule = self._native.rule
@@ -302,6 +295,39 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def check_errors(errors: str) -> str:
+    """``errors`` if it names a codec error handler, else a ValueError."""
+    if errors not in ("replace", "strict", "ignore"):
+        if not isinstance(errors, str):
+            raise TypeError(f"errors must be a string, got {type(errors).__name__}")
+        try:
+            codecs.lookup_error(errors)
+        except LookupError:
+            raise ValueError(
+                f"errors must name a codec error handler ('replace', 'strict', 'ignore', "
+                f"'backslashreplace', ...), got {errors!r}"
+            ) from None
+    return errors
+
+
+def encode_batch_with(
+    native: _core.Tokenizer | _core.MultiWord,
+    texts: Iterable[str],
+    policy: _core.SpecialPolicy | None,
+    add_special_tokens: bool,
+) -> list[list[int]]:
+    """Batch encoding for both tokenizers: argument checks, lone surrogates
+    as in :func:`replace_surrogates`, the GC paused while lists are built."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be an iterable of strings, got a single string")
+    texts = texts if isinstance(texts, list) else list(texts)
+    with gc_paused():
+        try:
+            return native.encode_batch(texts, policy, add_special_tokens)
+        except UnicodeEncodeError:
+            return native.encode_batch(texts_without_surrogates(texts), policy, add_special_tokens)
 
 
 def replace_surrogates(text: str) -> str:

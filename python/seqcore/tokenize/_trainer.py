@@ -48,6 +48,8 @@ class WordCounts:
 
     def add_word(self, word: str | bytes, count: int = 1) -> None:
         """Adds ``count`` occurrences of one pre-tokenized word."""
+        if not isinstance(word, (str, bytes)):
+            raise TypeError(f"word must be str or bytes, got {type(word).__name__}")
         if not isinstance(count, int) or not 0 <= count < 2**64:
             raise ValueError(f"count must be an integer from 0 to 2**64 - 1, got {count!r}")
         self._native.add_word(word.encode() if isinstance(word, str) else word, count)
@@ -148,6 +150,19 @@ class BpeTrainer:
     ) -> None:
         if isinstance(special_tokens, str):
             raise TypeError("special_tokens must be a sequence of strings, got a single string")
+        for name, value in (("vocab_size", vocab_size), ("min_frequency", min_frequency)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if max_token_length is not None and (
+            not isinstance(max_token_length, int) or max_token_length < 1
+        ):
+            raise ValueError(
+                f"max_token_length must be None or an int >= 1, got {max_token_length!r}"
+            )
+        if not isinstance(pattern, str):
+            raise TypeError(
+                f"pattern must be a preset name or a regex, got {type(pattern).__name__}"
+            )
         if vocab_size < 256 + len(special_tokens):
             raise ValueError(
                 f"vocab_size must be at least 256 + {len(special_tokens)} special tokens, "

@@ -120,10 +120,7 @@ impl IdInts {
 fn pattern_splitting(pattern: Option<&str>, add_prefix_space: bool) -> PyResult<Splitting> {
     let pretokenizer = match pattern {
         None => None,
-        Some(p) => Some(match Preset::from_name(p) {
-            Some(preset) => PreTokenizer::preset(preset),
-            None => PreTokenizer::new(p).map_err(ToPyErr::to_py_err)?,
-        }),
+        Some(p) => Some(PreTokenizer::from_name_or_pattern(p).map_err(ToPyErr::to_py_err)?),
     };
     Ok(Splitting {
         pretokenizer,

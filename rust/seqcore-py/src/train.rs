@@ -4,7 +4,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use seqcore::tokenize::train::{train, TrainerConfig, WordCounts};
-use seqcore::tokenize::{PreTokenizer, Preset, TokenizeError};
+use seqcore::tokenize::{PreTokenizer, TokenizeError};
 
 use crate::enter::enter;
 use crate::errors::ToPyErr;
@@ -17,13 +17,6 @@ pub struct PyWordCounts {
     /// The last pre-tokenizer used, kept so a stream of batches compiles
     /// its pattern once.
     pretokenizer: Option<(String, PreTokenizer)>,
-}
-
-fn pretokenizer_for(pattern: &str) -> Result<PreTokenizer, TokenizeError> {
-    match Preset::from_name(pattern) {
-        Some(preset) => Ok(PreTokenizer::preset(preset)),
-        None => PreTokenizer::new(pattern),
-    }
 }
 
 #[pymethods]
@@ -55,7 +48,7 @@ impl PyWordCounts {
         if self.pretokenizer.as_ref().is_none_or(|(p, _)| p != pattern) {
             self.pretokenizer = Some((
                 pattern.to_string(),
-                pretokenizer_for(pattern).map_err(ToPyErr::to_py_err)?,
+                PreTokenizer::from_name_or_pattern(pattern).map_err(ToPyErr::to_py_err)?,
             ));
         }
         let (_, pretokenizer) = self.pretokenizer.as_ref().expect("set above");

@@ -161,6 +161,26 @@ impl PreTokenizer {
         }
     }
 
+    /// A preset by name (`"gpt2"`, `"cl100k"`, `"o200k"`, `"llama3"`) or any
+    /// regex. A bare lowercase word that names no preset is refused rather
+    /// than taken as a regex that matches that word (a misspelt preset).
+    pub fn from_name_or_pattern(name_or_pattern: &str) -> Result<Self, TokenizeError> {
+        if let Some(preset) = Preset::from_name(name_or_pattern) {
+            return Ok(PreTokenizer::preset(preset));
+        }
+        let looks_like_a_name = !name_or_pattern.is_empty()
+            && name_or_pattern
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if looks_like_a_name {
+            let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+            return Err(TokenizeError::Pattern(format!(
+                "{name_or_pattern:?} is not a preset (expected one of {names:?}, or a regex)"
+            )));
+        }
+        PreTokenizer::new(name_or_pattern)
+    }
+
     /// A pre-tokenizer for any pattern (a preset's spelling gets its fast path).
     pub fn new(pattern: &str) -> Result<Self, TokenizeError> {
         if let Some(preset) = Preset::recognize(pattern) {
