@@ -606,6 +606,7 @@ def test_an_exception_in_the_callback_propagates(monkeypatch, sample):
         ({"vocab_size": -1}, ValueError, "vocab_size"),
         ({"min_frequency": -1}, ValueError, "min_frequency must be >= 0"),
         ({"special_tokens": EOT}, TypeError, "single string"),
+        ({"max_token_length": 0}, ValueError, "max_token_length must be None or an int >= 1"),
     ],
 )
 def test_bad_trainer_arguments(kwargs, error, message):
@@ -618,7 +619,6 @@ def test_bad_trainer_arguments(kwargs, error, message):
     [
         ({"special_tokens": [EOT, "<|pad|>", EOT]}, "listed twice"),
         ({"special_tokens": [""]}, "must not be empty"),
-        ({"max_token_length": 0}, "max_token_length must be at least 1"),
         ({"pattern": "("}, "pattern"),
     ],
 )
