@@ -1,7 +1,7 @@
 //! Encoding and decoding with multi-word tokens.
 
 use super::{
-    pack, pair_bit, piece_hash, MultiWord, Piece, MAX_ORDER, NONE, NOT_WHOLE, STARTS_BY_BYTES,
+    pack, pair_bit, piece_hash, MultiWord, MAX_ORDER, NONE, NOT_WHOLE, STARTS_BY_BYTES,
     STARTS_BY_IDS, WINDOW, WORD,
 };
 use crate::tokenize::added::{Segment, SpecialPolicy};
@@ -46,71 +46,69 @@ impl MultiWord {
     /// Encodes one run of text when every n-gram is a bigram (the default):
     /// at most one piece waits, and a piece where no bigram can start goes
     /// straight to the base encoding, so the cost over plain encoding is a
-    /// flag lookup per piece and, where a bigram may start, a bit filter and
-    /// one probe. Gives the same ids as [`Self::encode_segment`].
+    /// flag test per piece and, after a piece that may start a bigram, one
+    /// probe of the bigram table. Gives the same ids as
+    /// [`Self::encode_segment`].
     pub(super) fn encode_segment_bigrams(
         &self,
         base: &Tokenizer,
         segment: &str,
         out: &mut Vec<u32>,
     ) -> Result<(), TokenizeError> {
+        // A piece that is not in the lookup: not one token, starts nothing.
+        const ABSENT: u32 = (NOT_WHOLE as u32) << 24;
         let text = base.prefixed(segment);
         let seg = text.as_bytes();
         let bpe = base.bpe();
-        let emit = |out: &mut Vec<u32>, (a, b, id, _): Piece| match id {
-            NONE => bpe.merge_piece(&seg[a..b], out),
-            id => out.push(id),
-        };
-        // (start, end, whole id or NONE, flags)
         let lookup = self.lookup(base);
-        let mut pending: Option<Piece> = None;
+        // The piece waiting for a possible second word: its range, its
+        // lookup value; `waiting_flags == 0` means none waits.
+        let (mut wa, mut wb, mut waiting, mut waiting_flags) = (0, 0, 0u32, 0u8);
         base.split_pieces(&text, &mut |a, b| {
-            let (id, flags) = match lookup.get(&seg[a..b]) {
-                Some(&v) if (v >> 24) as u8 & NOT_WHOLE != 0 => (NONE, (v >> 24) as u8),
-                Some(&v) => (v & 0xFF_FFFF, (v >> 24) as u8),
-                None => (NONE, 0),
-            };
-            let piece = (a, b, id, flags);
-            if let Some(first) = pending.take() {
-                if let Some(bigram) = self.bigram(seg, first, piece) {
-                    out.push(bigram);
-                    return;
+            let value = lookup.get(&seg[a..b]).copied().unwrap_or(ABSENT);
+            let flags = (value >> 24) as u8;
+            if waiting_flags != 0 {
+                if waiting_flags & STARTS_BY_IDS != 0 && flags & WORD != 0 {
+                    if let Some(token) = self.bigrams.get(waiting & 0xFF_FFFF, value & 0xFF_FFFF) {
+                        out.push(token);
+                        waiting_flags = 0;
+                        return;
+                    }
                 }
-                emit(out, first);
+                // A byte-keyed bigram has a word that is not one token: when
+                // both pieces are, only the id table can hold their bigram.
+                if waiting_flags & STARTS_BY_BYTES != 0 && (waiting_flags | flags) & NOT_WHOLE != 0
+                {
+                    if let Some((token, lengths)) = self.by_bytes.get(&seg[wa..b]) {
+                        // Same bytes and the same two word boundaries.
+                        if lengths[..] == [wb - wa, b - a] {
+                            out.push(*token);
+                            waiting_flags = 0;
+                            return;
+                        }
+                    }
+                }
+                if waiting_flags & NOT_WHOLE != 0 {
+                    bpe.merge_piece(&seg[wa..wb], out);
+                } else {
+                    out.push(waiting & 0xFF_FFFF);
+                }
+                waiting_flags = 0;
             }
             if flags & (STARTS_BY_IDS | STARTS_BY_BYTES) != 0 {
-                pending = Some(piece);
+                (wa, wb, waiting, waiting_flags) = (a, b, value, flags);
+            } else if flags & NOT_WHOLE != 0 {
+                bpe.merge_piece(&seg[a..b], out);
             } else {
-                emit(out, piece);
+                out.push(value & 0xFF_FFFF);
             }
         })?;
-        if let Some(last) = pending {
-            emit(out, last);
+        if waiting_flags & NOT_WHOLE != 0 {
+            bpe.merge_piece(&seg[wa..wb], out);
+        } else if waiting_flags != 0 {
+            out.push(waiting & 0xFF_FFFF);
         }
         Ok(())
-    }
-
-    /// The bigram token of two adjacent pieces, if any.
-    #[inline]
-    fn bigram(&self, seg: &[u8], first: Piece, second: Piece) -> Option<u32> {
-        let (a, b, id, flags) = first;
-        if flags & STARTS_BY_IDS != 0 && second.3 & WORD != 0 {
-            let bit = pair_bit(id, second.2);
-            if self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0 {
-                if let Some(&token) = self.by_ids[0].get(&pack(&[id, second.2])) {
-                    return Some(token);
-                }
-            }
-        }
-        if flags & STARTS_BY_BYTES != 0 {
-            if let Some((token, lengths)) = self.by_bytes.get(&seg[a..second.1]) {
-                // Same bytes and the same two word boundaries.
-                if lengths[..] == [b - a, second.1 - second.0] {
-                    return Some(*token);
-                }
-            }
-        }
-        None
     }
 
     /// Encodes one run of text, streaming its pieces through a window of
@@ -187,7 +185,11 @@ impl MultiWord {
                             .iter()
                             .all(|&w| w != NONE && self.flags[w as usize] & WORD != 0)
                     {
-                        if let Some(&id) = self.by_ids[n - 2].get(&pack(window)) {
+                        let found = match *window {
+                            [first, second] => self.bigrams.get(first, second),
+                            _ => self.by_ids[n - 3].get(&pack(window)).copied(),
+                        };
+                        if let Some(id) = found {
                             out.push(id);
                             i += n;
                             continue 'pieces;

@@ -21,6 +21,7 @@ use crate::tokenize::vocab::TokenKind;
 
 mod counts;
 mod encode;
+mod id_pairs;
 #[cfg(test)]
 mod tests;
 
@@ -49,9 +50,6 @@ pub fn is_word(piece: &[u8]) -> bool {
 
 /// A byte-keyed n-gram: its id and its words' lengths in bytes.
 type ByBytes = (u32, Box<[usize]>);
-
-/// A piece while streaming: (start, end, whole-token id or NONE, flags).
-type Piece = (usize, usize, u32, u8);
 
 /// Flag: the base id is a word.
 const WORD: u8 = 1;
@@ -92,10 +90,12 @@ pub struct MultiWord {
     base_vocab_size: u32,
     /// The words of each n-gram; id = base_vocab_size + index.
     ngrams: Vec<Vec<String>>,
-    /// N-grams of 2 to 4 words that are each one base token, keyed by the
-    /// words' ids (`by_ids[n - 2]`): the words' ids come from the lookup
-    /// base encoding does anyway, so matching costs one integer hash.
-    by_ids: [FxHashMap<u128, u32>; 3],
+    /// Bigrams of two words that are each one base token, keyed by the
+    /// words' ids: the ids come from the lookup base encoding does anyway,
+    /// so matching costs one probe of a small integer table.
+    bigrams: id_pairs::IdPairs,
+    /// The same for 3 and 4 words (`by_ids[n - 3]`).
+    by_ids: [FxHashMap<u128, u32>; 2],
     /// Per base id, [`WORD`] | [`STARTS_BY_IDS`] | [`STARTS_BY_BYTES`]: one
     /// byte per id, so each piece costs one load for all three questions.
     flags: Vec<u8>,
@@ -135,7 +135,8 @@ impl MultiWord {
                 flags[id as usize] |= WORD;
             }
         }
-        let mut by_ids: [FxHashMap<u128, u32>; 3] = Default::default();
+        let mut bigrams = Vec::new();
+        let mut by_ids: [FxHashMap<u128, u32>; 2] = Default::default();
         let mut pair_bits = vec![0u64; PAIR_BITS / 64];
         let mut by_bytes = FxHashMap::default();
         let mut first_hashes = FxHashSet::default();
@@ -173,7 +174,11 @@ impl MultiWord {
                     flags[ids[0] as usize] |= STARTS_BY_IDS;
                     let bit = pair_bit(ids[0], ids[1]);
                     pair_bits[bit / 64] |= 1 << (bit % 64);
-                    by_ids[ids.len() - 2].insert(pack(&ids), id);
+                    if let [first, second] = ids[..] {
+                        bigrams.push((first, second, id));
+                    } else {
+                        by_ids[ids.len() - 3].insert(pack(&ids), id);
+                    }
                 }
                 _ => {
                     match bpe.whole_piece(words[0].as_bytes()) {
@@ -195,6 +200,7 @@ impl MultiWord {
         Ok(MultiWord {
             base_vocab_size: first_id,
             ngrams,
+            bigrams: id_pairs::IdPairs::new(&bigrams),
             by_ids,
             flags,
             lookup: std::sync::OnceLock::new(),

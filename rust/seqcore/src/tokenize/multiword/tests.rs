@@ -72,16 +72,65 @@ fn decoding_gives_back_the_text_and_bigrams_shorten_it() {
     assert!(ids.iter().all(|&id| (id as usize) < base.vocab_size()));
 }
 
+/// A base where " the", " of" and " day" are one token each and other
+/// words are split, so bigrams are keyed by ids, by bytes, or a mix.
+fn base_with_words() -> Tokenizer {
+    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    for t in [" t", " th", " the", " o", " of", " d", " da", " day"] {
+        tokens.push(t.as_bytes().to_vec());
+    }
+    let refs: Vec<(u32, &[u8])> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u32, &b[..]))
+        .collect();
+    let splitting = Splitting {
+        pretokenizer: Some(PreTokenizer::preset(Preset::Gpt2)),
+        add_prefix_space: false,
+    };
+    let special = vec![crate::tokenize::added::AddedToken::special(264, "<|end|>")];
+    Tokenizer::new(
+        &refs,
+        Vec::new(),
+        MergeRule::Ranks,
+        splitting,
+        special,
+        Template::default(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn the_bigram_path_equals_the_general_path() {
-    let base = base();
-    let mwt = MultiWord::train(&base, CORPUS, &[2], 10, 1).unwrap();
-    assert_eq!(mwt.orders, vec![2]);
-    for text in texts() {
-        let (mut fast, mut general) = (Vec::new(), Vec::new());
-        mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
-        mwt.encode_segment(&base, &text, &mut general).unwrap();
-        assert_eq!(fast, general, "{text:?}");
+    for base in [base(), base_with_words()] {
+        let mwt = MultiWord::train(&base, CORPUS, &[2], 30, 1).unwrap();
+        assert_eq!(mwt.orders, vec![2]);
+        for text in texts() {
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
+            mwt.encode_segment(&base, &text, &mut general).unwrap();
+            assert_eq!(fast, general, "{text:?}");
+            assert_eq!(
+                mwt.decode_bytes(&base, &fast, false).unwrap(),
+                text.as_bytes()
+            );
+        }
+    }
+    // Each kind of bigram is found: two one-token words (" of the"), a
+    // one-token word then a split one (" the end"), and the reverse.
+    let base = base_with_words();
+    assert_eq!(
+        base.encode(" of the", &SpecialPolicy::ordinary(), false)
+            .unwrap()
+            .len(),
+        2
+    );
+    let mwt = MultiWord::train(&base, CORPUS, &[2], 30, 1).unwrap();
+    for bigram in [" of the", " the end", " end of"] {
+        let ids = mwt
+            .encode(&base, bigram, &SpecialPolicy::ordinary(), false)
+            .unwrap();
+        assert_eq!(ids.len(), 1, "{bigram:?} -> {ids:?}");
     }
 }
 
