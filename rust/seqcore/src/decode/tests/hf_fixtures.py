@@ -33,10 +33,10 @@ def mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def fake_logprobs(seed: int, seq: list[int], vocab: int, eos: list[int], pad: int) -> list[float]:
+def fake_logprobs(seed: int, seq: list[int], vocab: int, eos: list[int], junk: int) -> list[float]:
     """Mirrors `fake_logprobs` in the Rust tests: depends on the last three
     tokens and the length. EOS gets a quarter of the spread so it is often
-    near the top; the pad id is never a sensible choice."""
+    near the top; `junk` (the last id) is never a sensible choice."""
     h = mix(seed)
     for t in seq[-3:]:
         h = mix(h ^ t)
@@ -47,7 +47,7 @@ def fake_logprobs(seed: int, seq: list[int], vocab: int, eos: list[int], pad: in
         value = -float((r >> 40) % (1 << 20)) / 65536.0
         if v in eos:
             value /= 4.0
-        if v == pad:
+        if v == junk:
             value = -60.0
         out.append(value)
     return out
@@ -56,12 +56,11 @@ def fake_logprobs(seed: int, seq: list[int], vocab: int, eos: list[int], pad: in
 class FakeConfig(PretrainedConfig):
     model_type = "seqcore_fake"
 
-    def __init__(self, vocab_size=16, fake_seed=0, fake_eos=(), fake_pad=-1, **kw):
+    def __init__(self, vocab_size=16, fake_seed=0, fake_eos=(), **kw):
         super().__init__(**kw)
         self.vocab_size = vocab_size
         self.fake_seed = fake_seed
         self.fake_eos = list(fake_eos)
-        self.fake_pad = fake_pad
 
 
 class Fake(PreTrainedModel, GenerationMixin):
@@ -76,7 +75,7 @@ class Fake(PreTrainedModel, GenerationMixin):
         b, length = input_ids.shape
         logits = torch.zeros(b, length, c.vocab_size, dtype=torch.float32)
         for i in range(b):
-            row = fake_logprobs(c.fake_seed, input_ids[i].tolist(), c.vocab_size, c.fake_eos, c.fake_pad)
+            row = fake_logprobs(c.fake_seed, input_ids[i].tolist(), c.vocab_size, c.fake_eos, c.vocab_size - 1)
             logits[i, -1] = torch.tensor(row, dtype=torch.float32)
         return CausalLMOutputWithPast(logits=logits)
 
@@ -86,11 +85,13 @@ class Fake(PreTrainedModel, GenerationMixin):
 
 def random_case(rng: random.Random, mode: str) -> dict:
     vocab = rng.randint(6, 24)
-    pad = vocab - 1
     n_eos = rng.choices([0, 1, 2], [1, 7, 2])[0]
     if mode == "group":
         n_eos = rng.choices([0, 1, 2], [1, 8, 1])[0]
     eos = rng.sample(range(vocab - 1), n_eos)
+    # No pad means eos[0]; diverse beam search then penalizes EOS in later
+    # groups while earlier ones are done.
+    pad = None if (mode == "group" and eos and rng.random() < 0.5) else vocab - 1
     batch = rng.randint(1, 3)
     plen = rng.randint(1, 5)
     prompts = [[rng.randrange(vocab - 1) for _ in range(plen)] for _ in range(batch)]
@@ -134,7 +135,7 @@ def number(x: float):
 
 
 def run_case(case: dict) -> list[dict]:
-    model = Fake(FakeConfig(case["vocab"], case["seed"], case["eos"], case["pad"]))
+    model = Fake(FakeConfig(case["vocab"], case["seed"], case["eos"]))
     model.eval()
     early = {"heuristic": False, "finish": True, "never": "never"}[case["early_stopping"]]
     kwargs = dict(

@@ -36,7 +36,7 @@ fn config_of(case: &Value) -> SearchConfig {
     };
     config.num_return_sequences = int("num_return_sequences");
     config.eos_token_ids = ids(&case["eos"]);
-    config.pad_token_id = Some(int("pad") as u32);
+    config.pad_token_id = case["pad"].as_u64().map(|pad| pad as u32);
     config.min_new_tokens = int("min_new_tokens");
     config.max_new_tokens = int("max_new_tokens");
     config.no_repeat_ngram_size = int("no_repeat_ngram_size");
@@ -71,7 +71,9 @@ fn rows_as_4_56(hyps: &[&Hypothesis<f32>], config: &SearchConfig) -> Vec<Vec<u32
             if row.len() < width {
                 row.push(eos[0]);
             }
-            row.resize(width, config.pad_token_id.unwrap());
+            if row.len() < width {
+                row.resize(width, config.pad_token_id.unwrap_or(eos[0]));
+            }
             row
         })
         .collect()
@@ -98,8 +100,7 @@ fn mismatches(fixture: &str) -> (usize, usize, Vec<String>) {
             .collect();
         let seed = case["seed"].as_u64().unwrap();
         let eos = config.eos_token_ids.clone();
-        let model =
-            |seq: &[u32]| fake_logprobs(seed, seq, config.vocab_size, &eos, config.pad_token_id);
+        let model = |seq: &[u32]| fake_logprobs(seed, seq, config.vocab_size, &eos);
         let output = run_dense(&config, &prompts, model).unwrap();
         let got: Vec<_> = output.sequences.iter().flatten().collect();
         let expected = case["expected"].as_array().unwrap();

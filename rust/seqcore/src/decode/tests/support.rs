@@ -11,14 +11,9 @@ pub fn mix(x: u64) -> u64 {
 }
 
 /// The fixtures' fake model: log-probs that hash the last three tokens and
-/// the length; multiples of 2^-16 in (-16, 0], EOS in (-4, 0], pad at -60.
-pub fn fake_logprobs(
-    seed: u64,
-    sequence: &[u32],
-    vocab: usize,
-    eos: &[u32],
-    pad: Option<u32>,
-) -> Vec<f32> {
+/// the length; multiples of 2^-16 in (-16, 0], EOS in (-4, 0], the last id
+/// at -60.
+pub fn fake_logprobs(seed: u64, sequence: &[u32], vocab: usize, eos: &[u32]) -> Vec<f32> {
     let mut h = mix(seed);
     for &t in &sequence[sequence.len().saturating_sub(3)..] {
         h = mix(h ^ t as u64);
@@ -31,7 +26,7 @@ pub fn fake_logprobs(
             if eos.contains(&(v as u32)) {
                 value /= 4.0;
             }
-            if pad == Some(v as u32) {
+            if v == vocab - 1 {
                 value = -60.0;
             }
             value as f32
