@@ -27,6 +27,7 @@
 //! ```
 
 pub mod array;
+pub mod decode;
 pub mod parallel;
 pub mod scan;
 mod stream;

@@ -1,0 +1,255 @@
+//! One step's row work: bans, penalties and top-k selection for every row,
+//! in parallel on the crate's pool when the step is large. Each row's result
+//! depends only on its inputs, so the outcome is the same for every thread
+//! count.
+
+use std::sync::{Mutex, PoisonError};
+
+use rustc_hash::FxHashMap;
+
+use super::config::Diversity;
+use super::error::DecodeError;
+use super::history::History;
+use super::rules::{Penalty, Rules};
+use super::score::Score;
+use super::select::{select_dense, select_sparse, Entry, RowAdjust, RowError, SparseRow};
+use crate::parallel;
+
+/// Below this many scanned elements a step runs on the calling thread.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 17;
+
+/// The host's log-probs for one step.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StepInput<'a, T> {
+    /// `(rows, vocab)` row-major.
+    Dense { logprobs: &'a [T], vocab: usize },
+    /// `(rows, k)` row-major candidate tokens and their log-probs.
+    Candidates {
+        tokens: &'a [u32],
+        logprobs: &'a [T],
+        k: usize,
+    },
+}
+
+impl<T> StepInput<'_, T> {
+    /// Elements per row.
+    fn width(&self) -> usize {
+        match *self {
+            StepInput::Dense { vocab, .. } => vocab,
+            StepInput::Candidates { k, .. } => k,
+        }
+    }
+}
+
+/// One beam to extend: which input row holds its log-probs, and where the
+/// beam sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Task {
+    /// Index into the step's input rows.
+    pub input_row: usize,
+    pub item: usize,
+    pub group: usize,
+    /// Beam within the group.
+    pub beam: usize,
+    /// `item * num_beams + group * beams_per_group + beam`.
+    pub global_row: usize,
+}
+
+/// A beam's state: its score and its last generated token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Beam<T> {
+    pub score: T,
+    /// Last node of the beam ([`NO_NODE`](super::history::NO_NODE) before
+    /// the first step).
+    pub node: u32,
+}
+
+/// Scratch space of one task, kept between steps.
+#[derive(Debug, Default)]
+pub(crate) struct RowWork<T> {
+    pub best: Vec<Entry<T>>,
+    banned: Vec<u32>,
+    sequence: Vec<u32>,
+    seen: Vec<u32>,
+    counts: Vec<(u32, u32)>,
+    tail: Vec<u32>,
+    other_tail: Vec<u32>,
+    tokens: Vec<u32>,
+}
+
+/// The diversity penalty of the group being stepped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DiversityContext<'a, T> {
+    pub strength: T,
+    pub kind: Diversity,
+    /// Per item: this step's `(token, count)` from earlier groups (sorted),
+    /// for `Hamming` and `Cumulative`.
+    pub step_counts: &'a [Vec<(u32, u32)>],
+    /// Per item: `(parent node, token)` of each beam that earlier groups
+    /// chose at this step, for `Ngram`.
+    pub step_choices: &'a [Vec<(u32, u32)>],
+    /// Per item and group: counts from earlier steps, for `Cumulative`.
+    pub cumulative: &'a [FxHashMap<u32, u32>],
+    pub num_groups: usize,
+}
+
+/// What every task of a step reads.
+pub(crate) struct TaskContext<'a, T> {
+    pub rules: &'a Rules,
+    pub history: &'a History<T>,
+    pub beams: &'a [Beam<T>],
+    pub prompts: &'a [Vec<u32>],
+    pub vocab: usize,
+    pub keep: usize,
+    pub ban_eos: bool,
+    pub diversity: Option<DiversityContext<'a, T>>,
+}
+
+impl<T: Score> TaskContext<'_, T> {
+    /// Runs `tasks`, task `t` writing its best candidates to `work[t]`.
+    /// Reports the error of the first failing task, in task order.
+    pub fn run(
+        &self,
+        tasks: &[Task],
+        input: StepInput<'_, T>,
+        work: &[Mutex<RowWork<T>>],
+    ) -> Result<(), DecodeError> {
+        let run_one = |t: usize| {
+            let mut guard = work[t].lock().unwrap_or_else(PoisonError::into_inner);
+            self.run_task(&tasks[t], input, &mut guard)
+        };
+        if tasks.len() > 1 && tasks.len() * input.width() >= PARALLEL_MIN_ELEMENTS {
+            parallel::map_tasks(tasks.len(), run_one)
+                .into_iter()
+                .collect()
+        } else {
+            (0..tasks.len()).try_for_each(run_one)
+        }
+    }
+
+    fn run_task(
+        &self,
+        task: &Task,
+        input: StepInput<'_, T>,
+        work: &mut RowWork<T>,
+    ) -> Result<(), DecodeError> {
+        let RowWork {
+            best,
+            banned,
+            sequence,
+            seen,
+            counts,
+            tail,
+            other_tail,
+            tokens,
+        } = work;
+        let beam = self.beams[task.global_row];
+        let prompt = &self.prompts[task.item];
+        if self.rules.has_row_bans() {
+            self.rules.row_bans(
+                self.history,
+                beam.node,
+                prompt,
+                self.vocab,
+                sequence,
+                banned,
+            );
+        } else {
+            banned.clear();
+        }
+        let penalty = self.diversity.as_ref().and_then(|d| {
+            let penalty =
+                self.penalty(d, task, beam.node, prompt, counts, tail, other_tail, tokens);
+            penalty.is_active().then_some(penalty)
+        });
+        let adjust = RowAdjust {
+            rules: self.rules,
+            ban_eos: self.ban_eos,
+            banned,
+            penalty,
+        };
+        let row = task.input_row;
+        let result = match input {
+            StepInput::Dense { logprobs, vocab } => select_dense(
+                &logprobs[row * vocab..(row + 1) * vocab],
+                beam.score,
+                &adjust,
+                self.keep,
+                best,
+            ),
+            StepInput::Candidates {
+                tokens,
+                logprobs,
+                k,
+            } => select_sparse(
+                SparseRow {
+                    tokens: &tokens[row * k..(row + 1) * k],
+                    values: &logprobs[row * k..(row + 1) * k],
+                    vocab: self.vocab,
+                },
+                beam.score,
+                &adjust,
+                self.keep,
+                best,
+                seen,
+            ),
+        };
+        result.map_err(|error| match error {
+            RowError::NonFinite { col, value } => DecodeError::NonFinite { row, col, value },
+            RowError::OutOfRange { token } => DecodeError::TokenOutOfRange {
+                row,
+                token,
+                vocab_size: self.vocab,
+            },
+            RowError::Duplicate { token } => DecodeError::Shape(format!(
+                "candidate row {row} lists token {token} more than once"
+            )),
+        })
+    }
+
+    /// The diversity penalty of one row of group `task.group > 0`.
+    #[allow(clippy::too_many_arguments)]
+    fn penalty<'b>(
+        &'b self,
+        diversity: &DiversityContext<'b, T>,
+        task: &Task,
+        node: u32,
+        prompt: &[u32],
+        counts: &'b mut Vec<(u32, u32)>,
+        tail: &mut Vec<u32>,
+        other_tail: &mut Vec<u32>,
+        tokens: &mut Vec<u32>,
+    ) -> Penalty<'b, T> {
+        let this_step: &[(u32, u32)] = match diversity.kind {
+            Diversity::Hamming | Diversity::Cumulative => &diversity.step_counts[task.item],
+            Diversity::Ngram(n) => {
+                // Earlier beams whose n-1 tokens before their new one equal
+                // this row's last n-1 tokens.
+                tokens.clear();
+                self.history.tail_tokens(node, prompt, n - 1, tail);
+                for &(parent, token) in &diversity.step_choices[task.item] {
+                    let same = parent == node || {
+                        self.history.tail_tokens(parent, prompt, n - 1, other_tail);
+                        tail == other_tail
+                    };
+                    if same {
+                        tokens.push(token);
+                    }
+                }
+                super::rules::count_tokens(tokens, counts);
+                counts
+            }
+        };
+        let earlier_steps = match diversity.kind {
+            Diversity::Cumulative => {
+                Some(&diversity.cumulative[task.item * diversity.num_groups + task.group])
+            }
+            _ => None,
+        };
+        Penalty {
+            strength: diversity.strength,
+            this_step,
+            earlier_steps,
+        }
+    }
+}

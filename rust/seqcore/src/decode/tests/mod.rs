@@ -1,0 +1,6 @@
+//! Tests of the search: against transformers' own output, against a naive
+//! reference, and of the documented properties.
+
+mod support;
+
+mod hf_fixtures;
