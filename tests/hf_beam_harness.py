@@ -292,9 +292,10 @@ def hf_hypotheses(record: dict[str, Any]) -> list[list[dict[str, Any]]]:
 # -- replays ---------------------------------------------------------------
 
 
-def replay_recorded(record: dict[str, Any]) -> tuple[list[list[Any]], int]:
-    """Drives the reference with HF's own logits; returns the hypotheses and
-    the number of steps the reference took (HF's is len(record logits))."""
+def replay_recorded(record: dict[str, Any], machine: Any = None) -> tuple[list[list[Any]], int]:
+    """Drives the reference (or `machine(spec, prompts)`, any search with its
+    interface) with HF's own logits; returns the hypotheses and the number of
+    steps it took (HF's is len(record logits))."""
     import torch
 
     from tests.references.beam_search import ReferenceSearch
@@ -302,7 +303,7 @@ def replay_recorded(record: dict[str, Any]) -> tuple[list[list[Any]], int]:
     case = Case.from_json(record["case"])
     logits = recorded_logits(record)
     rows, _ = prompts(case)
-    search = ReferenceSearch(search_spec(case), rows)
+    search = (machine or ReferenceSearch)(search_spec(case), rows)
     steps = 0
     while not search.done:
         if steps == len(logits):

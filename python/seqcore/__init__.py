@@ -5,6 +5,9 @@ Parts:
 * :mod:`seqcore.tokenize` — byte-level BPE (Hugging Face / tiktoken compatible),
   training, multi-word tokens: :class:`Tokenizer`, :class:`BpeTrainer`,
   :class:`MultiWordTokenizer`.
+* :mod:`seqcore.decode` — greedy, beam and diverse beam search as a step
+  machine: :class:`BeamSearch`, :class:`DiverseBeamSearch`,
+  :class:`GreedySearch`, :func:`generate` (which needs torch).
 * :mod:`seqcore.scan` — linear recurrences (numpy or torch in, same out).
 * :mod:`seqcore.ops` — the torch custom ops behind them (needs torch).
 * :mod:`seqcore.nn` — torch modules: LinearRecurrence, LRU, S4D (needs torch).
@@ -15,8 +18,9 @@ Parallel kernels share one thread pool, sized by ``SEQCORE_NUM_THREADS``
 
 from __future__ import annotations
 
-from seqcore import errors, scan, tokenize
+from seqcore import decode, errors, scan, tokenize
 from seqcore._core import __version__, get_num_threads, set_num_threads
+from seqcore.decode import BeamSearch, DiverseBeamSearch, GreedySearch, generate
 from seqcore.errors import InternalError, SeqcoreError, TokenizerFormatError
 from seqcore.tokenize import BpeTrainer, MultiWordTokenizer, Tokenizer, WordCounts
 
@@ -35,7 +39,10 @@ def _check_thread_setting() -> None:
 _check_thread_setting()
 
 __all__ = [
+    "BeamSearch",
     "BpeTrainer",
+    "DiverseBeamSearch",
+    "GreedySearch",
     "InternalError",
     "MultiWordTokenizer",
     "SeqcoreError",
@@ -43,7 +50,9 @@ __all__ = [
     "TokenizerFormatError",
     "WordCounts",
     "__version__",
+    "decode",
     "errors",
+    "generate",
     "get_num_threads",
     "scan",
     "set_num_threads",

@@ -8,6 +8,7 @@
 use pyo3::exceptions::{PyIndexError, PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use seqcore::decode::DecodeError;
 use seqcore::parallel::ParallelError;
 use seqcore::scan::ScanError;
 use seqcore::tokenize::TokenizeError;
@@ -77,6 +78,16 @@ impl ToPyErr for TokenizeError {
             TokenizeError::IdOutOfRange { .. } => PyIndexError::new_err(message),
             TokenizeError::Interrupted => PyKeyboardInterrupt::new_err(message),
             TokenizeError::Pattern(_) | TokenizeError::Invalid(_) => PyValueError::new_err(message),
+        }
+    }
+}
+
+impl ToPyErr for DecodeError {
+    fn to_py_err(self) -> PyErr {
+        let message = self.to_string();
+        match self {
+            DecodeError::TokenOutOfRange { .. } => PyIndexError::new_err(message),
+            _ => PyValueError::new_err(message),
         }
     }
 }

@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod decode;
 mod ema;
 mod enter;
 mod errors;
@@ -24,6 +25,7 @@ mod vandermonde;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parallel::register(m)?;
+    decode::register(m)?;
     ema::register(m)?;
     gateloop::register(m)?;
     multiword::register(m)?;

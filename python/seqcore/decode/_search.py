@@ -1,0 +1,318 @@
+"""Search configurations and the step machine's Python face.
+
+A configuration (:class:`GreedySearch`, :class:`BeamSearch`,
+:class:`DiverseBeamSearch`) is an immutable value: share it across threads,
+pickle it, reuse it. ``config.start(vocab_size, prompts)`` makes a
+:class:`SearchState`, which the host drives::
+
+    state = BeamSearch(num_beams=4, eos_token_id=2).start(vocab_size, prompts)
+    while not state.done:
+        logprobs = model_logprobs(rows=state.active_rows)   # (rows, vocab)
+        step = state.step(logprobs)     # step.tokens, step.parents, step.rows
+        reorder_kv_cache(step.parents)  # new row i continues old row parents[i]
+    result = state.finalize()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from seqcore import _core
+
+EarlyStopping = bool | Literal["never"]
+Diversity = Literal["hamming", "cumulative", "ngram"]
+
+
+def _eos_list(eos_token_id: int | Sequence[int] | None) -> list[int]:
+    if eos_token_id is None:
+        return []
+    if isinstance(eos_token_id, (int, np.integer)) and not isinstance(eos_token_id, bool):
+        return [int(eos_token_id)]
+    if isinstance(eos_token_id, Sequence) and not isinstance(eos_token_id, (str, bytes)):
+        ids = list(eos_token_id)
+        if all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in ids):
+            return [int(i) for i in ids]
+    raise TypeError(
+        f"eos_token_id must be an int, a sequence of ints or None, got {eos_token_id!r}"
+    )
+
+
+def _bad_words(bad_words_ids: Sequence[Sequence[int]]) -> list[list[int]]:
+    if isinstance(bad_words_ids, (str, bytes)) or not isinstance(bad_words_ids, Sequence):
+        raise TypeError(
+            f"bad_words_ids must be a sequence of token id sequences, got {bad_words_ids!r}"
+        )
+    out = []
+    for words in bad_words_ids:
+        if isinstance(words, (str, bytes)) or not isinstance(words, Sequence):
+            raise TypeError(f"each bad word must be a sequence of token ids, got {words!r}")
+        out.append([int(t) for t in words])
+    return out
+
+
+def _early_stopping(value: EarlyStopping) -> str:
+    if value is True:
+        return "finish"
+    if value is False:
+        return "heuristic"
+    if value == "never":
+        return "never"
+    raise ValueError(f'early_stopping must be True, False or "never", got {value!r}')
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Common:
+    max_new_tokens: int = 20
+    eos_token_id: int | Sequence[int] | None = None
+    pad_token_id: int | None = None
+    min_new_tokens: int = 0
+    no_repeat_ngram_size: int = 0
+    bad_words_ids: Sequence[Sequence[int]] = ()
+
+    def _native_args(self) -> dict[str, Any]:
+        return {
+            "num_beams": 1,
+            "num_groups": 1,
+            "diversity_strength": 0.0,
+            "diversity": "hamming",
+            "diversity_ngram_size": 2,
+            "length_penalty": 1.0,
+            "early_stopping": "heuristic",
+            "num_return_sequences": 1,
+            "eos_token_ids": _eos_list(self.eos_token_id),
+            "pad_token_id": self.pad_token_id,
+            "min_new_tokens": self.min_new_tokens,
+            "max_new_tokens": self.max_new_tokens,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            "bad_words_ids": _bad_words(self.bad_words_ids),
+        }
+
+    def __post_init__(self) -> None:
+        # Checks everything that does not depend on the vocabulary now, so a
+        # bad configuration fails where it is written, not at its first use.
+        _core.check_search_config(**self._native_args())
+
+    def beams_per_item(self) -> int:
+        """Rows each batch item occupies (1 for greedy search)."""
+        return int(self._native_args()["num_beams"])
+
+    def start(
+        self,
+        vocab_size: int,
+        prompts: Sequence[Sequence[int]] | npt.ArrayLike | None = None,
+        *,
+        batch_size: int | None = None,
+        dtype: Any = np.float32,
+    ) -> SearchState:
+        """A fresh search over ``batch_size`` items (or one per prompt).
+
+        ``prompts`` (token ids of each item, as the model sees them: with
+        any left padding) are needed only by ``no_repeat_ngram_size`` and
+        ``bad_words_ids``, which look at the whole sequence as Hugging Face
+        does. ``dtype`` (float32 or float64) is the dtype of the log-probs
+        the host will feed; scores are summed in it, so float32 input gives
+        transformers' float32 numbers.
+        """
+        if prompts is None:
+            if batch_size is None:
+                raise ValueError("give prompts or batch_size")
+            rows: list[list[int]] = [[] for _ in range(_count(batch_size, "batch_size"))]
+        else:
+            listed = prompts.tolist() if hasattr(prompts, "tolist") else prompts
+            rows = [[int(t) for t in p] for p in listed]  # type: ignore[union-attr]
+            if batch_size is not None and batch_size != len(rows):
+                raise ValueError(f"batch_size is {batch_size} but {len(rows)} prompts were given")
+        double = np.dtype(dtype) == np.float64
+        if not double and np.dtype(dtype) != np.float32:
+            raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        native = _core.SearchState(
+            vocab_size=_count(vocab_size, "vocab_size"), prompts=rows, double=double,
+            **self._native_args(),
+        )  # fmt: skip
+        return SearchState(native, double)
+
+
+def _count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GreedySearch(_Common):
+    """Greedy decoding: the most likely token at each step (transformers'
+    ``num_beams=1, do_sample=False``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeamSearch(_Common):
+    """Beam search with transformers' semantics (``length_penalty``,
+    ``early_stopping`` True / False / "never", ``num_return_sequences``)."""
+
+    num_beams: int = 4
+    length_penalty: float = 1.0
+    early_stopping: EarlyStopping = False
+    num_return_sequences: int = 1
+
+    def _native_args(self) -> dict[str, Any]:
+        args = super()._native_args()
+        args.update(
+            num_beams=self.num_beams,
+            length_penalty=self.length_penalty,
+            early_stopping=_early_stopping(self.early_stopping),
+            num_return_sequences=self.num_return_sequences,
+        )
+        return args
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiverseBeamSearch(BeamSearch):
+    """Diverse beam search (Vijayakumar et al.): ``num_groups`` groups of
+    ``num_beams / num_groups`` beams step one after another, and each group's
+    scores are lowered by ``diversity_strength`` times how often earlier
+    groups chose a token. ``diversity``: "hamming" (transformers 4.56's
+    group beam search: tokens chosen at this step), "cumulative" (tokens
+    chosen at any step so far), "ngram" (n-grams of ``diversity_ngram_size``
+    tokens that earlier groups' beams end with at this step)."""
+
+    num_groups: int = 2
+    diversity_strength: float = 0.5
+    diversity: Diversity = "hamming"
+    diversity_ngram_size: int = 2
+
+    def _native_args(self) -> dict[str, Any]:
+        args = super()._native_args()
+        args.update(
+            num_groups=self.num_groups,
+            diversity_strength=self.diversity_strength,
+            diversity=self.diversity,
+            diversity_ngram_size=self.diversity_ngram_size,
+        )
+        return args
+
+
+class Step(NamedTuple):
+    """One step's answer, one entry per row the host must feed next."""
+
+    tokens: npt.NDArray[np.int64]
+    """The token each new row appends."""
+    parents: npt.NDArray[np.int64]
+    """Index into the previous ``active_rows`` of the row each new row continues:
+    gather the KV cache with it."""
+    rows: npt.NDArray[np.int64]
+    """The new active rows (global ids ``item * num_beams + beam``)."""
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One returned sequence."""
+
+    tokens: list[int]
+    """Generated tokens only (no prompt); a final EOS is kept."""
+    score: float
+    """transformers' ``sequences_scores``: sum of ``token_scores`` over
+    ``len(tokens) ** length_penalty`` (greedy: the plain sum)."""
+    token_scores: list[float]
+    """What each step added to the beam's score (diversity penalty included)."""
+    beam_indices: list[int]
+    """Per token, the row (``item * num_beams + beam``) it was chosen from."""
+    group: int
+    """The group of a diverse beam search that found it (0 otherwise)."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Per batch item, its best ``num_return_sequences`` hypotheses, best first."""
+
+    hypotheses: list[list[Hypothesis]]
+    groups: list[list[list[Hypothesis]]]
+    """Per batch item and beam group, every hypothesis the group kept, best first."""
+
+    def sequences(self, pad_token_id: int = 0) -> npt.NDArray[np.int64]:
+        """All hypotheses' tokens as one padded array (items x returns, longest)."""
+        flat = [h.tokens for item in self.hypotheses for h in item]
+        width = max((len(t) for t in flat), default=0)
+        out = np.full((len(flat), width), pad_token_id, dtype=np.int64)
+        for i, tokens in enumerate(flat):
+            out[i, : len(tokens)] = tokens
+        return out
+
+    @property
+    def scores(self) -> npt.NDArray[np.float64]:
+        """Every hypothesis' score, in the order of :meth:`sequences`."""
+        return np.array([h.score for item in self.hypotheses for h in item], dtype=np.float64)
+
+
+def _host_array(name: str, value: object, dtype: Any) -> npt.NDArray[Any]:
+    """A contiguous numpy array of ``dtype`` from numpy or a (CPU or GPU) torch tensor."""
+    if type(value).__module__.startswith("torch"):
+        value = value.detach().cpu().numpy()  # type: ignore[attr-defined]
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}"
+        )
+    if value.dtype != dtype:
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"{name} must be numeric, got {value.dtype}")
+        value = value.astype(dtype)
+    return np.ascontiguousarray(value)
+
+
+class SearchState:
+    """A search in progress: feed it log-probs until :attr:`done`."""
+
+    __slots__ = ("_dtype", "_native")
+
+    def __init__(self, native: Any, double: bool) -> None:
+        self._native = native
+        self._dtype = np.dtype(np.float64 if double else np.float32)
+
+    @property
+    def done(self) -> bool:
+        """True once every batch item has finished."""
+        return bool(self._native.done)
+
+    @property
+    def active_rows(self) -> npt.NDArray[np.int64]:
+        """The rows (``item * num_beams + beam``) whose log-probs the next step needs."""
+        return self._native.active_rows()  # type: ignore[no-any-return]
+
+    @property
+    def steps(self) -> int:
+        """Steps taken so far (tokens generated per row)."""
+        return int(self._native.steps)
+
+    def step(self, logprobs: object) -> Step:
+        """Advances one token from ``logprobs`` of shape (len(active_rows), vocab).
+
+        They must be normalised log-probs (log_softmax of the logits); -inf is
+        allowed (a banned token), NaN and +inf are refused.
+        """
+        array = _host_array("logprobs", logprobs, self._dtype)
+        return Step(*self._native.step(array))
+
+    def step_candidates(self, tokens: object, logprobs: object) -> Step:
+        """Advances one token from each row's own top-k candidates (e.g.
+        ``torch.topk(logprobs, k)`` on a GPU), both of shape (rows, k).
+
+        The result equals :meth:`step` with the full log-probs whenever each
+        row's k candidates include every token the full step could pick; k
+        must be at least 2 * beams per group.
+        """
+        ids = _host_array("tokens", tokens, np.dtype(np.int64))
+        values = _host_array("logprobs", logprobs, self._dtype)
+        return Step(*self._native.step_candidates(ids, values))
+
+    def finalize(self) -> SearchResult:
+        """The best hypotheses per item (callable before :attr:`done`: the
+        running beams then count as finished at their current length)."""
+        sequences, groups = self._native.finalize()
+        return SearchResult(
+            [[Hypothesis(*h) for h in item] for item in sequences],
+            [[[Hypothesis(*h) for h in group] for group in item] for item in groups],
+        )
