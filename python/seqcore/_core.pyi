@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterable
 from typing import Any, final
 
+import numpy as np
 import numpy.typing as npt
 
 __all__ = [
@@ -10,10 +11,12 @@ __all__ = [
     "MAX_MULTIWORD_JSON_BYTES",
     "MAX_RANK_FILE_BYTES",
     "MultiWord",
+    "SearchState",
     "SpecialPolicy",
     "Tokenizer",
     "WordCounts",
     "__version__",
+    "check_search_config",
     "damped_ema",
     "damped_ema_backward",
     "default_num_threads",
@@ -209,3 +212,59 @@ def train_bpe(
     max_token_length: int | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> tuple[list[bytes], list[tuple[int, int]], list[int]]: ...
+
+# decode: the search step machine
+_Hyp = tuple[list[int], float, list[float], list[int], int]
+_StepTuple = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+def check_search_config(
+    *,
+    num_beams: int,
+    num_groups: int,
+    diversity_strength: float,
+    diversity: str,
+    diversity_ngram_size: int,
+    length_penalty: float,
+    early_stopping: str,
+    num_return_sequences: int,
+    eos_token_ids: list[int],
+    pad_token_id: int | None,
+    min_new_tokens: int,
+    max_new_tokens: int,
+    no_repeat_ngram_size: int,
+    bad_words_ids: list[list[int]],
+) -> None: ...
+
+@final
+class SearchState:
+    def __new__(
+        cls,
+        *,
+        vocab_size: int,
+        prompts: list[list[int]],
+        double: bool,
+        num_beams: int,
+        num_groups: int,
+        diversity_strength: float,
+        diversity: str,
+        diversity_ngram_size: int,
+        length_penalty: float,
+        early_stopping: str,
+        num_return_sequences: int,
+        eos_token_ids: list[int],
+        pad_token_id: int | None,
+        min_new_tokens: int,
+        max_new_tokens: int,
+        no_repeat_ngram_size: int,
+        bad_words_ids: list[list[int]],
+    ) -> SearchState: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def steps(self) -> int: ...
+    def active_rows(self) -> npt.NDArray[np.int64]: ...
+    def step(self, logprobs: npt.NDArray[Any]) -> _StepTuple: ...
+    def step_candidates(
+        self, tokens: npt.NDArray[np.int64], logprobs: npt.NDArray[Any]
+    ) -> _StepTuple: ...
+    def finalize(self) -> tuple[list[list[_Hyp]], list[list[list[_Hyp]]]]: ...

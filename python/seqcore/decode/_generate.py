@@ -187,7 +187,8 @@ def _run_recomputed(
     logits = _logits_of(model(ids))
     if logits.dim() != 3 or logits.shape[0] != ids.shape[0]:
         raise ValueError(
-            f"the model must return logits of shape (rows, length, vocab), got {tuple(logits.shape)}"
+            "the model must return logits of shape (rows, length, vocab), "
+            f"got {tuple(logits.shape)}"
         )
     state = search.start(logits.shape[-1], ids.cpu())
     items = _first_rows(state, beams, ids.device)

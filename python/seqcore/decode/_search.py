@@ -123,8 +123,8 @@ class _Common:
                 raise ValueError("give prompts or batch_size")
             rows: list[list[int]] = [[] for _ in range(_count(batch_size, "batch_size"))]
         else:
-            listed = prompts.tolist() if hasattr(prompts, "tolist") else prompts
-            rows = [[int(t) for t in p] for p in listed]  # type: ignore[union-attr]
+            listed: Any = prompts.tolist() if hasattr(prompts, "tolist") else prompts
+            rows = [[int(t) for t in p] for p in listed]
             if batch_size is not None and batch_size != len(rows):
                 raise ValueError(f"batch_size is {batch_size} but {len(rows)} prompts were given")
         double = np.dtype(dtype) == np.float64
