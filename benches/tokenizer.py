@@ -1,6 +1,6 @@
 """Benchmark of seqcore's tokenizer against tiktoken and Hugging Face tokenizers.
 
-Run: ``python benches/tokenize.py`` (after ``bash scripts/test`` or
+Run: ``python benches/tokenizer.py`` (after ``bash scripts/test`` or
 ``maturin develop --release``). Everything uses the same vocabulary (the real
 cl100k_base: tiktoken reads the rank file, seqcore reads the same file, and
 Hugging Face reads seqcore's ``tokenizer.json`` export of it, which gives the
