@@ -9,7 +9,9 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqcore", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="train a small LRU model and compare scan speeds")
+    demo = commands.add_parser(
+        "demo", help="the end-to-end demo: scans, a Mamba-style model, tokenization, beam search"
+    )
     demo.add_argument("--seconds", type=float, default=60.0, help="training time (default 60)")
     demo.add_argument("--seed", type=int, default=0)
     from seqcore.tokenize import cli as tokenizer_cli
