@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from seqcore.decode._search import SearchResult, SearchState, Step, _Common
+from seqcore.decode._stop_strings import StopStrings, token_bytes_of
 
 StepCallback = Callable[[int, Step], object]
 
@@ -99,6 +100,8 @@ def generate(
     attention_mask: Any = None,
     pad_token_id: int | None = None,
     on_step: StepCallback | None = None,
+    stop_strings: Sequence[str] | None = None,
+    tokenizer: object = None,
 ) -> GenerateOutput:
     """Generates from ``model`` with ``search`` (a :class:`GreedySearch`,
     :class:`BeamSearch` or :class:`DiverseBeamSearch`).
@@ -107,7 +110,14 @@ def generate(
     ``attention_mask``) or a list of id lists of any lengths. ``on_step(i,
     step)`` is called after every step with the step's tokens, parents and
     rows (for streaming); returning True stops the search there, and the
-    running beams are returned as they are.
+    running beams are returned as they are. ``stop_strings`` (with the
+    ``tokenizer`` that maps ids to text: a seqcore Tokenizer, or anything with
+    ``decode(ids)``) end a beam when its text completes one, exactly where an
+    EOS token would (transformers' rule); greedy and beam search only.
+
+    On a GPU the log-probs stay there: each row's top candidates (enough for
+    the step to be exact when no token is banned) cross to the CPU, not the
+    whole vocabulary.
     """
     import torch
 
@@ -116,12 +126,22 @@ def generate(
         eos = search._native_args()["eos_token_ids"]
         pad = eos[0] if eos else 0
     ids, mask = _left_padded(input_ids, attention_mask, pad)
-    beams = search.beams_per_item()
+    if stop_strings is not None:
+        if tokenizer is None:
+            raise ValueError("stop_strings need the tokenizer that turns ids into text")
+        if search._native_args()["num_groups"] > 1:
+            raise ValueError(
+                "stop_strings work with greedy and beam search, not diverse beam search "
+                "(transformers 4.56's group search has no per-candidate stop rule)"
+            )
+    host = _CachedHost(model, ids, mask) if _is_hf_model(model) else _RecomputingHost(model, ids)
     with torch.no_grad():
-        if _is_hf_model(model):
-            state = _run_cached(model, ids, mask, search, beams, on_step)
-        else:
-            state = _run_recomputed(model, ids, search, beams, on_step)
+        logits = host.prompt_logits()
+        state = search.start(logits.shape[-1], ids.cpu())
+        stops = None
+        if stop_strings is not None:
+            stops = StopStrings(stop_strings, token_bytes_of(tokenizer, logits.shape[-1]))
+        _drive(state, host, logits, ids, mask, search.beams_per_item(), stops, on_step)
     result = state.finalize()
     generated = torch.from_numpy(result.sequences(pad)).to(ids.device)
     returns = len(result.hypotheses[0]) if result.hypotheses else 0
@@ -131,75 +151,123 @@ def generate(
     return GenerateOutput(sequences, scores, result)
 
 
-def _first_rows(state: SearchState, beams: int, device: Any) -> Any:
-    """The prompt row (batch item) of each row the first step needs."""
+def _drive(
+    state: SearchState,
+    host: _Host,
+    prompt_logits: Any,
+    ids: Any,
+    mask: Any,
+    beams: int,
+    stops: StopStrings | None,
+    on_step: StepCallback | None,
+) -> None:
+    """The loop: log-probs of the active rows in, tokens and parents out."""
     import torch
 
-    return torch.from_numpy(state.active_rows // beams).to(device)
+    # The prompt ran once per item; the first step's rows copy their item's.
+    items = torch.from_numpy(state.active_rows // beams).to(ids.device)
+    host.gather(items, None)
+    logits = prompt_logits[items]
+    tails: list[bytes] = []
+    if stops is not None:
+        prompts = [ids[i][mask[i].bool()].tolist() for i in range(ids.shape[0])]
+        tails = [stops.tail_of(prompts[i]) for i in (state.active_rows // beams).tolist()]
+    step_index = 0
+    while True:
+        if stops is not None:
+            rows, tokens = stops.finishers(tails)
+            if len(rows):
+                state.finish_on(rows, tokens)
+        step = _advance(state, logits, state.candidates_needed())
+        if state.done or (on_step is not None and on_step(step_index, step)):
+            return
+        step_index += 1
+        if stops is not None:
+            tails = stops.advance(tails, step.parents.tolist(), step.tokens.tolist())
+        parents = torch.from_numpy(step.parents).to(ids.device)
+        logits = host.gather(parents, torch.from_numpy(step.tokens).to(ids.device))
 
 
-def _advance(state: SearchState, logits: Any) -> Step:
+def _advance(state: SearchState, logits: Any, k: int) -> Step:
     import torch
 
     logprobs = torch.log_softmax(logits.float(), dim=-1)
+    if logprobs.is_cuda and k < logprobs.shape[-1]:
+        values, tokens = torch.topk(logprobs, k, dim=-1)
+        return state.step_candidates(tokens, values)
     return state.step(logprobs)
 
 
-def _run_cached(
-    model: Any, ids: Any, mask: Any, search: _Common, beams: int, on_step: StepCallback | None
-) -> SearchState:
-    import torch
+class _Host:
+    """A model behind one interface: the prompt's last logits, then
+    ``gather(parents, tokens)``: keep rows ``parents``, append ``tokens``
+    (None: only gather) and return the new rows' last logits."""
 
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-    state = search.start(out.logits.shape[-1], ids.cpu())
-    # The prompt ran once per item; the first step's rows copy their item's.
-    items = _first_rows(state, beams, ids.device)
-    logits, cache = out.logits[items, -1, :], out.past_key_values
-    cache.reorder_cache(items)
-    mask, positions = mask[items], positions[items, -1:]
-    step_index = 0
-    while True:
-        step = _advance(state, logits)
-        if state.done or (on_step is not None and on_step(step_index, step)):
-            return state
-        step_index += 1
-        parents = torch.from_numpy(step.parents).to(ids.device)
-        cache.reorder_cache(parents)
-        mask = torch.cat([mask[parents], mask.new_ones((len(parents), 1))], dim=-1)
-        positions = positions[parents] + 1
-        tokens = torch.from_numpy(step.tokens).to(ids.device)[:, None]
-        out = model(
-            input_ids=tokens,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
+    def prompt_logits(self) -> Any:
+        raise NotImplementedError
+
+    def gather(self, parents: Any, tokens: Any) -> Any:
+        raise NotImplementedError
+
+
+class _CachedHost(_Host):
+    """A Hugging Face causal LM with its KV cache."""
+
+    def __init__(self, model: Any, ids: Any, mask: Any) -> None:
+        self.model, self.ids, self.mask = model, ids, mask
+        self.positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        self.cache: Any = None
+
+    def prompt_logits(self) -> Any:
+        out = self.model(
+            input_ids=self.ids, attention_mask=self.mask, position_ids=self.positions,
             use_cache=True,
-        )
-        logits, cache = out.logits[:, -1, :], out.past_key_values
+        )  # fmt: skip
+        self.cache = out.past_key_values
+        self.positions = self.positions[:, -1:]
+        return out.logits[:, -1, :]
+
+    def gather(self, parents: Any, tokens: Any) -> Any:
+        self.cache.reorder_cache(parents)
+        self.mask, self.positions = self.mask[parents], self.positions[parents]
+        if tokens is None:
+            return None
+        self.mask = torch_cat_ones(self.mask)
+        self.positions = self.positions + 1
+        out = self.model(
+            input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.positions,
+            past_key_values=self.cache, use_cache=True,
+        )  # fmt: skip
+        self.cache = out.past_key_values
+        return out.logits[:, -1, :]
 
 
-def _run_recomputed(
-    model: Any, ids: Any, search: _Common, beams: int, on_step: StepCallback | None
-) -> SearchState:
+def torch_cat_ones(mask: Any) -> Any:
     import torch
 
-    logits = _logits_of(model(ids))
-    if logits.dim() != 3 or logits.shape[0] != ids.shape[0]:
-        raise ValueError(
-            "the model must return logits of shape (rows, length, vocab), "
-            f"got {tuple(logits.shape)}"
-        )
-    state = search.start(logits.shape[-1], ids.cpu())
-    items = _first_rows(state, beams, ids.device)
-    rows, logits = ids[items], logits[items, -1, :]
-    step_index = 0
-    while True:
-        step = _advance(state, logits)
-        if state.done or (on_step is not None and on_step(step_index, step)):
-            return state
-        step_index += 1
-        parents = torch.from_numpy(step.parents).to(ids.device)
-        tokens = torch.from_numpy(step.tokens).to(ids.device)[:, None]
-        rows = torch.cat([rows[parents], tokens], dim=1)
-        logits = _logits_of(model(rows))[:, -1, :]
+    return torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+
+
+class _RecomputingHost(_Host):
+    """Any callable ``model(ids) -> logits``: the whole sequence each step."""
+
+    def __init__(self, model: Any, ids: Any) -> None:
+        self.model, self.rows = model, ids
+
+    def prompt_logits(self) -> Any:
+        logits = _logits_of(self.model(self.rows))
+        if logits.dim() != 3 or logits.shape[:2] != self.rows.shape:
+            raise ValueError(
+                "the model must return logits of shape (rows, length, vocab) = "
+                f"({self.rows.shape[0]}, {self.rows.shape[1]}, vocab), got {tuple(logits.shape)}"
+            )
+        return logits[:, -1, :]
+
+    def gather(self, parents: Any, tokens: Any) -> Any:
+        import torch
+
+        self.rows = self.rows[parents]
+        if tokens is None:
+            return None
+        self.rows = torch.cat([self.rows, tokens[:, None]], dim=1)
+        return _logits_of(self.model(self.rows))[:, -1, :]

@@ -134,7 +134,10 @@ class _Common:
             vocab_size=_count(vocab_size, "vocab_size"), prompts=rows, double=double,
             **self._native_args(),
         )  # fmt: skip
-        return SearchState(native, double)
+        args = self._native_args()
+        per_group = args["num_beams"] // args["num_groups"]
+        keep = max(2, 1 + len(args["eos_token_ids"])) * per_group
+        return SearchState(native, double, keep)
 
 
 def _count(value: object, name: str) -> int:
@@ -266,11 +269,18 @@ def _host_array(name: str, value: object, dtype: Any) -> npt.NDArray[Any]:
 class SearchState:
     """A search in progress: feed it log-probs until :attr:`done`."""
 
-    __slots__ = ("_dtype", "_native")
+    __slots__ = ("_dtype", "_keep", "_native")
 
-    def __init__(self, native: Any, double: bool) -> None:
+    def __init__(self, native: Any, double: bool, keep: int = 2) -> None:
         self._native = native
         self._dtype = np.dtype(np.float64 if double else np.float32)
+        self._keep = keep
+
+    def candidates_needed(self) -> int:
+        """A safe k for :meth:`step_candidates`: twice the candidates a step
+        keeps per group, so bans and penalties can remove half of a row's
+        top tokens before the result could differ from :meth:`step`."""
+        return 2 * self._keep
 
     @property
     def done(self) -> bool:
@@ -307,6 +317,15 @@ class SearchState:
         ids = _host_array("tokens", tokens, np.dtype(np.int64))
         values = _host_array("logprobs", logprobs, self._dtype)
         return Step(*self._native.step_candidates(ids, values))
+
+    def finish_on(self, rows: object, tokens: object) -> None:
+        """Makes the next step treat candidates ``(rows[i], tokens[i])`` (rows
+        index :attr:`active_rows`) as ending their beam, as an EOS token
+        would: how a host applies stop strings (transformers' beam search
+        checks them on every candidate). Greedy and plain beam search only."""
+        self._native.finish_on(
+            np.asarray(rows, dtype=np.int64).tolist(), np.asarray(tokens, dtype=np.int64).tolist()
+        )
 
     def finalize(self) -> SearchResult:
         """The best hypotheses per item (callable before :attr:`done`: the

@@ -365,6 +365,24 @@ impl PySearchState {
         }
     }
 
+    /// Candidates `(rows[i], tokens[i])` end their beam at the next step
+    /// as an EOS would (stop strings).
+    fn finish_on(&mut self, rows: Vec<usize>, tokens: Vec<u32>) -> PyResult<()> {
+        if rows.len() != tokens.len() {
+            return Err(PyValueError::new_err(format!(
+                "rows and tokens must have the same length, got {} and {}",
+                rows.len(),
+                tokens.len()
+            )));
+        }
+        let pairs: Vec<(usize, u32)> = rows.into_iter().zip(tokens).collect();
+        match &mut self.machine {
+            Machine::F32(s) => s.finish_on(&pairs),
+            Machine::F64(s) => s.finish_on(&pairs),
+        }
+        .map_err(ToPyErr::to_py_err)
+    }
+
     /// (per item: hypotheses, per item and group: hypotheses); each
     /// hypothesis is (tokens, score, token_scores, beam_indices, group).
     fn finalize<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {

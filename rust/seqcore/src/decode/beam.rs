@@ -72,7 +72,9 @@ impl<T: Score> BeamItem<T> {
 
     /// One step: `candidates` are the item's best `max(2, 1 + n_eos) *
     /// num_beams`, best first; `tail(c)` is the node a candidate would
-    /// become; `generated` counts tokens including this step's. Writes the
+    /// become; `ends(c)` says whether a candidate ends its beam (an EOS
+    /// token, or a stop the host named); `generated` counts tokens
+    /// including this step's. Writes the
     /// indices of the candidates that continue as running beams (in beam
     /// order) and their new beam scores.
     #[allow(clippy::too_many_arguments)]
@@ -80,14 +82,14 @@ impl<T: Score> BeamItem<T> {
         &mut self,
         candidates: &[Candidate<T>],
         tail: impl Fn(&Candidate<T>) -> Node<T>,
-        is_eos: impl Fn(u32) -> bool,
+        ends: impl Fn(&Candidate<T>) -> bool,
         generated: usize,
         params: &BeamParams,
         running: &mut Vec<usize>,
         running_scores: &mut Vec<T>,
     ) {
         let at_max = generated == params.max_new_tokens;
-        let hits = |c: &Candidate<T>| at_max || is_eos(c.token);
+        let hits = |c: &Candidate<T>| at_max || ends(c);
         let out = T::from_f64(OUT_OF_CONTENTION);
 
         // Running beams: the best `num_beams` after finished candidates are

@@ -68,6 +68,9 @@ pub struct SearchState<T: Score> {
     pub(super) active: Vec<usize>,
     pub(super) items: Items<T>,
     pub(super) scratch: Scratch<T>,
+    /// `(input row, token)` candidates that end their beam at the next
+    /// step as an EOS would (the host's stop strings), sorted.
+    pub(super) finishers: Vec<(usize, u32)>,
 }
 
 impl<T: Score> SearchState<T> {
@@ -167,6 +170,7 @@ impl<T: Score> SearchState<T> {
             active: (0..batch).map(|item| item * num_beams).collect(),
             items,
             scratch: Scratch::default(),
+            finishers: Vec::new(),
             config,
         })
     }
@@ -275,7 +279,44 @@ impl<T: Score> SearchState<T> {
         })
     }
 
+    /// Makes the next step treat each `(row, token)` candidate (`row` an
+    /// index into [`active_rows`](Self::active_rows)) as ending its beam,
+    /// exactly as an EOS token would: this is how a host applies stop
+    /// strings, which transformers' beam search checks on every candidate.
+    /// Applies to that one step only. Greedy and plain beam search; diverse
+    /// beam search (transformers 4.56's scorer) has no such rule.
+    pub fn finish_on(&mut self, candidates: &[(usize, u32)]) -> Result<(), DecodeError> {
+        if matches!(self.items, Items::Scorer { .. }) {
+            return Err(DecodeError::Config(
+                "stops on chosen candidates need greedy or plain beam search, \
+                 not diverse beam search"
+                    .into(),
+            ));
+        }
+        let rows = self.active.len();
+        if let Some(&(row, token)) = candidates
+            .iter()
+            .find(|&&(row, token)| row >= rows || token as usize >= self.config.vocab_size)
+        {
+            return Err(DecodeError::Shape(format!(
+                "stop candidate (row {row}, token {token}) is outside the {rows} active rows \
+                 or the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        self.finishers.clear();
+        self.finishers.extend_from_slice(candidates);
+        self.finishers.sort_unstable();
+        Ok(())
+    }
+
     fn step(&mut self, input: StepInput<'_, T>) -> Result<StepOutput, DecodeError> {
+        let result = self.step_once(input);
+        self.finishers.clear();
+        result
+    }
+
+    fn step_once(&mut self, input: StepInput<'_, T>) -> Result<StepOutput, DecodeError> {
         self.build_tasks();
         self.history.ensure_room(self.scratch.tasks.len())?;
         let output = if matches!(self.items, Items::Scorer { .. }) {
@@ -343,6 +384,7 @@ impl<T: Score> SearchState<T> {
             items,
             scratch,
             generated,
+            finishers,
             ..
         } = self;
         let num_beams = config.num_beams;
@@ -370,7 +412,11 @@ impl<T: Score> SearchState<T> {
                     running.push(0);
                     running_scores.clear();
                     running_scores.push(best.score);
-                    let stop = rules.is_eos(best.token) || generated == params.max_new_tokens;
+                    let stop = rules.is_eos(best.token)
+                        || generated == params.max_new_tokens
+                        || finishers
+                            .binary_search(&(chunk[0].input_row, best.token))
+                            .is_ok();
                     done[chunk[0].item] = stop;
                     !stop
                 }
@@ -379,7 +425,12 @@ impl<T: Score> SearchState<T> {
                     state.step(
                         candidates,
                         tail,
-                        |t| rules.is_eos(t),
+                        |c| {
+                            rules.is_eos(c.token)
+                                || finishers
+                                    .binary_search(&(chunk[c.beam].input_row, c.token))
+                                    .is_ok()
+                        },
                         generated,
                         params,
                         running,
