@@ -13,7 +13,7 @@ use super::history::{History, Node, NO_NODE};
 use super::output::StepOutput;
 use super::rules::{BadWordContext, Rules};
 use super::score::Score;
-use super::select::{merge_rows, Candidate, Entry};
+use super::select::{merge_lists, Candidate, TopList};
 use super::tasks::{Beam, RowWork, StepInput, Task, TaskContext};
 
 /// The per-item bookkeeping of the code path being reproduced.
@@ -333,8 +333,11 @@ impl<T: Score> SearchState<T> {
     /// Greedy and 5.18 beam search: one selection for all rows, then each
     /// item's bookkeeping (which cannot fail).
     fn step_items(&mut self, input: StepInput<'_, T>) -> Result<StepOutput, DecodeError> {
-        self.context()
-            .run(&self.scratch.tasks, input, &self.scratch.work)?;
+        let num_beams = self.config.num_beams;
+        let unit_len =
+            self.context()
+                .run(&self.scratch.tasks, num_beams, input, &self.scratch.work)?;
+        let units_per_item = num_beams / unit_len;
         let Self {
             config,
             rules,
@@ -345,7 +348,6 @@ impl<T: Score> SearchState<T> {
             generated,
             ..
         } = self;
-        let num_beams = config.num_beams;
         let keep = config.candidates_per_group();
         let generated = *generated + 1;
         let mut output = StepOutput::default();
@@ -359,8 +361,8 @@ impl<T: Score> SearchState<T> {
             ..
         } = scratch;
         for (index, chunk) in tasks.chunks(num_beams).enumerate() {
-            let rows = &mut work[index * num_beams..(index + 1) * num_beams];
-            merge_rows(best_lists(rows), config.vocab_size, keep, candidates);
+            let units = &mut work[index * units_per_item..(index + 1) * units_per_item];
+            merge_lists(best_lists(units), config.vocab_size, keep, candidates);
             let base = chunk[0].item * num_beams;
             let tail = |c: &Candidate<T>| candidate_node(beams, base + c.beam, c);
             let continues = match items {
@@ -420,12 +422,8 @@ pub(super) fn candidate_node<T: Score>(
     }
 }
 
-/// The best-candidate lists of consecutive tasks' work.
-pub(super) fn best_lists<T>(work: &mut [Mutex<RowWork<T>>]) -> impl Iterator<Item = &[Entry<T>]> {
-    work.iter_mut().map(|m| {
-        m.get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .best
-            .as_slice()
-    })
+/// The best-candidate lists of consecutive units' work.
+pub(super) fn best_lists<T>(work: &mut [Mutex<RowWork<T>>]) -> impl Iterator<Item = &TopList<T>> {
+    work.iter_mut()
+        .map(|m| &m.get_mut().unwrap_or_else(PoisonError::into_inner).best)
 }

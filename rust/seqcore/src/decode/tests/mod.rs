@@ -4,3 +4,4 @@
 mod support;
 
 mod hf_fixtures;
+mod speed;
