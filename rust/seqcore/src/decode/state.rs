@@ -73,7 +73,8 @@ pub struct SearchState<T: Score> {
 impl<T: Score> SearchState<T> {
     /// Starts a search over one prompt per batch item. Prompts are what the
     /// model's input rows hold (left padding included, if the host pads):
-    /// no_repeat_ngram and bad words read them. Greedy when `num_beams == 1`.
+    /// no_repeat_ngram and bad words read them. Greedy when
+    /// [`SearchConfig::is_greedy`].
     pub fn new(
         config: impl Into<Arc<SearchConfig>>,
         prompts: &[&[u32]],
@@ -125,7 +126,7 @@ impl<T: Score> SearchState<T> {
                 node: NO_NODE,
             })
             .collect();
-        let (items, context_rule) = if num_beams == 1 {
+        let (items, context_rule) = if config.is_greedy() {
             (
                 Items::Greedy {
                     done: vec![false; batch],

@@ -3,5 +3,7 @@
 
 mod support;
 
+mod equivalences;
 mod hf_fixtures;
+mod selection;
 mod speed;
