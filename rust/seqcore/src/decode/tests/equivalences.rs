@@ -9,7 +9,10 @@ use super::support::{
 use crate::decode::{Diversity, EarlyStopping, Hypothesis, SearchConfig, SearchOutput, Semantics};
 use crate::parallel;
 
-fn bits(hyps: &[Hypothesis<f32>]) -> Vec<(Vec<u32>, u32, Vec<u32>, Vec<usize>)> {
+/// Tokens, score bits, token-score bits and beam indices.
+type HypothesisBits = (Vec<u32>, u32, Vec<u32>, Vec<usize>);
+
+fn bits(hyps: &[Hypothesis<f32>]) -> Vec<HypothesisBits> {
     hyps.iter()
         .map(|h| {
             let scores = h.token_scores.iter().map(|s| s.to_bits()).collect();

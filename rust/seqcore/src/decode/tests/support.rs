@@ -125,14 +125,17 @@ pub fn run_candidates(
     state.finalize()
 }
 
-/// Drives a search and keeps every step's state: returns the state (done)
-/// and, per step, the active rows' sequences after it.
+/// The active rows after one step, each with its sequence.
+pub type StepRecord = Vec<(usize, Vec<u32>)>;
+
+/// Drives a search for at most `max_steps`: returns the state and, per
+/// step, the active rows' sequences after it.
 pub fn run_recorded<T: Score>(
     config: &SearchConfig,
     prompts: &[Vec<u32>],
     model: impl Fn(&[u32]) -> Vec<T>,
     max_steps: usize,
-) -> (SearchState<T>, Vec<Vec<(usize, Vec<u32>)>>) {
+) -> (SearchState<T>, Vec<StepRecord>) {
     let refs: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
     let mut state = SearchState::new(config.clone(), &refs).unwrap();
     let num_beams = config.num_beams;
