@@ -236,14 +236,16 @@ impl<T: Score> SearchState<T> {
     /// row-major, in any order within a row, without repeated tokens.
     /// `k` must be at least [`SearchConfig::candidates_per_group`].
     ///
-    /// Tokens not listed count as never chosen. The result equals
-    /// [`step_logprobs`](Self::step_logprobs) on the full rows whenever, in
-    /// every row, the `candidates_per_group` best tokens *after* bans and
-    /// penalties (ranked by score, then lower token id) are among the `k`
-    /// listed; e.g. when `k >= candidates_per_group + ` the number of tokens
-    /// a row's bans and penalties touch, and no tie at the host's cut-off
-    /// dropped a lower token id. Otherwise the step is a beam search over the
-    /// listed tokens only.
+    /// The result equals [`step_logprobs`](Self::step_logprobs) on the
+    /// full rows whenever every row's list holds that row's
+    /// `candidates_per_group` best tokens after bans and penalties (ranked by
+    /// score, then lower token id). That is so, for instance, when the host
+    /// lists its top `k` by log-prob (lower id first among equal values) and
+    /// at most `k - candidates_per_group` of a row's listed tokens are banned
+    /// or penalized, unless adding the beam score rounds two different
+    /// log-probs on either side of the cut to the same score. Otherwise the
+    /// step is a beam search over the listed tokens only: unlisted tokens
+    /// count as never chosen.
     pub fn step_candidates(
         &mut self,
         tokens: &[u32],
