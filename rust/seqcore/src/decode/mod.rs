@@ -142,9 +142,11 @@
 //!    the prefix to fit.
 //! 5. Hypothesis ties: insertion order (4.56) versus torch.topk's (5.18).
 //! 6. 4.56 writes `eos_token_id[0]` for whichever EOS id ended a hypothesis,
-//!    and its `beam_indices` for groups after the first index the wrong
-//!    group when the batch has several items; this module returns the EOS
-//!    that was chosen and 5.18's `beam_indices` (the parent's global row).
+//!    and its diverse `beam_indices` are row numbers within a group, looked
+//!    up in the first group's history for every group (and, at the end,
+//!    misplaced when the batch has several items); this module returns the
+//!    EOS that was chosen and 5.18's `beam_indices` (the parent's global
+//!    row), which agree with 4.56 for one group.
 //! 7. 4.56 refuses `diversity_penalty == 0` with several groups; this
 //!    module allows it (groups are then independent searches).
 //!
