@@ -108,11 +108,12 @@ pub(crate) struct TaskContext<'a, T> {
 
 impl<T: Score> TaskContext<'_, T> {
     /// Runs `tasks`, which come in groups of `group_size` consecutive beams.
-    /// Work is split in units: a whole group, whose rows share one list and
-    /// so one threshold (cheapest), or, when there are too few groups to
-    /// keep the pool busy on a large step, single rows. Unit `u` writes its
-    /// best candidates to `work[u]`; returns the rows per unit. Reports the
-    /// error of the first failing unit, in task order.
+    /// Work is split in units of consecutive rows of one group, whose rows
+    /// share one list and so one threshold: whole groups, or, when a large
+    /// step has fewer groups than the pool has threads, equal parts of
+    /// groups. Unit `u` writes its best candidates to `work[u]`; returns the
+    /// rows per unit. Reports the error of the first failing unit, in task
+    /// order.
     pub fn run(
         &self,
         tasks: &[Task],
