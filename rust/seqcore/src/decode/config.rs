@@ -55,8 +55,9 @@ pub enum Diversity {
 /// Which transformers code path the beam bookkeeping reproduces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Semantics {
-    /// [`Vectorized`](Self::Vectorized) for one group,
-    /// [`Scorer`](Self::Scorer) for several.
+    /// Greedy search (transformers' `_sample`) for one beam,
+    /// [`Vectorized`](Self::Vectorized) for one group of several beams,
+    /// [`Scorer`](Self::Scorer) for several groups.
     #[default]
     Auto,
     /// transformers 5.18 `_beam_search` (identical to 4.56's `_beam_search`).
@@ -74,7 +75,8 @@ pub enum Semantics {
 /// when a [`SearchState`](super::SearchState) is made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchConfig {
-    /// Beams per batch item; 1 means greedy search.
+    /// Beams per batch item; 1 means greedy search (unless `semantics`
+    /// asks for a one-beam beam search).
     pub num_beams: usize,
     /// Groups of diverse beam search; must divide `num_beams`.
     pub num_groups: usize,
@@ -200,7 +202,7 @@ impl SearchConfig {
                 ));
             }
         }
-        if self.num_beams > 1 {
+        if !self.is_greedy() {
             let keep = self.candidates_per_group();
             if keep > self.beams_per_group() * vocab {
                 return fail(format!(
@@ -224,10 +226,15 @@ impl SearchConfig {
     /// candidate lists of [`step_candidates`](super::SearchState::step_candidates)
     /// must be at least this long.
     pub fn candidates_per_group(&self) -> usize {
-        if self.num_beams == 1 {
+        if self.is_greedy() {
             return 1;
         }
         (2usize).max(1 + self.distinct_eos().len()) * self.beams_per_group()
+    }
+
+    /// Whether this is greedy search: one beam and [`Semantics::Auto`].
+    pub fn is_greedy(&self) -> bool {
+        self.num_beams == 1 && self.semantics == Semantics::Auto
     }
 
     /// The EOS ids, sorted and without repeats.

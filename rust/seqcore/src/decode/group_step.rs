@@ -9,7 +9,7 @@ use super::error::DecodeError;
 use super::output::StepOutput;
 use super::rules::count_tokens;
 use super::score::Score;
-use super::select::merge_rows;
+use super::select::merge_lists;
 use super::state::{best_lists, candidate_node, Items, Scratch, SearchState};
 use super::tasks::{Beam, DiversityContext, StepInput};
 
@@ -65,7 +65,9 @@ impl<T: Score> SearchState<T> {
                     num_groups,
                 });
             }
-            context.run(&self.scratch.phase, input, &self.scratch.work)?;
+            let unit_len =
+                context.run(&self.scratch.phase, group_size, input, &self.scratch.work)?;
+            let units_per_group = group_size / unit_len;
 
             let Self {
                 config,
@@ -91,9 +93,9 @@ impl<T: Score> SearchState<T> {
                 ..
             } = scratch;
             for (index, chunk) in phase.chunks(group_size).enumerate() {
-                let rows = &mut work[index * group_size..(index + 1) * group_size];
-                merge_rows(
-                    best_lists(rows),
+                let units = &mut work[index * units_per_group..(index + 1) * units_per_group];
+                merge_lists(
+                    best_lists(units),
                     config.vocab_size,
                     config.candidates_per_group(),
                     candidates,

@@ -20,7 +20,8 @@ pub struct Hypothesis<T> {
     /// Generated tokens only, ending with the EOS token when it ended on one.
     pub tokens: Vec<u32>,
     /// transformers' `sequences_scores`: the sum of `token_scores` divided by
-    /// `tokens.len() ** length_penalty`.
+    /// `tokens.len() ** length_penalty` (greedy search uses the same formula;
+    /// transformers reports no score there).
     pub score: T,
     /// What each token added to the beam score: its log-prob after bans and
     /// diversity penalty (transformers' transition scores).

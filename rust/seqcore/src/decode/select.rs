@@ -1,5 +1,5 @@
-//! Top-k selection: the best candidates of one row in one pass, then the
-//! best of a group's rows.
+//! Top-k selection: a group's best candidates from its rows, each row read
+//! in one pass.
 //!
 //! Ranking: higher score first; equal scores go to the lower flattened index
 //! `beam * vocab + token` (torch.topk does not define an order for ties).
@@ -7,7 +7,9 @@
 //! A dense row is scanned in chunks against a running threshold, the score
 //! of the current k-th best. Bans and penalties can only lower a score, so an
 //! element whose raw score does not beat the threshold is skipped without
-//! looking at them; only the few that pass are adjusted and inserted.
+//! looking at them; only the few that pass are adjusted and inserted. Rows
+//! of one group can share a list (and so a threshold), or be selected
+//! separately (in parallel) and merged.
 
 use super::rules::{Penalty, Rules};
 use super::score::{add_scores, ranks_before, Score};
@@ -15,24 +17,23 @@ use super::score::{add_scores, ranks_before, Score};
 /// Elements compared per chunk before any is looked at individually.
 const CHUNK: usize = 32;
 
-/// A candidate of one row.
+/// A candidate: a token appended to one beam of a group.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Entry<T> {
+pub(crate) struct Candidate<T> {
     /// Beam score plus processed log-prob: what the candidate is ranked by.
     pub score: T,
     /// The processed log-prob (after bans and penalties).
     pub value: T,
     pub token: u32,
+    /// The beam within the group.
+    pub beam: usize,
 }
 
-/// A candidate of a group: an [`Entry`] and the beam (within the group) it
-/// extends.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Candidate<T> {
-    pub score: T,
-    pub value: T,
-    pub token: u32,
-    pub beam: usize,
+impl<T: Score> Candidate<T> {
+    #[inline(always)]
+    fn flat(&self, vocab: usize) -> usize {
+        self.beam * vocab + self.token as usize
+    }
 }
 
 /// Everything that adjusts one row's log-probs.
@@ -70,83 +71,97 @@ pub(crate) enum RowError {
     Duplicate { token: u32 },
 }
 
-/// Inserts `entry` into `best` (sorted best first, at most `keep` long) if
-/// it ranks among the best `keep`.
-#[inline]
-fn insert<T: Score>(best: &mut Vec<Entry<T>>, keep: usize, entry: Entry<T>) {
-    if best.len() == keep {
-        let worst = best[keep - 1];
-        if !ranks_before(
-            entry.score,
-            entry.token as usize,
-            worst.score,
-            worst.token as usize,
-        ) {
-            return;
-        }
-        best.pop();
-    }
-    let at = best.partition_point(|e| {
-        ranks_before(e.score, e.token as usize, entry.score, entry.token as usize)
-    });
-    best.insert(at, entry);
+/// The best `keep` candidates seen so far, best first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TopList<T> {
+    pub entries: Vec<Candidate<T>>,
 }
 
-/// The best `keep` candidates of a dense row (`row[token]` = raw log-prob),
-/// written to `best`, best first.
+impl<T: Score> TopList<T> {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Inserts `entry` if it ranks among the best `keep`.
+    #[inline]
+    fn insert(&mut self, keep: usize, vocab: usize, entry: Candidate<T>) {
+        let entries = &mut self.entries;
+        let flat = entry.flat(vocab);
+        if entries.len() == keep {
+            let worst = entries[keep - 1];
+            if !ranks_before(entry.score, flat, worst.score, worst.flat(vocab)) {
+                return;
+            }
+            entries.pop();
+        }
+        let at =
+            entries.partition_point(|e| ranks_before(e.score, e.flat(vocab), entry.score, flat));
+        entries.insert(at, entry);
+    }
+}
+
+/// Adds the candidates of a dense row (`row[token]` = raw log-prob of
+/// extending `beam`) to `best`. Rows must be added in increasing `beam`
+/// order, so each element has a higher flat index than all kept ones.
 // The chunk test is written `!(a <= b)` on purpose: it is true for NaN.
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub(crate) fn select_dense<T: Score>(
     row: &[T],
+    beam: usize,
     beam_score: T,
     adjust: &RowAdjust<'_, T>,
     keep: usize,
-    best: &mut Vec<Entry<T>>,
+    best: &mut TopList<T>,
 ) -> Result<(), RowError> {
-    best.clear();
-    let consider = |best: &mut Vec<Entry<T>>, token: usize, raw: T| -> Result<(), RowError> {
+    let vocab = row.len();
+    let consider = |best: &mut TopList<T>, token: usize, raw: T| -> Result<(), RowError> {
         if raw.is_refused() {
             return Err(RowError::NonFinite {
                 col: token,
                 value: raw.to_f64(),
             });
         }
-        // Stored scores are never NaN, so `<=` is "does not beat".
-        if best.len() == keep && add_scores(raw, beam_score) <= best[keep - 1].score {
-            // Later tokens lose ties, and adjusting only lowers the score.
+        // Stored scores are never NaN, so `<=` is "does not beat"; later
+        // elements lose ties, and adjusting only lowers the score.
+        if best.entries.len() == keep && add_scores(raw, beam_score) <= best.entries[keep - 1].score
+        {
             return Ok(());
         }
         let value = adjust.apply(raw, token as u32);
-        let entry = Entry {
+        let entry = Candidate {
             score: add_scores(value, beam_score),
             value,
             token: token as u32,
+            beam,
         };
-        insert(best, keep, entry);
+        best.insert(keep, vocab, entry);
         Ok(())
     };
-    let fill = keep.min(row.len());
-    for (token, &raw) in row[..fill].iter().enumerate() {
-        consider(best, token, raw)?;
+    let mut start = 0;
+    while start < vocab && best.entries.len() < keep {
+        consider(best, start, row[start])?;
+        start += 1;
     }
-    let mut start = fill;
-    while start < row.len() {
-        let end = (start + CHUNK).min(row.len());
+    while start < vocab {
+        let end = (start + CHUNK).min(vocab);
         // The threshold is never +inf here, so NaN and +inf inputs always
         // fail `<=` and reach `consider`, which refuses them.
-        let threshold = best[keep - 1].score;
+        let threshold = best.entries[keep - 1].score;
         let threshold = if threshold > T::MAX {
             T::MAX
         } else {
             threshold
         };
+        let chunk = &row[start..end];
         let mut any = false;
-        for &raw in &row[start..end] {
+        for &raw in chunk {
             any |= !(raw + beam_score <= threshold);
         }
         if any {
-            for (offset, &raw) in row[start..end].iter().enumerate() {
-                consider(best, start + offset, raw)?;
+            for (offset, &raw) in chunk.iter().enumerate() {
+                if !(raw + beam_score <= threshold) {
+                    consider(best, start + offset, raw)?;
+                }
             }
         }
         start = end;
@@ -163,14 +178,15 @@ pub(crate) struct SparseRow<'a, T> {
     pub vocab: usize,
 }
 
-/// The best `keep` of a row of host-chosen candidates, written to `best`,
-/// best first. `seen` is scratch space for the duplicate check.
+/// Adds the candidates of a row of host-chosen candidates (extending
+/// `beam`) to `best`. `seen` is scratch space for the duplicate check.
 pub(crate) fn select_sparse<T: Score>(
     row: SparseRow<'_, T>,
+    beam: usize,
     beam_score: T,
     adjust: &RowAdjust<'_, T>,
     keep: usize,
-    best: &mut Vec<Entry<T>>,
+    best: &mut TopList<T>,
     seen: &mut Vec<u32>,
 ) -> Result<(), RowError> {
     let SparseRow {
@@ -178,7 +194,6 @@ pub(crate) fn select_sparse<T: Score>(
         values,
         vocab,
     } = row;
-    best.clear();
     seen.clear();
     seen.extend_from_slice(tokens);
     seen.sort_unstable();
@@ -195,52 +210,52 @@ pub(crate) fn select_sparse<T: Score>(
                 value: raw.to_f64(),
             });
         }
-        if best.len() == keep {
-            let worst = best[keep - 1];
-            let raw_score = add_scores(raw, beam_score);
-            if !ranks_before(raw_score, token as usize, worst.score, worst.token as usize) {
+        if best.entries.len() == keep {
+            let worst = best.entries[keep - 1];
+            let flat = beam * vocab + token as usize;
+            if !ranks_before(
+                add_scores(raw, beam_score),
+                flat,
+                worst.score,
+                worst.flat(vocab),
+            ) {
                 continue;
             }
         }
         let value = adjust.apply(raw, token);
-        insert(
-            best,
+        best.insert(
             keep,
-            Entry {
+            vocab,
+            Candidate {
                 score: add_scores(value, beam_score),
                 value,
                 token,
+                beam,
             },
         );
     }
     Ok(())
 }
 
-/// Merges the per-row lists of one group (`rows[beam]`, each best first)
-/// into the group's best `keep` candidates, best first, ties to the lower
-/// `beam * vocab + token`.
-pub(crate) fn merge_rows<'a, T: Score>(
-    rows: impl Iterator<Item = &'a [Entry<T>]>,
+/// Merges lists of one group (each best first) into the group's best `keep`
+/// candidates, best first.
+pub(crate) fn merge_lists<'a, T: Score>(
+    lists: impl Iterator<Item = &'a TopList<T>>,
     vocab: usize,
     keep: usize,
     out: &mut Vec<Candidate<T>>,
 ) {
     out.clear();
-    for (beam, row) in rows.enumerate() {
-        out.extend(row.iter().map(|e| Candidate {
-            score: e.score,
-            value: e.value,
-            token: e.token,
-            beam,
-        }));
+    for list in lists {
+        out.extend_from_slice(&list.entries);
     }
-    let flat = |c: &Candidate<T>| c.beam * vocab + c.token as usize;
     // Scores are never NaN (see `add_scores`) and flat indices are unique,
     // so this is a total order.
     out.sort_unstable_by(|a, b| {
-        if flat(a) == flat(b) {
+        let (fa, fb) = (a.flat(vocab), b.flat(vocab));
+        if fa == fb {
             std::cmp::Ordering::Equal
-        } else if ranks_before(a.score, flat(a), b.score, flat(b)) {
+        } else if ranks_before(a.score, fa, b.score, fb) {
             std::cmp::Ordering::Less
         } else {
             std::cmp::Ordering::Greater

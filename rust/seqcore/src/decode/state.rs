@@ -13,7 +13,7 @@ use super::history::{History, Node, NO_NODE};
 use super::output::StepOutput;
 use super::rules::{BadWordContext, Rules};
 use super::score::Score;
-use super::select::{merge_rows, Candidate, Entry};
+use super::select::{merge_lists, Candidate, TopList};
 use super::tasks::{Beam, RowWork, StepInput, Task, TaskContext};
 
 /// The per-item bookkeeping of the code path being reproduced.
@@ -76,7 +76,8 @@ pub struct SearchState<T: Score> {
 impl<T: Score> SearchState<T> {
     /// Starts a search over one prompt per batch item. Prompts are what the
     /// model's input rows hold (left padding included, if the host pads):
-    /// no_repeat_ngram and bad words read them. Greedy when `num_beams == 1`.
+    /// no_repeat_ngram and bad words read them. Greedy when
+    /// [`SearchConfig::is_greedy`].
     pub fn new(
         config: impl Into<Arc<SearchConfig>>,
         prompts: &[&[u32]],
@@ -128,7 +129,7 @@ impl<T: Score> SearchState<T> {
                 node: NO_NODE,
             })
             .collect();
-        let (items, context_rule) = if num_beams == 1 {
+        let (items, context_rule) = if config.is_greedy() {
             (
                 Items::Greedy {
                     done: vec![false; batch],
@@ -239,14 +240,16 @@ impl<T: Score> SearchState<T> {
     /// row-major, in any order within a row, without repeated tokens.
     /// `k` must be at least [`SearchConfig::candidates_per_group`].
     ///
-    /// Tokens not listed count as never chosen. The result equals
-    /// [`step_logprobs`](Self::step_logprobs) on the full rows whenever, in
-    /// every row, the `candidates_per_group` best tokens *after* bans and
-    /// penalties (ranked by score, then lower token id) are among the `k`
-    /// listed; e.g. when `k >= candidates_per_group + ` the number of tokens
-    /// a row's bans and penalties touch, and no tie at the host's cut-off
-    /// dropped a lower token id. Otherwise the step is a beam search over the
-    /// listed tokens only.
+    /// The result equals [`step_logprobs`](Self::step_logprobs) on the
+    /// full rows whenever every row's list holds that row's
+    /// `candidates_per_group` best tokens after bans and penalties (ranked by
+    /// score, then lower token id). That is so, for instance, when the host
+    /// lists its top `k` by log-prob (lower id first among equal values) and
+    /// at most `k - candidates_per_group` of a row's listed tokens are banned
+    /// or penalized, unless adding the beam score rounds two different
+    /// log-probs on either side of the cut to the same score. Otherwise the
+    /// step is a beam search over the listed tokens only: unlisted tokens
+    /// count as never chosen.
     pub fn step_candidates(
         &mut self,
         tokens: &[u32],
@@ -374,8 +377,11 @@ impl<T: Score> SearchState<T> {
     /// Greedy and 5.18 beam search: one selection for all rows, then each
     /// item's bookkeeping (which cannot fail).
     fn step_items(&mut self, input: StepInput<'_, T>) -> Result<StepOutput, DecodeError> {
-        self.context()
-            .run(&self.scratch.tasks, input, &self.scratch.work)?;
+        let num_beams = self.config.num_beams;
+        let unit_len =
+            self.context()
+                .run(&self.scratch.tasks, num_beams, input, &self.scratch.work)?;
+        let units_per_item = num_beams / unit_len;
         let Self {
             config,
             rules,
@@ -387,7 +393,6 @@ impl<T: Score> SearchState<T> {
             finishers,
             ..
         } = self;
-        let num_beams = config.num_beams;
         let keep = config.candidates_per_group();
         let generated = *generated + 1;
         let mut output = StepOutput::default();
@@ -401,8 +406,8 @@ impl<T: Score> SearchState<T> {
             ..
         } = scratch;
         for (index, chunk) in tasks.chunks(num_beams).enumerate() {
-            let rows = &mut work[index * num_beams..(index + 1) * num_beams];
-            merge_rows(best_lists(rows), config.vocab_size, keep, candidates);
+            let units = &mut work[index * units_per_item..(index + 1) * units_per_item];
+            merge_lists(best_lists(units), config.vocab_size, keep, candidates);
             let base = chunk[0].item * num_beams;
             let tail = |c: &Candidate<T>| candidate_node(beams, base + c.beam, c);
             let continues = match items {
@@ -471,12 +476,8 @@ pub(super) fn candidate_node<T: Score>(
     }
 }
 
-/// The best-candidate lists of consecutive tasks' work.
-pub(super) fn best_lists<T>(work: &mut [Mutex<RowWork<T>>]) -> impl Iterator<Item = &[Entry<T>]> {
-    work.iter_mut().map(|m| {
-        m.get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .best
-            .as_slice()
-    })
+/// The best-candidate lists of consecutive units' work.
+pub(super) fn best_lists<T>(work: &mut [Mutex<RowWork<T>>]) -> impl Iterator<Item = &TopList<T>> {
+    work.iter_mut()
+        .map(|m| &m.get_mut().unwrap_or_else(PoisonError::into_inner).best)
 }

@@ -12,7 +12,7 @@ use super::error::DecodeError;
 use super::history::History;
 use super::rules::{Penalty, Rules};
 use super::score::Score;
-use super::select::{select_dense, select_sparse, Entry, RowAdjust, RowError, SparseRow};
+use super::select::{select_dense, select_sparse, RowAdjust, RowError, SparseRow, TopList};
 use crate::parallel;
 
 /// Below this many scanned elements a step runs on the calling thread.
@@ -64,10 +64,11 @@ pub(crate) struct Beam<T> {
     pub node: u32,
 }
 
-/// Scratch space of one task, kept between steps.
+/// Scratch space of one unit of work (one row, or all rows of a group),
+/// kept between steps.
 #[derive(Debug, Default)]
 pub(crate) struct RowWork<T> {
-    pub best: Vec<Entry<T>>,
+    pub best: TopList<T>,
     banned: Vec<u32>,
     sequence: Vec<u32>,
     seen: Vec<u32>,
@@ -106,25 +107,46 @@ pub(crate) struct TaskContext<'a, T> {
 }
 
 impl<T: Score> TaskContext<'_, T> {
-    /// Runs `tasks`, task `t` writing its best candidates to `work[t]`.
-    /// Reports the error of the first failing task, in task order.
+    /// Runs `tasks`, which come in groups of `group_size` consecutive beams.
+    /// Work is split in units of consecutive rows of one group, whose rows
+    /// share one list and so one threshold: whole groups, or, when a large
+    /// step has fewer groups than the pool has threads, equal parts of
+    /// groups. Unit `u` writes its best candidates to `work[u]`; returns the
+    /// rows per unit. Reports the error of the first failing unit, in task
+    /// order.
     pub fn run(
         &self,
         tasks: &[Task],
+        group_size: usize,
         input: StepInput<'_, T>,
         work: &[Mutex<RowWork<T>>],
-    ) -> Result<(), DecodeError> {
-        let run_one = |t: usize| {
-            let mut guard = work[t].lock().unwrap_or_else(PoisonError::into_inner);
-            self.run_task(&tasks[t], input, &mut guard)
+    ) -> Result<usize, DecodeError> {
+        let groups = tasks.len() / group_size;
+        let large = tasks.len() > 1 && tasks.len() * input.width() >= PARALLEL_MIN_ELEMENTS;
+        let threads = if large { parallel::num_threads() } else { 1 };
+        // Split each group into as many equal parts as the idle threads
+        // allow; parts keep their rows' shared threshold.
+        let parts = (1..=group_size)
+            .rev()
+            .find(|&d| group_size % d == 0 && groups * d <= threads.max(groups))
+            .unwrap_or(1);
+        let unit_len = group_size / parts;
+        let run_unit = |u: usize| {
+            let mut guard = work[u].lock().unwrap_or_else(PoisonError::into_inner);
+            guard.best.clear();
+            tasks[u * unit_len..(u + 1) * unit_len]
+                .iter()
+                .try_for_each(|task| self.run_task(task, input, &mut guard))
         };
-        if tasks.len() > 1 && tasks.len() * input.width() >= PARALLEL_MIN_ELEMENTS {
-            parallel::map_tasks(tasks.len(), run_one)
+        let units = tasks.len() / unit_len;
+        if threads > 1 {
+            parallel::map_tasks(units, run_unit)
                 .into_iter()
-                .collect()
+                .collect::<Result<(), _>>()?;
         } else {
-            (0..tasks.len()).try_for_each(run_one)
+            (0..units).try_for_each(run_unit)?;
         }
+        Ok(unit_len)
     }
 
     fn run_task(
@@ -172,6 +194,7 @@ impl<T: Score> TaskContext<'_, T> {
         let result = match input {
             StepInput::Dense { logprobs, vocab } => select_dense(
                 &logprobs[row * vocab..(row + 1) * vocab],
+                task.beam,
                 beam.score,
                 &adjust,
                 self.keep,
@@ -187,6 +210,7 @@ impl<T: Score> TaskContext<'_, T> {
                     values: &logprobs[row * k..(row + 1) * k],
                     vocab: self.vocab,
                 },
+                task.beam,
                 beam.score,
                 &adjust,
                 self.keep,

@@ -10,6 +10,12 @@ same numbers), and records what it returns. Run once per version:
 Each writes fixtures/<mode>.json next to this file. The fake model's values
 are multiples of 2**-16 (exact in f32) and the model's log_softmax is replaced
 by the identity, so generate() sees exactly the numbers the Rust side feeds.
+
+Both versions need torch. To have 4.56.2 beside a newer transformers, install
+it with `pip install --no-deps --target DIR transformers==4.56.2` and put DIR
+first on PYTHONPATH; with newer tokenizers or huggingface_hub installed, its
+import-time version check (transformers/dependency_versions_check.py in DIR)
+has to be switched off by hand. Nothing else of those packages is used.
 """
 
 import json

@@ -3,4 +3,10 @@
 
 mod support;
 
+mod behaviour;
+mod diversity;
+mod equivalences;
+mod errors;
 mod hf_fixtures;
+mod selection;
+mod speed;
