@@ -66,17 +66,19 @@ class StopStrings:
     def tail_of(self, tokens: Sequence[int]) -> bytes:
         """The part of ``tokens``' text a row must remember."""
         text = b"".join(self.token_bytes[t] for t in tokens[-max(self.keep, 1) :])
-        return text[len(text) - self.keep :] if self.keep else b""
+        return self._last(text)
+
+    def _last(self, text: bytes) -> bytes:
+        """The last ``keep`` bytes of ``text`` (all of it when shorter)."""
+        return text[max(len(text) - self.keep, 0) :] if self.keep else b""
 
     def advance(
         self, tails: list[bytes], parents: Sequence[int], tokens: Sequence[int]
     ) -> list[bytes]:
         """The tails of the next step's rows."""
-        keep = self.keep
         out = []
         for parent, token in zip(parents, tokens, strict=True):
-            text = tails[parent] + self.token_bytes[token]
-            out.append(text[len(text) - keep :] if keep else b"")
+            out.append(self._last(tails[parent] + self.token_bytes[token]))
         return out
 
 
