@@ -10,7 +10,9 @@ Two kinds of model:
   for them;
 * any other callable ``model(input_ids) -> logits`` of shape (rows, length,
   vocab) (or an object with ``.logits``): the whole sequence is recomputed at
-  each step, which suits small models without a cache.
+  each step, which suits small models without a cache. Such a model gets no
+  attention mask, so it sees the left padding of prompts shorter than the
+  longest.
 
 Prompts of different lengths are left-padded, with an attention mask, as
 transformers does for decoder-only models.
@@ -37,7 +39,8 @@ class GenerateOutput:
     sequences: Any
     """torch.LongTensor (items x returns, prompt length + longest output): the
     (left-padded) prompt followed by the generated tokens, padded on the right
-    with the pad id, as transformers' ``generate`` returns them."""
+    with the pad id, as transformers' ``generate`` returns them (except that
+    a pad id of 0 stays 0, where transformers 5.18 pads with the EOS id)."""
     scores: Any
     """torch.FloatTensor of each returned sequence's score."""
     result: SearchResult
@@ -55,6 +58,8 @@ def _left_padded(input_ids: Any, attention_mask: Any, pad: int) -> tuple[Any, An
         if input_ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"input_ids must hold integer token ids, got {input_ids.dtype}")
         ids = input_ids.long()
+        if ids.shape[0] == 0 or ids.shape[1] == 0:
+            raise ValueError(f"input_ids must not be empty, got shape {tuple(ids.shape)}")
         if attention_mask is None:
             mask = torch.ones_like(ids)
         else:
@@ -70,7 +75,9 @@ def _left_padded(input_ids: Any, attention_mask: Any, pad: int) -> tuple[Any, An
     if isinstance(input_ids, (str, bytes)) or not isinstance(input_ids, Sequence):
         raise TypeError(f"input_ids must be a 2-d tensor or a list of id lists, got {input_ids!r}")
     rows = [[int(t) for t in row] for row in input_ids]
-    width = max((len(r) for r in rows), default=0)
+    if not rows or not all(rows):
+        raise ValueError("input_ids must hold at least one prompt, and no prompt may be empty")
+    width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
@@ -121,6 +128,11 @@ def generate(
     """
     import torch
 
+    if not isinstance(search, _Common):
+        raise TypeError(
+            "search must be a GreedySearch, BeamSearch or DiverseBeamSearch, "
+            f"got {type(search).__name__}"
+        )
     pad = pad_token_id if pad_token_id is not None else search.pad_token_id
     if pad is None:
         eos = search._native_args()["eos_token_ids"]
@@ -179,7 +191,7 @@ def _drive(
             if len(rows):
                 state.finish_on(rows, tokens)
         step = _advance(state, logits, state.candidates_needed())
-        if state.done or (on_step is not None and on_step(step_index, step)):
+        if (on_step is not None and on_step(step_index, step)) or state.done:
             return
         step_index += 1
         if stops is not None:

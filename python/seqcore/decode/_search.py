@@ -28,15 +28,35 @@ EarlyStopping = bool | Literal["never"]
 Diversity = Literal["hamming", "cumulative", "ngram"]
 
 
+def _int(name: str, value: object, minimum: int = 0) -> int:
+    """``value`` as an int, refusing bools, floats, strings and values outside
+    ``minimum..2**32 - 1`` (ids and counts are 32-bit in the machine)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not minimum <= value <= 2**32 - 1:
+        raise ValueError(f"{name} must be at least {minimum} and below 2**32, got {value}")
+    return int(value)
+
+
+def _real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _id_list(name: str, values: object) -> list[int]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+        raise TypeError(f"{name} must be a sequence of token ids, got {values!r}")
+    return [_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
+
+
 def _eos_list(eos_token_id: int | Sequence[int] | None) -> list[int]:
     if eos_token_id is None:
         return []
     if isinstance(eos_token_id, (int, np.integer)) and not isinstance(eos_token_id, bool):
-        return [int(eos_token_id)]
+        return [_int("eos_token_id", eos_token_id)]
     if isinstance(eos_token_id, Sequence) and not isinstance(eos_token_id, (str, bytes)):
-        ids = list(eos_token_id)
-        if all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in ids):
-            return [int(i) for i in ids]
+        return _id_list("eos_token_id", eos_token_id)
     raise TypeError(
         f"eos_token_id must be an int, a sequence of ints or None, got {eos_token_id!r}"
     )
@@ -47,12 +67,7 @@ def _bad_words(bad_words_ids: Sequence[Sequence[int]]) -> list[list[int]]:
         raise TypeError(
             f"bad_words_ids must be a sequence of token id sequences, got {bad_words_ids!r}"
         )
-    out = []
-    for words in bad_words_ids:
-        if isinstance(words, (str, bytes)) or not isinstance(words, Sequence):
-            raise TypeError(f"each bad word must be a sequence of token ids, got {words!r}")
-        out.append([int(t) for t in words])
-    return out
+    return [_id_list(f"bad_words_ids[{i}]", words) for i, words in enumerate(bad_words_ids)]
 
 
 def _early_stopping(value: EarlyStopping) -> str:
@@ -81,14 +96,17 @@ class _Common:
             "diversity_strength": 0.0,
             "diversity": "hamming",
             "diversity_ngram_size": 2,
-            "length_penalty": 1.0,
+            # Greedy reports the plain sum of log-probs as its score.
+            "length_penalty": 0.0,
             "early_stopping": "heuristic",
             "num_return_sequences": 1,
             "eos_token_ids": _eos_list(self.eos_token_id),
-            "pad_token_id": self.pad_token_id,
-            "min_new_tokens": self.min_new_tokens,
-            "max_new_tokens": self.max_new_tokens,
-            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            "pad_token_id": (
+                None if self.pad_token_id is None else _int("pad_token_id", self.pad_token_id)
+            ),
+            "min_new_tokens": _int("min_new_tokens", self.min_new_tokens),
+            "max_new_tokens": _int("max_new_tokens", self.max_new_tokens, 1),
+            "no_repeat_ngram_size": _int("no_repeat_ngram_size", self.no_repeat_ngram_size),
             "bad_words_ids": _bad_words(self.bad_words_ids),
         }
 
@@ -121,29 +139,32 @@ class _Common:
         if prompts is None:
             if batch_size is None:
                 raise ValueError("give prompts or batch_size")
-            rows: list[list[int]] = [[] for _ in range(_count(batch_size, "batch_size"))]
+            rows: list[list[int]] = [[] for _ in range(_int("batch_size", batch_size))]
         else:
             listed: Any = prompts.tolist() if hasattr(prompts, "tolist") else prompts
-            rows = [[int(t) for t in p] for p in listed]
+            if isinstance(listed, (str, bytes)) or not isinstance(listed, Sequence):
+                raise TypeError(f"prompts must be a sequence of token id lists, got {prompts!r}")
+            rows = [_id_list(f"prompts[{i}]", p) for i, p in enumerate(listed)]
+            vocab = _int("vocab_size", vocab_size, 1)
+            for i, row in enumerate(rows):
+                if row and max(row) >= vocab:
+                    raise IndexError(
+                        f"prompts[{i}] holds token id {max(row)}, out of range for a "
+                        f"vocabulary of {vocab}"
+                    )
             if batch_size is not None and batch_size != len(rows):
                 raise ValueError(f"batch_size is {batch_size} but {len(rows)} prompts were given")
         double = np.dtype(dtype) == np.float64
         if not double and np.dtype(dtype) != np.float32:
             raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
         native = _core.SearchState(
-            vocab_size=_count(vocab_size, "vocab_size"), prompts=rows, double=double,
+            vocab_size=_int("vocab_size", vocab_size, 1), prompts=rows, double=double,
             **self._native_args(),
         )  # fmt: skip
         args = self._native_args()
         per_group = args["num_beams"] // args["num_groups"]
         keep = max(2, 1 + len(args["eos_token_ids"])) * per_group
         return SearchState(native, double, keep)
-
-
-def _count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,10 +186,10 @@ class BeamSearch(_Common):
     def _native_args(self) -> dict[str, Any]:
         args = super()._native_args()
         args.update(
-            num_beams=self.num_beams,
-            length_penalty=self.length_penalty,
+            num_beams=_int("num_beams", self.num_beams, 1),
+            length_penalty=_real("length_penalty", self.length_penalty),
             early_stopping=_early_stopping(self.early_stopping),
-            num_return_sequences=self.num_return_sequences,
+            num_return_sequences=_int("num_return_sequences", self.num_return_sequences, 1),
         )
         return args
 
@@ -190,11 +211,15 @@ class DiverseBeamSearch(BeamSearch):
 
     def _native_args(self) -> dict[str, Any]:
         args = super()._native_args()
+        if self.diversity not in ("hamming", "cumulative", "ngram"):
+            raise ValueError(
+                f'diversity must be "hamming", "cumulative" or "ngram", got {self.diversity!r}'
+            )
         args.update(
-            num_groups=self.num_groups,
-            diversity_strength=self.diversity_strength,
+            num_groups=_int("num_groups", self.num_groups, 1),
+            diversity_strength=_real("diversity_strength", self.diversity_strength),
             diversity=self.diversity,
-            diversity_ngram_size=self.diversity_ngram_size,
+            diversity_ngram_size=_int("diversity_ngram_size", self.diversity_ngram_size, 1),
         )
         return args
 
@@ -259,11 +284,13 @@ def _host_array(name: str, value: object, dtype: Any) -> npt.NDArray[Any]:
         raise TypeError(
             f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}"
         )
-    if value.dtype != dtype:
-        if value.dtype.kind not in "fiu":
-            raise TypeError(f"{name} must be numeric, got {value.dtype}")
-        value = value.astype(dtype)
-    return np.ascontiguousarray(value)
+    wanted = "f" if dtype.kind == "f" else "iu"
+    if value.dtype.kind not in wanted:
+        kind = "floating-point" if wanted == "f" else "integer"
+        raise TypeError(f"{name} must have a {kind} dtype, got {value.dtype}")
+    if value.ndim != 2:
+        raise ValueError(f"{name} must be 2-d (rows, columns), got shape {value.shape}")
+    return np.ascontiguousarray(value, dtype=dtype)
 
 
 class SearchState:
@@ -312,7 +339,8 @@ class SearchState:
 
         The result equals :meth:`step` with the full log-probs whenever each
         row's k candidates include every token the full step could pick; k
-        must be at least 2 * beams per group.
+        must be at least ``max(2, 1 + number of EOS ids) * beams per group``
+        (what a step keeps), and :meth:`candidates_needed` is a safe choice.
         """
         ids = _host_array("tokens", tokens, np.dtype(np.int64))
         values = _host_array("logprobs", logprobs, self._dtype)

@@ -29,11 +29,12 @@ impl<T: Score> SearchState<T> {
         };
         for item in 0..self.prompts.len() {
             let per_group = match &self.items {
-                Items::Greedy { params, .. } => {
+                Items::Greedy { .. } => {
+                    // transformers reports no greedy score: this is the sum
+                    // of the chosen log-probs, whatever the length penalty.
                     let beam = self.beams[item];
                     let tail = *self.history.node(beam.node);
-                    let length = self.history.unroll(Some(&tail)).tokens.len();
-                    let score = ordered(beam.score / params.divisor(length));
+                    let score = ordered(beam.score);
                     vec![vec![hypothesis(&self.history, Some(&tail), score, 0, true)]]
                 }
                 Items::Vectorized { items, params } => {

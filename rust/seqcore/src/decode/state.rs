@@ -371,6 +371,7 @@ impl<T: Score> SearchState<T> {
             keep: self.config.candidates_per_group(),
             ban_eos: self.rules.bans_eos(self.generated),
             diversity: None,
+            greedy: matches!(self.items, Items::Greedy { .. }),
         }
     }
 
@@ -416,7 +417,8 @@ impl<T: Score> SearchState<T> {
                     running.clear();
                     running.push(0);
                     running_scores.clear();
-                    running_scores.push(best.score);
+                    // Selection ranked log-probs alone; the sum goes on here.
+                    running_scores.push(beams[base].score + best.value);
                     let stop = rules.is_eos(best.token)
                         || generated == params.max_new_tokens
                         || finishers

@@ -104,6 +104,11 @@ pub(crate) struct TaskContext<'a, T> {
     pub keep: usize,
     pub ban_eos: bool,
     pub diversity: Option<DiversityContext<'a, T>>,
+    /// Greedy search ranks a row's tokens by their log-probs alone, as
+    /// transformers' argmax does: adding the running score could round two
+    /// close log-probs together, or make every token -inf after a row had to
+    /// take a banned one.
+    pub greedy: bool,
 }
 
 impl<T: Score> TaskContext<'_, T> {
@@ -191,11 +196,16 @@ impl<T: Score> TaskContext<'_, T> {
             penalty,
         };
         let row = task.input_row;
+        let beam_score = if self.greedy {
+            T::default()
+        } else {
+            beam.score
+        };
         let result = match input {
             StepInput::Dense { logprobs, vocab } => select_dense(
                 &logprobs[row * vocab..(row + 1) * vocab],
                 task.beam,
-                beam.score,
+                beam_score,
                 &adjust,
                 self.keep,
                 best,
@@ -211,7 +221,7 @@ impl<T: Score> TaskContext<'_, T> {
                     vocab: self.vocab,
                 },
                 task.beam,
-                beam.score,
+                beam_score,
                 &adjust,
                 self.keep,
                 best,
