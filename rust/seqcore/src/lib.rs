@@ -27,6 +27,7 @@
 //! ```
 
 pub mod array;
+pub mod crf;
 pub mod decode;
 pub mod parallel;
 pub mod scan;

@@ -1,0 +1,1 @@
+//! Higher-order linear-chain CRFs (to be written).

@@ -1,0 +1,1 @@
+//! The first-order linear-chain CRF (to be written).
