@@ -1014,3 +1014,17 @@ def test_no_internal_errors_on_odd_but_valid_input() -> None:
     while not state.done:
         state.step(np.full((len(state.active_rows), 5), -np.inf, np.float32))
     assert len(state.finalize().hypotheses) == 2
+
+
+def test_configurations_pickle_and_compare_by_value() -> None:
+    import pickle
+
+    for config in (
+        GreedySearch(max_new_tokens=3, eos_token_id=[1, 2]),
+        BeamSearch(num_beams=3, length_penalty=0.5, early_stopping="never"),
+        DiverseBeamSearch(num_beams=4, num_groups=2, diversity="ngram", diversity_ngram_size=3),
+    ):
+        again = pickle.loads(pickle.dumps(config))
+        assert again == config and repr(again) == repr(config)
+        state = again.start(7, batch_size=2)
+        assert state.active_rows.tolist() == config.start(7, batch_size=2).active_rows.tolist()

@@ -11,12 +11,12 @@ __all__ = [
     "MAX_MULTIWORD_JSON_BYTES",
     "MAX_RANK_FILE_BYTES",
     "MultiWord",
+    "SearchConfig",
     "SearchState",
     "SpecialPolicy",
     "Tokenizer",
     "WordCounts",
     "__version__",
-    "check_search_config",
     "damped_ema",
     "damped_ema_backward",
     "default_num_threads",
@@ -217,32 +217,11 @@ def train_bpe(
 _Hyp = tuple[list[int], float, list[float], list[int], int]
 _StepTuple = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
-def check_search_config(
-    *,
-    num_beams: int,
-    num_groups: int,
-    diversity_strength: float,
-    diversity: str,
-    diversity_ngram_size: int,
-    length_penalty: float,
-    early_stopping: str,
-    num_return_sequences: int,
-    eos_token_ids: list[int],
-    pad_token_id: int | None,
-    min_new_tokens: int,
-    max_new_tokens: int,
-    no_repeat_ngram_size: int,
-    bad_words_ids: list[list[int]],
-) -> None: ...
-
 @final
-class SearchState:
+class SearchConfig:
     def __new__(
         cls,
         *,
-        vocab_size: int,
-        prompts: list[list[int]],
-        double: bool,
         num_beams: int,
         num_groups: int,
         diversity_strength: float,
@@ -257,6 +236,12 @@ class SearchState:
         max_new_tokens: int,
         no_repeat_ngram_size: int,
         bad_words_ids: list[list[int]],
+    ) -> SearchConfig: ...
+
+@final
+class SearchState:
+    def __new__(
+        cls, config: SearchConfig, *, vocab_size: int, prompts: list[list[int]], double: bool
     ) -> SearchState: ...
     @property
     def done(self) -> bool: ...

@@ -16,6 +16,8 @@ import time
 import torch
 from torch import nn
 
+from seqcore._demo_training import train_for_seconds
+
 PROMPTS = ["And God said", "The LORD is my", "In the beginning", "Blessed are the"]
 
 
@@ -46,21 +48,14 @@ def train_model(ids: torch.Tensor, vocab: int, seconds: float, seed: int) -> Gru
     optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3)
     generator = torch.Generator().manual_seed(seed)
     length, batch = 48, 32
-    print(f"{'step':>6} {'seconds':>8} {'loss':>7}")
-    start, step, next_report, loss_value = time.perf_counter(), 0, 0.0, float("nan")
-    while (elapsed := time.perf_counter() - start) < seconds:
+
+    def loss_of_next_batch() -> torch.Tensor:
         offsets = torch.randint(0, len(ids) - length - 1, (batch,), generator=generator)
         window = torch.stack([ids[o : o + length + 1] for o in offsets.tolist()])
         logits = model(window[:, :-1])
-        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), window[:, 1:].reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        step, loss_value = step + 1, float(loss.detach())
-        if elapsed >= next_report:
-            print(f"{step:>6} {elapsed:>8.1f} {loss_value:>7.3f}", flush=True)
-            next_report += max(3.0, seconds / 6)
-    print(f"{step:>6} {time.perf_counter() - start:>8.1f} {loss_value:>7.3f}")
+        return nn.functional.cross_entropy(logits.reshape(-1, vocab), window[:, 1:].reshape(-1))
+
+    train_for_seconds(seconds, loss_of_next_batch, optimizer, reports=6)
     return model.eval()
 
 

@@ -7,11 +7,10 @@ full-sequence forward pass."""
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
+from seqcore._demo_training import train_for_seconds
 from seqcore.nn import SelectiveSSM
 
 VOCAB = 16
@@ -59,20 +58,13 @@ def run_mamba_stage(seconds: float, seed: int) -> None:
     parameters = sum(p.numel() for p in model.parameters())
     print(f"task: continue x_t+1 = x_t + k (mod {VOCAB}), k unknown to the model; "
           f"{parameters} parameters, 2 SelectiveSSM blocks")  # fmt: skip
-    print(f"{'step':>6} {'seconds':>8} {'loss':>7}")
-    start, step, next_report, loss_value = time.perf_counter(), 0, 0.0, float("nan")
-    while (elapsed := time.perf_counter() - start) < seconds:
+
+    def loss_of_next_batch() -> torch.Tensor:
         tokens = make_batch(generator)
         logits = model(tokens[:, :-1])
-        loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), tokens[:, 1:].reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        step, loss_value = step + 1, float(loss.detach())
-        if elapsed >= next_report:
-            print(f"{step:>6} {elapsed:>8.1f} {loss_value:>7.3f}", flush=True)
-            next_report += max(3.0, seconds / 8)
-    print(f"{step:>6} {time.perf_counter() - start:>8.1f} {loss_value:>7.3f}")
+        return nn.functional.cross_entropy(logits.reshape(-1, VOCAB), tokens[:, 1:].reshape(-1))
+
+    train_for_seconds(seconds, loss_of_next_batch, optimizer)
 
     # Generate step by step from 6-token prompts, then compare the step
     # mode's logits with one full forward pass over the generated text.

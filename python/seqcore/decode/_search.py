@@ -16,7 +16,7 @@ pickle it, reuse it. ``config.start(vocab_size, prompts)`` makes a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -88,6 +88,7 @@ class _Common:
     min_new_tokens: int = 0
     no_repeat_ngram_size: int = 0
     bad_words_ids: Sequence[Sequence[int]] = ()
+    _native: Any = field(init=False, repr=False, compare=False)
 
     def _native_args(self) -> dict[str, Any]:
         return {
@@ -112,8 +113,18 @@ class _Common:
 
     def __post_init__(self) -> None:
         # Checks everything that does not depend on the vocabulary now, so a
-        # bad configuration fails where it is written, not at its first use.
-        _core.check_search_config(**self._native_args())
+        # bad configuration fails where it is written, not at its first use;
+        # the validated native form is kept for start().
+        object.__setattr__(self, "_native", _core.SearchConfig(**self._native_args()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickles the plain fields; the native form is rebuilt on load.
+        return {k: v for k, v in self.__dict__.items() if k != "_native"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
 
     def beams_per_item(self) -> int:
         """Rows each batch item occupies (1 for greedy search)."""
@@ -158,9 +169,8 @@ class _Common:
         if not double and np.dtype(dtype) != np.float32:
             raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
         native = _core.SearchState(
-            vocab_size=_int("vocab_size", vocab_size, 1), prompts=rows, double=double,
-            **self._native_args(),
-        )  # fmt: skip
+            self._native, vocab_size=_int("vocab_size", vocab_size, 1), prompts=rows, double=double
+        )
         args = self._native_args()
         per_group = args["num_beams"] // args["num_groups"]
         keep = max(2, 1 + len(args["eos_token_ids"])) * per_group

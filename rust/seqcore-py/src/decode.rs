@@ -68,50 +68,58 @@ fn config(
     Ok(config)
 }
 
-/// Checks a configuration that has no vocabulary yet (ids are checked
-/// against the vocabulary when a search starts).
-#[pyfunction]
-#[pyo3(signature = (*, num_beams, num_groups, diversity_strength, diversity,
-    diversity_ngram_size, length_penalty, early_stopping, num_return_sequences,
-    eos_token_ids, pad_token_id, min_new_tokens, max_new_tokens,
-    no_repeat_ngram_size, bad_words_ids))]
-#[allow(clippy::too_many_arguments)]
-fn check_search_config(
-    num_beams: usize,
-    num_groups: usize,
-    diversity_strength: f64,
-    diversity: &str,
-    diversity_ngram_size: usize,
-    length_penalty: f64,
-    early_stopping: &str,
-    num_return_sequences: usize,
-    eos_token_ids: Vec<u32>,
-    pad_token_id: Option<u32>,
-    min_new_tokens: usize,
-    max_new_tokens: usize,
-    no_repeat_ngram_size: usize,
-    bad_words_ids: Vec<Vec<u32>>,
-) -> PyResult<()> {
-    // The largest vocabulary: ids up to 2^32 - 2 pass.
-    let unbounded = u32::MAX as usize;
-    config(
-        unbounded,
-        num_beams,
-        num_groups,
-        diversity_strength,
-        diversity,
-        diversity_ngram_size,
-        length_penalty,
-        early_stopping,
-        num_return_sequences,
-        eos_token_ids,
-        pad_token_id,
-        min_new_tokens,
-        max_new_tokens,
-        no_repeat_ngram_size,
-        bad_words_ids,
-    )
-    .map(|_| ())
+/// A validated search configuration without a vocabulary yet (token ids
+/// are checked against the vocabulary when a search starts).
+#[pyclass(frozen, module = "seqcore._core", name = "SearchConfig")]
+struct PySearchConfig {
+    inner: SearchConfig,
+}
+
+#[pymethods]
+impl PySearchConfig {
+    #[new]
+    #[pyo3(signature = (*, num_beams, num_groups, diversity_strength, diversity,
+        diversity_ngram_size, length_penalty, early_stopping, num_return_sequences,
+        eos_token_ids, pad_token_id, min_new_tokens, max_new_tokens,
+        no_repeat_ngram_size, bad_words_ids))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        num_beams: usize,
+        num_groups: usize,
+        diversity_strength: f64,
+        diversity: &str,
+        diversity_ngram_size: usize,
+        length_penalty: f64,
+        early_stopping: &str,
+        num_return_sequences: usize,
+        eos_token_ids: Vec<u32>,
+        pad_token_id: Option<u32>,
+        min_new_tokens: usize,
+        max_new_tokens: usize,
+        no_repeat_ngram_size: usize,
+        bad_words_ids: Vec<Vec<u32>>,
+    ) -> PyResult<Self> {
+        // The largest vocabulary: any u32 id below u32::MAX passes for now.
+        let unbounded = u32::MAX as usize;
+        let inner = config(
+            unbounded,
+            num_beams,
+            num_groups,
+            diversity_strength,
+            diversity,
+            diversity_ngram_size,
+            length_penalty,
+            early_stopping,
+            num_return_sequences,
+            eos_token_ids,
+            pad_token_id,
+            min_new_tokens,
+            max_new_tokens,
+            no_repeat_ngram_size,
+            bad_words_ids,
+        )?;
+        Ok(PySearchConfig { inner })
+    }
 }
 
 /// The machine in the dtype of the host's log-probs.
@@ -264,47 +272,16 @@ fn output<'py, T: Score + Into<f64>>(
 #[pymethods]
 impl PySearchState {
     #[new]
-    #[pyo3(signature = (*, vocab_size, prompts, double, num_beams, num_groups,
-        diversity_strength, diversity, diversity_ngram_size, length_penalty, early_stopping,
-        num_return_sequences, eos_token_ids, pad_token_id, min_new_tokens, max_new_tokens,
-        no_repeat_ngram_size, bad_words_ids))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (config, *, vocab_size, prompts, double))]
     fn new(
+        config: &PySearchConfig,
         vocab_size: usize,
         prompts: Vec<Vec<u32>>,
         double: bool,
-        num_beams: usize,
-        num_groups: usize,
-        diversity_strength: f64,
-        diversity: &str,
-        diversity_ngram_size: usize,
-        length_penalty: f64,
-        early_stopping: &str,
-        num_return_sequences: usize,
-        eos_token_ids: Vec<u32>,
-        pad_token_id: Option<u32>,
-        min_new_tokens: usize,
-        max_new_tokens: usize,
-        no_repeat_ngram_size: usize,
-        bad_words_ids: Vec<Vec<u32>>,
     ) -> PyResult<Self> {
-        let config = config(
-            vocab_size,
-            num_beams,
-            num_groups,
-            diversity_strength,
-            diversity,
-            diversity_ngram_size,
-            length_penalty,
-            early_stopping,
-            num_return_sequences,
-            eos_token_ids,
-            pad_token_id,
-            min_new_tokens,
-            max_new_tokens,
-            no_repeat_ngram_size,
-            bad_words_ids,
-        )?;
+        let mut config = config.inner.clone();
+        config.vocab_size = vocab_size;
+        config.validate().map_err(ToPyErr::to_py_err)?;
         let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
         let machine = if double {
             Machine::F64(SearchState::new(config, &prompts).map_err(ToPyErr::to_py_err)?)
@@ -394,7 +371,7 @@ impl PySearchState {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(check_search_config, m)?)?;
+    m.add_class::<PySearchConfig>()?;
     m.add_class::<PySearchState>()?;
     Ok(())
 }
