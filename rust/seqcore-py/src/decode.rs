@@ -15,59 +15,6 @@ use crate::errors::ToPyErr;
 /// Steps over at least this many log-probs release the GIL.
 const RELEASE_GIL_AT: usize = 1 << 16;
 
-#[allow(clippy::too_many_arguments)]
-fn config(
-    vocab_size: usize,
-    num_beams: usize,
-    num_groups: usize,
-    diversity_strength: f64,
-    diversity: &str,
-    diversity_ngram_size: usize,
-    length_penalty: f64,
-    early_stopping: &str,
-    num_return_sequences: usize,
-    eos_token_ids: Vec<u32>,
-    pad_token_id: Option<u32>,
-    min_new_tokens: usize,
-    max_new_tokens: usize,
-    no_repeat_ngram_size: usize,
-    bad_words_ids: Vec<Vec<u32>>,
-) -> PyResult<SearchConfig> {
-    let mut config = SearchConfig::new(vocab_size, num_beams);
-    config.num_groups = num_groups;
-    config.diversity_strength = diversity_strength;
-    config.diversity = match diversity {
-        "hamming" => Diversity::Hamming,
-        "cumulative" => Diversity::Cumulative,
-        "ngram" => Diversity::Ngram(diversity_ngram_size),
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "diversity must be \"hamming\", \"cumulative\" or \"ngram\", got {other:?}"
-            )))
-        }
-    };
-    config.length_penalty = length_penalty;
-    config.early_stopping = match early_stopping {
-        "heuristic" => EarlyStopping::Heuristic,
-        "finish" => EarlyStopping::Finish,
-        "never" => EarlyStopping::Never,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown early stopping mode {other:?}"
-            )))
-        }
-    };
-    config.num_return_sequences = num_return_sequences;
-    config.eos_token_ids = eos_token_ids;
-    config.pad_token_id = pad_token_id;
-    config.min_new_tokens = min_new_tokens;
-    config.max_new_tokens = max_new_tokens;
-    config.no_repeat_ngram_size = no_repeat_ngram_size;
-    config.bad_words_ids = bad_words_ids;
-    config.validate().map_err(ToPyErr::to_py_err)?;
-    Ok(config)
-}
-
 /// A validated search configuration without a vocabulary yet (token ids
 /// are checked against the vocabulary when a search starts).
 #[pyclass(frozen, module = "seqcore._core", name = "SearchConfig")]
@@ -99,25 +46,41 @@ impl PySearchConfig {
         no_repeat_ngram_size: usize,
         bad_words_ids: Vec<Vec<u32>>,
     ) -> PyResult<Self> {
-        // The largest vocabulary: any u32 id below u32::MAX passes for now.
-        let unbounded = u32::MAX as usize;
-        let inner = config(
-            unbounded,
-            num_beams,
-            num_groups,
-            diversity_strength,
-            diversity,
-            diversity_ngram_size,
-            length_penalty,
-            early_stopping,
-            num_return_sequences,
-            eos_token_ids,
-            pad_token_id,
-            min_new_tokens,
-            max_new_tokens,
-            no_repeat_ngram_size,
-            bad_words_ids,
-        )?;
+        // The largest vocabulary (ids are checked when a search starts).
+        let vocab_size = u32::MAX as usize;
+        let mut config = SearchConfig::new(vocab_size, num_beams);
+        config.num_groups = num_groups;
+        config.diversity_strength = diversity_strength;
+        config.diversity = match diversity {
+            "hamming" => Diversity::Hamming,
+            "cumulative" => Diversity::Cumulative,
+            "ngram" => Diversity::Ngram(diversity_ngram_size),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "diversity must be \"hamming\", \"cumulative\" or \"ngram\", got {other:?}"
+                )))
+            }
+        };
+        config.length_penalty = length_penalty;
+        config.early_stopping = match early_stopping {
+            "heuristic" => EarlyStopping::Heuristic,
+            "finish" => EarlyStopping::Finish,
+            "never" => EarlyStopping::Never,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown early stopping mode {other:?}"
+                )))
+            }
+        };
+        config.num_return_sequences = num_return_sequences;
+        config.eos_token_ids = eos_token_ids;
+        config.pad_token_id = pad_token_id;
+        config.min_new_tokens = min_new_tokens;
+        config.max_new_tokens = max_new_tokens;
+        config.no_repeat_ngram_size = no_repeat_ngram_size;
+        config.bad_words_ids = bad_words_ids;
+        config.validate().map_err(ToPyErr::to_py_err)?;
+        let inner = config;
         Ok(PySearchConfig { inner })
     }
 }

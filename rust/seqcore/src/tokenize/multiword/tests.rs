@@ -7,15 +7,25 @@ use crate::tokenize::bpe::MergeRule;
 use crate::tokenize::pretokenize::{PreTokenizer, Preset};
 use crate::tokenize::tokenizer::{Splitting, Template};
 
-/// A byte-only base (no merges) with GPT-2 pre-tokenization and one special.
-fn base() -> Tokenizer {
-    let bytes: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
-    let refs: Vec<(u32, &[u8])> = bytes.iter().map(|(i, b)| (*i, &b[..])).collect();
+/// A byte-level base with GPT-2 pre-tokenization: the 256 bytes, then
+/// `merged` (rank file semantics: each is one token if its halves are),
+/// then one special token.
+fn byte_base(merged: &[&str]) -> Tokenizer {
+    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    tokens.extend(merged.iter().map(|t| t.as_bytes().to_vec()));
+    let refs: Vec<(u32, &[u8])> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u32, &b[..]))
+        .collect();
     let splitting = Splitting {
         pretokenizer: Some(PreTokenizer::preset(Preset::Gpt2)),
         add_prefix_space: false,
     };
-    let special = vec![crate::tokenize::added::AddedToken::special(256, "<|end|>")];
+    let special = vec![crate::tokenize::added::AddedToken::special(
+        tokens.len() as u32,
+        "<|end|>",
+    )];
     Tokenizer::new(
         &refs,
         Vec::new(),
@@ -25,6 +35,17 @@ fn base() -> Tokenizer {
         Template::default(),
     )
     .unwrap()
+}
+
+/// A byte-only base (no merges).
+fn base() -> Tokenizer {
+    byte_base(&[])
+}
+
+/// A base where " the", " of" and " day" are one token each and other
+/// words are split, so bigrams are keyed by ids, by bytes, or a mix.
+fn base_with_words() -> Tokenizer {
+    byte_base(&[" t", " th", " the", " o", " of", " d", " da", " day"])
 }
 
 const CORPUS: &[&str] = &[
@@ -70,34 +91,6 @@ fn decoding_gives_back_the_text_and_bigrams_shorten_it() {
     // Never across a special token.
     let ids = mwt.encode(&base, " of<|end|> the", &all, false).unwrap();
     assert!(ids.iter().all(|&id| (id as usize) < base.vocab_size()));
-}
-
-/// A base where " the", " of" and " day" are one token each and other
-/// words are split, so bigrams are keyed by ids, by bytes, or a mix.
-fn base_with_words() -> Tokenizer {
-    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    for t in [" t", " th", " the", " o", " of", " d", " da", " day"] {
-        tokens.push(t.as_bytes().to_vec());
-    }
-    let refs: Vec<(u32, &[u8])> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (i as u32, &b[..]))
-        .collect();
-    let splitting = Splitting {
-        pretokenizer: Some(PreTokenizer::preset(Preset::Gpt2)),
-        add_prefix_space: false,
-    };
-    let special = vec![crate::tokenize::added::AddedToken::special(264, "<|end|>")];
-    Tokenizer::new(
-        &refs,
-        Vec::new(),
-        MergeRule::Ranks,
-        splitting,
-        special,
-        Template::default(),
-    )
-    .unwrap()
 }
 
 #[test]
