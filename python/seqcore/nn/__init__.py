@@ -7,6 +7,9 @@
 * :class:`SelectiveSSM` — the Mamba mixer (Gu & Dao 2023), optionally bidirectional.
 * :class:`GateLoop` — GateLoop's data-controlled matrix-state recurrence (Katsch 2023).
 
+* :class:`SPN`, :class:`SPNFactor`, :class:`RegionGraph` — sum-product networks
+  (RAT-SPN structure, EiNet-style layers) and SPN n-gram factors for higher-order CRFs.
+
 * :func:`init_multiword_embeddings` — rows for multi-word tokens (Fast Vocabulary Transfer).
 
 The modules take and return ``(batch, time, d_model)`` tensors.
@@ -23,13 +26,20 @@ from seqcore.nn.mega_ema import MegaEMA  # noqa: E402
 from seqcore.nn.multiword_embeddings import init_multiword_embeddings  # noqa: E402
 from seqcore.nn.s4d import S4D  # noqa: E402
 from seqcore.nn.selective_ssm import SelectiveSSM  # noqa: E402
+from seqcore.nn.spn import SPN, MPEResult  # noqa: E402
+from seqcore.nn.spn_factor import SPNFactor  # noqa: E402
+from seqcore.nn.spn_structure import RegionGraph  # noqa: E402
 
 __all__ = [
     "LRU",
     "S4D",
+    "SPN",
     "GateLoop",
     "LinearRecurrence",
+    "MPEResult",
     "MegaEMA",
+    "RegionGraph",
+    "SPNFactor",
     "SelectiveSSM",
     "init_multiword_embeddings",
 ]
