@@ -1,1 +1,20 @@
-//! The first-order linear-chain CRF (to be written).
+//! The first-order linear-chain CRF (placeholder docs, filled in below).
+
+mod exp;
+mod float;
+mod inputs;
+mod kernels;
+mod logspace;
+mod nbest;
+mod nll;
+mod posterior;
+mod scaled;
+mod viterbi;
+#[cfg(test)]
+mod tests;
+
+pub use float::CrfFloat;
+pub use inputs::LinearCrf;
+pub use nll::{CrfTag, NllAndGrad};
+pub use posterior::Marginals;
+pub use viterbi::Path;

@@ -1,0 +1,6 @@
+//! Tests of the linear-chain kernels against plain references.
+
+mod decode;
+mod marginals;
+mod nll;
+mod reference;

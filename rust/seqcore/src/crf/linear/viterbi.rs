@@ -1,0 +1,231 @@
+//! Viterbi decoding: the best path of each sequence by max-plus.
+//!
+//! `delta_t[j] = max_i (delta_{t-1}[i] + T[i][j]) + e_t[j]`, vectorised over
+//! `j` (`kernels::max_plus`), with the arg-max kept as a back-pointer of 16
+//! (or, past 65536 labels, 32) bits. Scores are summed in the score type,
+//! in this order, so the best path's score is exactly the one n-best
+//! reports for it.
+
+use super::inputs::LinearCrf;
+use super::CrfFloat;
+use crate::parallel;
+
+/// A label path and its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path<T> {
+    /// One label per position (empty when the sequence has no allowed path
+    /// or unusable scores; see [`LinearCrf::viterbi`]).
+    pub labels: Vec<u32>,
+    /// `start[y_0] + sum_t emissions[t, y_t] + sum_t T[y_{t-1}, y_t] + end[y_{n-1}]`.
+    pub score: T,
+}
+
+/// The transitions padded for `max_plus`, shared by the sequences of a call.
+pub(super) struct MaxPlus<T> {
+    pub labels: usize,
+    pub stride: usize,
+    /// `T[i][j]` at `i * stride + j`, `-inf` in the padding.
+    pub trans: Vec<T>,
+}
+
+impl<T: CrfFloat> MaxPlus<T> {
+    pub(super) fn new(crf: &LinearCrf<'_, T>) -> Self {
+        let labels = crf.num_labels();
+        let stride = labels.div_ceil(T::LANES) * T::LANES;
+        let mut trans = vec![T::NEG_INF; labels * stride];
+        for (row, scores) in trans
+            .chunks_exact_mut(stride)
+            .zip(crf.transitions().chunks_exact(labels))
+        {
+            row[..labels].copy_from_slice(scores);
+        }
+        Self {
+            labels,
+            stride,
+            trans,
+        }
+    }
+}
+
+/// A stored arg-max: the narrowest unsigned type that holds every label.
+pub(super) trait BackPointer: Copy + Default + Send {
+    fn from_u32(i: u32) -> Self;
+    fn index(self) -> usize;
+}
+
+impl BackPointer for u16 {
+    #[inline(always)]
+    fn from_u32(i: u32) -> Self {
+        i as u16
+    }
+    #[inline(always)]
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl BackPointer for u32 {
+    #[inline(always)]
+    fn from_u32(i: u32) -> Self {
+        i
+    }
+    #[inline(always)]
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The max-plus forward of one non-empty sequence. Row `t` of `delta`
+/// (`stride` wide, `-inf` padded) gets `delta_t` when `store` is set, else
+/// rows alternate between 0 and 1; row `t - 1` of `back` gets the
+/// back-pointers into position `t - 1` (`labels` wide).
+#[inline(always)]
+pub(super) fn max_plus_forward<T: CrfFloat, B: BackPointer>(
+    mp: &MaxPlus<T>,
+    crf: &LinearCrf<'_, T>,
+    rows: &[T],
+    delta: &mut [T],
+    store: bool,
+    back: &mut [B],
+    arg: &mut [u32],
+) {
+    let (labels, stride) = (mp.labels, mp.stride);
+    let row = |t: usize| if store { t } else { t & 1 } * stride;
+    let first = &mut delta[..stride];
+    for ((d, &e), &s) in first.iter_mut().zip(&rows[..labels]).zip(crf.start()) {
+        *d = s + e;
+    }
+    first[labels..].fill(T::NEG_INF);
+    for (t, e) in rows.chunks_exact(labels).enumerate().skip(1) {
+        let (before, after) = delta.split_at_mut(row(t).max(row(t - 1)));
+        let (prev, cur) = if row(t) > row(t - 1) {
+            (&before[row(t - 1)..][..stride], &mut after[..stride])
+        } else {
+            (&after[..stride], &mut before[row(t)..][..stride])
+        };
+        T::max_plus(&prev[..labels], &mp.trans, stride, cur, arg);
+        for (d, &e) in cur.iter_mut().zip(e) {
+            *d = *d + e;
+        }
+        for (b, &a) in back[(t - 1) * labels..][..labels].iter_mut().zip(arg.iter()) {
+            *b = B::from_u32(a);
+        }
+    }
+}
+
+/// The best final label: `max_j delta[j] + end[j]`, the lowest `j` on ties.
+#[inline(always)]
+pub(super) fn best_end<T: CrfFloat>(last: &[T], end: &[T]) -> (usize, T) {
+    let mut best = (0, T::NEG_INF);
+    for (j, (&d, &e)) in last.iter().zip(end).enumerate() {
+        let score = d + e;
+        if score > best.1 {
+            best = (j, score);
+        }
+    }
+    best
+}
+
+fn decode_sequence<T: CrfFloat, B: BackPointer>(
+    mp: &MaxPlus<T>,
+    crf: &LinearCrf<'_, T>,
+    b: usize,
+    bad: bool,
+) -> Path<T> {
+    let rows = crf.emissions(b);
+    let labels = mp.labels;
+    let len = rows.len() / labels;
+    if len == 0 {
+        return Path {
+            labels: vec![],
+            score: T::ZERO,
+        };
+    }
+    if crf.sequence_bad(b, bad) {
+        return Path {
+            labels: vec![],
+            score: T::NAN,
+        };
+    }
+    let mut delta = vec![T::ZERO; 2 * mp.stride];
+    let mut back = vec![B::default(); (len - 1) * labels];
+    let mut arg = vec![0u32; mp.stride];
+    run_forward(mp, crf, rows, &mut delta, false, &mut back, &mut arg);
+    let last = &delta[((len - 1) & 1) * mp.stride..][..labels];
+    let (mut label, score) = best_end(last, crf.end());
+    if score == T::NEG_INF {
+        return Path {
+            labels: vec![],
+            score,
+        };
+    }
+    let mut path = vec![0u32; len];
+    for t in (0..len).rev() {
+        path[t] = label as u32;
+        if t > 0 {
+            label = back[(t - 1) * labels + label].index();
+        }
+    }
+    Path {
+        labels: path,
+        score,
+    }
+}
+
+/// `max_plus_forward`, compiled for AVX2 where the processor has it.
+pub(super) fn run_forward<T: CrfFloat, B: BackPointer>(
+    mp: &MaxPlus<T>,
+    crf: &LinearCrf<'_, T>,
+    rows: &[T],
+    delta: &mut [T],
+    store: bool,
+    back: &mut [B],
+    arg: &mut [u32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor supports AVX2, just checked.
+        return unsafe { forward_avx2(mp, crf, rows, delta, store, back, arg) };
+    }
+    max_plus_forward(mp, crf, rows, delta, store, back, arg)
+}
+
+/// The same code compiled for AVX2 (comparisons and adds only: the same
+/// bits as the baseline build).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn forward_avx2<T: CrfFloat, B: BackPointer>(
+    mp: &MaxPlus<T>,
+    crf: &LinearCrf<'_, T>,
+    rows: &[T],
+    delta: &mut [T],
+    store: bool,
+    back: &mut [B],
+    arg: &mut [u32],
+) {
+    max_plus_forward(mp, crf, rows, delta, store, back, arg)
+}
+
+impl<T: CrfFloat> LinearCrf<'_, T> {
+    /// The best path of each sequence and its score.
+    ///
+    /// * Ties: where several labels reach the same best score, the lowest
+    ///   label index wins, at the last position and at each step back; so
+    ///   among equally good paths the result is the smallest one compared
+    ///   from the last position backwards.
+    /// * An empty sequence gives an empty path with score 0. A sequence
+    ///   without an allowed path (every path scores `-inf`) gives an empty
+    ///   path with score `-inf`; one whose scores contain NaN or `+inf`, an
+    ///   empty path with score NaN.
+    pub fn viterbi(&self) -> Vec<Path<T>> {
+        let mp = MaxPlus::new(self);
+        let bad = self.parameters_bad();
+        parallel::map_tasks(self.batch(), |b| {
+            if mp.labels <= 1 << 16 {
+                decode_sequence::<T, u16>(&mp, self, b, bad)
+            } else {
+                decode_sequence::<T, u32>(&mp, self, b, bad)
+            }
+        })
+    }
+}
