@@ -17,6 +17,11 @@ __all__ = [
     "Tokenizer",
     "WordCounts",
     "__version__",
+    "crf_log_partition",
+    "crf_marginals",
+    "crf_nbest",
+    "crf_nll",
+    "crf_viterbi",
     "damped_ema",
     "damped_ema_backward",
     "default_num_threads",
@@ -254,3 +259,31 @@ class SearchState:
     ) -> _StepTuple: ...
     def finish_on(self, rows: list[int], tokens: list[int]) -> None: ...
     def finalize(self) -> tuple[list[list[_Hyp]], list[list[list[_Hyp]]]]: ...
+
+# crf: the first-order linear chain
+def crf_log_partition(
+    emissions: _Array, transitions: _Array, start: _Array, end: _Array, lengths: _Array
+) -> _Array: ...
+def crf_marginals(
+    emissions: _Array,
+    transitions: _Array,
+    start: _Array,
+    end: _Array,
+    lengths: _Array,
+    edges: bool = False,
+) -> Any: ...
+def crf_nll(
+    emissions: _Array,
+    transitions: _Array,
+    start: _Array,
+    end: _Array,
+    lengths: _Array,
+    tags: _Array,
+    d_nll: _Array | None = None,
+) -> tuple[_Array, _Array, _Array, _Array, _Array]: ...
+def crf_viterbi(
+    emissions: _Array, transitions: _Array, start: _Array, end: _Array, lengths: _Array
+) -> tuple[list[list[int]], _Array]: ...
+def crf_nbest(
+    emissions: _Array, transitions: _Array, start: _Array, end: _Array, lengths: _Array, k: int
+) -> list[list[tuple[list[int], float]]]: ...

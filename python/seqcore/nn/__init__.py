@@ -7,6 +7,8 @@
 * :class:`SelectiveSSM` — the Mamba mixer (Gu & Dao 2023), optionally bidirectional.
 * :class:`GateLoop` — GateLoop's data-controlled matrix-state recurrence (Katsch 2023).
 
+* :class:`CRF` — linear-chain CRF (exact inference in Rust): log-likelihood with
+  gradients, marginals, Viterbi and n-best, tagging-scheme constraints.
 * :class:`SPN`, :class:`SPNFactor`, :class:`RegionGraph` — sum-product networks
   (RAT-SPN structure, EiNet-style layers) and SPN n-gram factors for higher-order CRFs.
 
@@ -19,6 +21,7 @@ from seqcore._torch import require_torch
 
 require_torch("seqcore.nn")
 
+from seqcore.nn.crf import CRF  # noqa: E402
 from seqcore.nn.gateloop import GateLoop  # noqa: E402
 from seqcore.nn.linear_recurrence import LinearRecurrence  # noqa: E402
 from seqcore.nn.lru import LRU  # noqa: E402
@@ -31,6 +34,7 @@ from seqcore.nn.spn_factor import SPNFactor  # noqa: E402
 from seqcore.nn.spn_structure import RegionGraph  # noqa: E402
 
 __all__ = [
+    "CRF",
     "LRU",
     "S4D",
     "SPN",

@@ -8,6 +8,7 @@
 use pyo3::exceptions::{PyIndexError, PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use seqcore::crf::CrfError;
 use seqcore::decode::DecodeError;
 use seqcore::parallel::ParallelError;
 use seqcore::scan::ScanError;
@@ -88,6 +89,16 @@ impl ToPyErr for DecodeError {
         match self {
             DecodeError::TokenOutOfRange { .. } => PyIndexError::new_err(message),
             _ => PyValueError::new_err(message),
+        }
+    }
+}
+
+impl ToPyErr for CrfError {
+    fn to_py_err(self) -> PyErr {
+        let message = self.to_string();
+        match self {
+            CrfError::LabelOutOfRange { .. } => PyIndexError::new_err(message),
+            CrfError::Shape(_) | CrfError::Invalid(_) => PyValueError::new_err(message),
         }
     }
 }

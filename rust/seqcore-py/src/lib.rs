@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod crf;
 mod decode;
 mod ema;
 mod enter;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parallel::register(m)?;
     decode::register(m)?;
+    crf::register(m)?;
     ema::register(m)?;
     gateloop::register(m)?;
     multiword::register(m)?;
