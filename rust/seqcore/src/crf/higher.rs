@@ -1,1 +1,96 @@
-//! Higher-order linear-chain CRFs (to be written).
+//! Higher-order linear-chain CRFs: label n-grams up to order 4, with
+//! factors that any network may produce (as in Ratajczak, Tschiatschek and
+//! Pernkopf, "Sum-Product Networks for Sequence Labeling"), and exact
+//! inference by forward-backward over expanded states.
+//!
+//! # Model
+//!
+//! A chain of order `N` (1 to 4) over labels `0..L` scores a labelling
+//! `y_0..y_{T-1}` of a sequence of length `T` as
+//!
+//! ```text
+//! score(y) = sum over n in 1..=N, over t in n-1..T of
+//!            factor_n[b, t, index(y_{t-n+1..=t})] + table_n[index(y_{t-n+1..=t})]
+//! index(a_1..a_n) = ((a_1 L + a_2) L + ...) L + a_n      (first label most significant)
+//! ```
+//!
+//! * `factor_n` has shape `(batch, max_len, L^n)`: the score of the n-gram
+//!   *ending* at position `t`. `table_n` has shape `(L^n,)` and is added at
+//!   every position where an n-gram of that order fits. Any subset of
+//!   orders may have a factor and/or a table; a missing one scores 0.
+//! * An n-gram that would start before position 0 is not scored: at
+//!   position `t < n - 1`, `factor_n[b, t, ..]` is ignored. So a sequence
+//!   shorter than `N - 1` is scored by the n-grams that fit. Entries at
+//!   `t >= lengths[b]` are ignored too.
+//! * `N = 1` scores labels independently; `N = 2` is a first-order chain.
+//! * `p(y) = exp(score(y)) / Z`; [`log_partition`] is `log Z`.
+//!
+//! ## First order (`N = 2`) and start/end scores
+//!
+//! There are no separate start or end vectors. Emissions are the unary
+//! factor, transitions the order-2 table (or an order-2 factor, for
+//! transitions that change along the sequence). A *start* score is added to
+//! the unary factor at `t = 0`; an *end* score must be added by the caller
+//! to the unary factor at the sequence's last position, `lengths[b] - 1`.
+//! (Higher orders alike: a score for "the sequence starts with the bigram
+//! `(a, b)`" goes into the order-2 factor at `t = 1`.)
+//!
+//! # Functions
+//!
+//! [`log_partition`], [`marginals`] (the gradient of `log Z` with respect
+//! to each factor tensor), [`nll_and_grad`], [`viterbi`] and [`nbest`].
+//! All are generic over f32 and f64 ([`CrfFloat`]), run one sequence per
+//! task on the crate's thread pool, and give bit-identical results for every
+//! thread count (and every processor: see `lanes`).
+//!
+//! ## Forbidden n-grams and NaN
+//!
+//! Scores may be `-inf`. A sequence with no labelling of finite score has
+//! `log Z = -inf`, zero marginals, an empty Viterbi path with score `-inf`,
+//! no n-best paths, NLL `+inf` and zero gradients; nothing is ever NaN
+//! because of `-inf`. A NaN in a score that a sequence uses (a factor entry
+//! at a position where its order fits, before the sequence's length, or a
+//! table entry of an order that fits somewhere) makes that sequence's
+//! `log Z`, marginals, NLL and gradients NaN and its Viterbi score NaN with
+//! an empty path; other sequences are not affected. `+inf` scores are
+//! outside the model (results are `inf` or NaN).
+//!
+//! # Algorithm and cost
+//!
+//! A state is the last `N - 1` labels: `L^(N-1)` of them, each with `L`
+//! successors. The kernels never build a transition matrix; they loop over
+//! the `L^N` (state, next label) pairs, so each position costs `O(L^N)`
+//! and a sequence `O(T L^N)`. At each position the n-gram scores of all
+//! orders are first combined into one `L^N` vector (with the tables), then
+//! used by the step. Forward-backward runs in log space with exact maxima
+//! (see `forward` for why not in scaled probabilities), f32 in f32 with
+//! f64 running totals. The backward pass transposes each position's scores
+//! so that its reductions also run down columns. Viterbi is the forward
+//! pass in max-plus with backpointers, and [`nbest`] searches deviations
+//! from its tables.
+
+mod backward;
+mod float;
+mod forward;
+mod gradients;
+mod inputs;
+mod lanes;
+mod nbest;
+mod transpose;
+mod viterbi;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_brute;
+#[cfg(test)]
+mod tests_edges;
+#[cfg(test)]
+mod tests_speed;
+
+pub use float::CrfFloat;
+pub use forward::log_partition;
+pub use gradients::{marginals, nll_and_grad, HigherOrderGrads, NgramMarginals};
+pub use inputs::{HigherOrderInputs, MAX_ORDER};
+pub use nbest::nbest;
+pub use viterbi::{viterbi, LabelPath};
