@@ -28,6 +28,11 @@ __all__ = [
     "gateloop",
     "gateloop_backward",
     "get_num_threads",
+    "hocrf_log_partition",
+    "hocrf_marginals",
+    "hocrf_nbest",
+    "hocrf_nll",
+    "hocrf_viterbi",
     "linear_scan",
     "linear_scan_backward",
     "preset_pattern",
@@ -286,4 +291,44 @@ def crf_viterbi(
 ) -> tuple[list[list[int]], _Array]: ...
 def crf_nbest(
     emissions: _Array, transitions: _Array, start: _Array, end: _Array, lengths: _Array, k: int
+) -> list[list[tuple[list[int], float]]]: ...
+
+# crf: higher-order linear chains (one list entry per order 1..N, or None)
+def hocrf_log_partition(
+    order: int,
+    num_labels: int,
+    factors: list[_Array | None],
+    tables: list[_Array | None],
+    lengths: _Array,
+) -> _Array: ...
+def hocrf_marginals(
+    order: int,
+    num_labels: int,
+    factors: list[_Array | None],
+    tables: list[_Array | None],
+    lengths: _Array,
+) -> list[_Array | None]: ...
+def hocrf_nll(
+    order: int,
+    num_labels: int,
+    factors: list[_Array | None],
+    tables: list[_Array | None],
+    lengths: _Array,
+    tags: _Array,
+    d_nll: _Array,
+) -> tuple[_Array, list[_Array | None], list[_Array | None]]: ...
+def hocrf_viterbi(
+    order: int,
+    num_labels: int,
+    factors: list[_Array | None],
+    tables: list[_Array | None],
+    lengths: _Array,
+) -> tuple[list[list[int]], _Array]: ...
+def hocrf_nbest(
+    order: int,
+    num_labels: int,
+    factors: list[_Array | None],
+    tables: list[_Array | None],
+    lengths: _Array,
+    k: int,
 ) -> list[list[tuple[list[int], float]]]: ...

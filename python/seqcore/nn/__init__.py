@@ -9,6 +9,8 @@
 
 * :class:`CRF` — linear-chain CRF (exact inference in Rust): log-likelihood with
   gradients, marginals, Viterbi and n-best, tagging-scheme constraints.
+* :class:`HigherOrderCRF` — CRFs over label n-grams (order up to 4) whose factors
+  any network produces (e.g. :class:`SPNFactor`).
 * :class:`SPN`, :class:`SPNFactor`, :class:`RegionGraph` — sum-product networks
   (RAT-SPN structure, EiNet-style layers) and SPN n-gram factors for higher-order CRFs.
 
@@ -23,6 +25,7 @@ require_torch("seqcore.nn")
 
 from seqcore.nn.crf import CRF  # noqa: E402
 from seqcore.nn.gateloop import GateLoop  # noqa: E402
+from seqcore.nn.higher_order_crf import HigherOrderCRF  # noqa: E402
 from seqcore.nn.linear_recurrence import LinearRecurrence  # noqa: E402
 from seqcore.nn.lru import LRU  # noqa: E402
 from seqcore.nn.mega_ema import MegaEMA  # noqa: E402
@@ -39,6 +42,7 @@ __all__ = [
     "S4D",
     "SPN",
     "GateLoop",
+    "HigherOrderCRF",
     "LinearRecurrence",
     "MPEResult",
     "MegaEMA",

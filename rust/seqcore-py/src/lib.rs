@@ -14,6 +14,7 @@ mod ema;
 mod enter;
 mod errors;
 mod gateloop;
+mod higher_crf;
 mod multiword;
 mod parallel;
 mod scan;
@@ -28,6 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     parallel::register(m)?;
     decode::register(m)?;
     crf::register(m)?;
+    higher_crf::register(m)?;
     ema::register(m)?;
     gateloop::register(m)?;
     multiword::register(m)?;
