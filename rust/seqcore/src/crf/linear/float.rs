@@ -38,10 +38,9 @@ pub(super) mod internal {
         /// NaN or `+inf`: a score the kernels cannot use (see the module
         /// documentation of `linear`).
         fn is_bad(self) -> bool;
-        /// `best[j] = max_i (prev[i] + m[i * stride + j])` and the lowest
-        /// `i` reaching it in `arg[j]`, for `j < stride` (see
-        /// `kernels::max_plus`).
-        fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self], arg: &mut [u32]);
+        /// `best[j] = max_i (prev[i] + m[i * stride + j])` for `j < stride`
+        /// (see `kernels::max_plus_by_blocks`).
+        fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self]);
     }
 
     /// An accumulator type of the scaled forward-backward.
@@ -102,8 +101,8 @@ impl internal::Score for f32 {
         self.is_nan() || self == f32::INFINITY
     }
     #[inline(always)]
-    fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self], arg: &mut [u32]) {
-        kernels::max_plus::<f32, u32, 32>(prev, m, stride, best, arg);
+    fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self]) {
+        kernels::max_plus_by_blocks!(f32, 8, prev, m, stride, best);
     }
 }
 
@@ -126,8 +125,8 @@ impl internal::Score for f64 {
         self.is_nan() || self == f64::INFINITY
     }
     #[inline(always)]
-    fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self], arg: &mut [u32]) {
-        kernels::max_plus::<f64, u64, 16>(prev, m, stride, best, arg);
+    fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self]) {
+        kernels::max_plus_by_blocks!(f64, 4, prev, m, stride, best);
     }
 }
 

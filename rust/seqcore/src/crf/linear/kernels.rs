@@ -90,16 +90,22 @@ fn at_b_tile<A: Acc, const W: usize>(
     j: usize,
     out: &mut [A],
 ) {
-    let mut acc = [[A::ZERO; W]; 4];
+    // Four separate rows (a nested array stayed in memory).
+    let mut acc0 = [A::ZERO; W];
+    let mut acc1 = [A::ZERO; W];
+    let mut acc2 = [A::ZERO; W];
+    let mut acc3 = [A::ZERO; W];
     for (ar, br) in a.chunks_exact(stride).zip(b.chunks_exact(stride)).take(rows) {
         let ar: &[A; 4] = ar[i..i + 4].try_into().unwrap();
         let br: &[A; W] = br[j..j + W].try_into().unwrap();
-        for r in 0..4 {
-            for k in 0..W {
-                acc[r][k] = acc[r][k] + ar[r] * br[k];
-            }
+        for k in 0..W {
+            acc0[k] = acc0[k] + ar[0] * br[k];
+            acc1[k] = acc1[k] + ar[1] * br[k];
+            acc2[k] = acc2[k] + ar[2] * br[k];
+            acc3[k] = acc3[k] + ar[3] * br[k];
         }
     }
+    let acc = [acc0, acc1, acc2, acc3];
     for (r, acc) in acc.iter().enumerate() {
         let o: &mut [A; W] = (&mut out[(i + r) * stride + j..][..W]).try_into().unwrap();
         for k in 0..W {
@@ -108,108 +114,80 @@ fn at_b_tile<A: Acc, const W: usize>(
     }
 }
 
-/// A label index held in lanes as wide as the scores (u32 beside f32, u64
-/// beside f64), so a comparison mask selects it without conversions.
-pub(super) trait LaneIndex: Copy + Default {
-    fn from_usize(i: usize) -> Self;
-    fn to_u32(self) -> u32;
+/// `best[j] = max_i (prev[i] + m[i * stride + j])` for `j < stride` (`-inf`
+/// where every candidate is `-inf`), in blocks of 8 vectors and a last
+/// narrower one. Only the maximum: Viterbi finds the arg-max again along
+/// the one path it keeps (see `viterbi.rs`).
+macro_rules! max_plus_by_blocks {
+    ($ty:ty, $lanes:literal, $prev:expr, $m:expr, $stride:expr, $best:expr) => {{
+        let (prev, m, stride, best) = ($prev, $m, $stride, $best);
+        use $crate::crf::linear::kernels::max_plus_block as block;
+        let mut col = 0;
+        while col + 8 * $lanes <= stride {
+            block::<$ty, { 8 * $lanes }>(prev, m, stride, col, best);
+            col += 8 * $lanes;
+        }
+        match (stride - col) / $lanes {
+            0 => {}
+            1 => block::<$ty, { $lanes }>(prev, m, stride, col, best),
+            2 => block::<$ty, { 2 * $lanes }>(prev, m, stride, col, best),
+            3 => block::<$ty, { 3 * $lanes }>(prev, m, stride, col, best),
+            4 => block::<$ty, { 4 * $lanes }>(prev, m, stride, col, best),
+            5 => block::<$ty, { 5 * $lanes }>(prev, m, stride, col, best),
+            6 => block::<$ty, { 6 * $lanes }>(prev, m, stride, col, best),
+            _ => block::<$ty, { 7 * $lanes }>(prev, m, stride, col, best),
+        }
+    }};
 }
+pub(super) use max_plus_by_blocks;
 
-impl LaneIndex for u32 {
-    #[inline(always)]
-    fn from_usize(i: usize) -> Self {
-        i as u32
-    }
-    #[inline(always)]
-    fn to_u32(self) -> u32 {
-        self
-    }
-}
-
-impl LaneIndex for u64 {
-    #[inline(always)]
-    fn from_usize(i: usize) -> Self {
-        i as u64
-    }
-    #[inline(always)]
-    fn to_u32(self) -> u32 {
-        self as u32
-    }
-}
-
-/// `best[j] = max_i (prev[i] + m[i * stride + j])` and `arg[j]` = the lowest
-/// `i` reaching it (a strictly greater candidate replaces the best, and `i`
-/// grows), for `j < stride`; `-inf` with index 0 where every candidate is
-/// `-inf`. Blocks of `W` columns (`stride` is a multiple of `W / 4`).
+/// `best[col..col + W]` of `max_plus`.
 #[inline(always)]
-pub(super) fn max_plus<S: Score, I: LaneIndex, const W: usize>(
-    prev: &[S],
-    m: &[S],
-    stride: usize,
-    best: &mut [S],
-    arg: &mut [u32],
-) {
-    let mut col = 0;
-    while col + W <= stride {
-        max_plus_block::<S, I, W>(prev, m, stride, col, best, arg);
-        col += W;
-    }
-    let quarter = W / 4;
-    match (stride - col) / quarter {
-        0 => {}
-        1 => max_plus_rest::<S, I, W, 1>(prev, m, stride, col, best, arg),
-        2 => max_plus_rest::<S, I, W, 2>(prev, m, stride, col, best, arg),
-        _ => max_plus_rest::<S, I, W, 3>(prev, m, stride, col, best, arg),
-    }
-}
-
-/// The last `Q` quarters of a block (const generics cannot compute
-/// `Q * W / 4` in a type, so the block is sliced at run time here and the
-/// widths are fixed by the match above).
-#[inline(always)]
-fn max_plus_rest<S: Score, I: LaneIndex, const W: usize, const Q: usize>(
+pub(crate) fn max_plus_block<S: Score, const W: usize>(
     prev: &[S],
     m: &[S],
     stride: usize,
     col: usize,
     best: &mut [S],
-    arg: &mut [u32],
-) {
-    match (W, Q) {
-        (32, 1) => max_plus_block::<S, I, 8>(prev, m, stride, col, best, arg),
-        (32, 2) => max_plus_block::<S, I, 16>(prev, m, stride, col, best, arg),
-        (32, _) => max_plus_block::<S, I, 24>(prev, m, stride, col, best, arg),
-        (_, 1) => max_plus_block::<S, I, 4>(prev, m, stride, col, best, arg),
-        (_, 2) => max_plus_block::<S, I, 8>(prev, m, stride, col, best, arg),
-        _ => max_plus_block::<S, I, 12>(prev, m, stride, col, best, arg),
-    }
-}
-
-#[inline(always)]
-fn max_plus_block<S: Score, I: LaneIndex, const W: usize>(
-    prev: &[S],
-    m: &[S],
-    stride: usize,
-    col: usize,
-    best: &mut [S],
-    arg: &mut [u32],
 ) {
     let mut b = [S::NEG_INF; W];
-    let mut a = [I::default(); W];
-    for (i, (&p, row)) in prev.iter().zip(m.chunks_exact(stride)).enumerate() {
-        let index = I::from_usize(i);
+    for (&p, row) in prev.iter().zip(m.chunks_exact(stride)) {
         let row: &[S; W] = row[col..col + W].try_into().unwrap();
-        for k in 0..W {
+        // A new array rather than updates in place: LLVM keeps it in
+        // registers (`c > b ? c : b` is exactly one `maxps`).
+        b = std::array::from_fn(|k| {
             let c = p + row[k];
-            let greater = c > b[k];
-            b[k] = if greater { c } else { b[k] };
-            a[k] = if greater { index } else { a[k] };
-        }
+            if c > b[k] {
+                c
+            } else {
+                b[k]
+            }
+        });
     }
     best[col..col + W].copy_from_slice(&b);
-    for (out, a) in arg[col..col + W].iter_mut().zip(a) {
-        *out = a.to_u32();
+}
+
+/// The lowest `i` with the largest `prev[i] + column[i]`, where the
+/// maximum is what `max_plus_by_blocks` found: the same sums, compared the
+/// same way (the maximum of exact values does not depend on the order).
+/// `-inf` everywhere gives 0.
+#[inline(always)]
+pub(super) fn arg_max_plus<S: Score>(prev: &[S], column: &[S]) -> usize {
+    let mut lanes = [S::NEG_INF; REDUCE_LANES];
+    let n = prev.len().min(column.len());
+    let body = n - n % REDUCE_LANES;
+    for (p, c) in prev[..body]
+        .chunks_exact(REDUCE_LANES)
+        .zip(column[..body].chunks_exact(REDUCE_LANES))
+    {
+        lanes = std::array::from_fn(|k| max(lanes[k], p[k] + c[k]));
     }
+    let tail = prev[body..n].iter().zip(&column[body..n]);
+    let best = tail.fold(tree(lanes, max), |m, (&p, &c)| max(m, p + c));
+    prev.iter()
+        .zip(column)
+        .position(|(&p, &c)| p + c == best)
+        .unwrap_or(0)
 }
 
 /// Partial results kept per lane by the row reductions below: 8 lanes,
@@ -217,7 +195,7 @@ fn max_plus_block<S: Score, I: LaneIndex, const W: usize>(
 const REDUCE_LANES: usize = 8;
 
 #[inline(always)]
-fn tree<A: Acc>(mut lanes: [A; REDUCE_LANES], op: impl Fn(A, A) -> A) -> A {
+fn tree<A: Copy>(mut lanes: [A; REDUCE_LANES], op: impl Fn(A, A) -> A) -> A {
     for width in [4, 2, 1] {
         for k in 0..width {
             lanes[k] = op(lanes[k], lanes[k + width]);
@@ -227,7 +205,7 @@ fn tree<A: Acc>(mut lanes: [A; REDUCE_LANES], op: impl Fn(A, A) -> A) -> A {
 }
 
 #[inline(always)]
-fn max<A: Acc>(a: A, b: A) -> A {
+fn max<A: PartialOrd>(a: A, b: A) -> A {
     if b > a {
         b
     } else {
@@ -318,8 +296,8 @@ mod tests {
     }
 
     #[test]
-    fn max_plus_takes_the_lowest_index_on_ties() {
-        for stride in (8..=72).step_by(8) {
+    fn max_plus_and_its_arg_max() {
+        for stride in (8..=136).step_by(8) {
             let rows = 4;
             // Rows 1 and 3 tie everywhere; row 2 wins on even columns.
             let m: Vec<f32> = (0..rows * stride)
@@ -331,17 +309,17 @@ mod tests {
                 .collect();
             let prev = [0.0_f32, 0.0, 0.0, 0.0];
             let mut best = vec![0.0; stride];
-            let mut arg = vec![9; stride];
-            <f32 as Score>::max_plus(&prev, &m, stride, &mut best, &mut arg);
+            <f32 as Score>::max_plus(&prev, &m, stride, &mut best);
             for j in 0..stride {
-                let (want_best, want_arg) = if j % 2 == 0 { (5.0, 2) } else { (1.0, 1) };
-                assert_eq!((best[j], arg[j]), (want_best, want_arg), "column {j}");
+                let want = if j % 2 == 0 { (5.0, 2) } else { (1.0, 1) };
+                let column: Vec<f32> = (0..rows).map(|i| m[i * stride + j]).collect();
+                assert_eq!((best[j], arg_max_plus(&prev, &column)), want, "column {j}");
             }
         }
         let m = [f64::NEG_INFINITY; 8];
-        let (mut best, mut arg) = ([0.0; 4], [7; 4]);
-        <f64 as Score>::max_plus(&[0.0, 0.0], &m, 4, &mut best, &mut arg);
-        assert_eq!((best, arg), ([f64::NEG_INFINITY; 4], [0; 4]));
+        let mut best = [0.0; 4];
+        <f64 as Score>::max_plus(&[0.0, 0.0], &m, 4, &mut best);
+        assert_eq!(best, [f64::NEG_INFINITY; 4]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! The r-th best path ending in label `v` at position `t` is a derivation
 //! `(pred u, rank r_u)`: the `r_u`-th best path ending in `u` at `t - 1`,
-//! then `u -> v`. Rank 0 is the Viterbi back-pointer. A node's later ranks
+//! then `u -> v`. Rank 0 is the Viterbi predecessor (found again from the
+//! stored Viterbi scores, as `viterbi.rs` does, and remembered). A node's later ranks
 //! come from a heap of candidates `(u, r_u)`, filled on first need with
 //! the rank-0 candidate of every predecessor (all but the Viterbi one) and
 //! fed, after each pop `(u, r_u)`, with `(u, r_u + 1)`: itself computed on
@@ -22,7 +23,8 @@
 
 use std::cmp::Ordering;
 
-use super::viterbi::{best_end, run_forward, BackPointer, MaxPlus, Path};
+use super::kernels::arg_max_plus;
+use super::viterbi::{best_end, run_forward, MaxPlus, Path};
 use super::{CrfFloat, LinearCrf};
 use crate::crf::CrfError;
 use crate::parallel;
@@ -90,7 +92,7 @@ struct Node {
 }
 
 /// The k-best search over one sequence's Viterbi trellis.
-struct Search<'s, T, B> {
+struct Search<'s, T> {
     crf: &'s LinearCrf<'s, T>,
     rows: &'s [T],
     labels: usize,
@@ -98,28 +100,37 @@ struct Search<'s, T, B> {
     /// `delta_t`, one `stride`-wide row per position.
     delta: &'s [T],
     stride: usize,
-    /// Back-pointers into position `t - 1`, row `t - 1`.
-    back: &'s [B],
     /// `T[u][v]` at `v * labels + u`: a node's incoming scores, contiguous.
     trans_t: &'s [T],
+    /// The Viterbi predecessor of `(t, v)` at `t * labels + v` once known,
+    /// else `u32::MAX`.
+    viterbi: Vec<u32>,
     /// Node index of `(t, v)` at `t * labels + v`, or `u32::MAX`.
     slot: Vec<u32>,
     nodes: Vec<Node>,
     derivations: Vec<Entry<T>>,
     heaps: Vec<Entry<T>>,
-    scratch: Vec<Entry<T>>,
+    /// The incoming scores of one node.
+    keys: Vec<T>,
     stack: Vec<(usize, usize, usize)>,
 }
 
-impl<T: CrfFloat, B: BackPointer> Search<'_, T, B> {
+impl<T: CrfFloat> Search<'_, T> {
+    /// The Viterbi predecessor of `(t, v)`, `t >= 1`.
+    fn viterbi_pred(&mut self, t: usize, v: usize) -> usize {
+        let at = t * self.labels + v;
+        if self.viterbi[at] == u32::MAX {
+            let prev = &self.delta[(t - 1) * self.stride..][..self.labels];
+            let incoming = &self.trans_t[v * self.labels..][..self.labels];
+            self.viterbi[at] = arg_max_plus(prev, incoming) as u32;
+        }
+        self.viterbi[at] as usize
+    }
+
     /// The rank-`r` derivation of `(t, v)` (which must exist).
-    fn derivation(&self, t: usize, v: usize, r: usize) -> Entry<T> {
+    fn derivation(&mut self, t: usize, v: usize, r: usize) -> Entry<T> {
         if r == 0 {
-            let pred = if t == 0 {
-                0
-            } else {
-                self.back[(t - 1) * self.labels + v].index() as u32
-            };
+            let pred = if t == 0 { 0 } else { self.viterbi_pred(t, v) as u32 };
             return Entry {
                 score: self.delta[t * self.stride + v],
                 pred,
@@ -133,20 +144,21 @@ impl<T: CrfFloat, B: BackPointer> Search<'_, T, B> {
     fn node(&mut self, t: usize, v: usize) -> usize {
         let at = t * self.labels + v;
         if self.slot[at] == u32::MAX {
+            let rank0 = self.derivation(t, v, 0);
             self.slot[at] = self.nodes.len() as u32;
             self.nodes.push(Node {
                 count: 1,
                 ..Node::default()
             });
-            let rank0 = self.derivation(t, v, 0);
-            self.derivations.push(rank0);
             let filler = Entry {
                 score: T::NEG_INF,
                 pred: 0,
                 rank: 0,
             };
-            self.derivations.extend(std::iter::repeat(filler).take(self.k - 1));
-            self.heaps.extend(std::iter::repeat(filler).take(self.k));
+            let at = self.derivations.len();
+            self.derivations.resize(at + self.k, filler);
+            self.derivations[at] = rank0;
+            self.heaps.resize(self.heaps.len() + self.k, filler);
         }
         self.slot[at] as usize
     }
@@ -212,37 +224,53 @@ impl<T: CrfFloat, B: BackPointer> Search<'_, T, B> {
     }
 
     /// The first candidates of `(t, v)`: the rank-0 one of every predecessor
-    /// but the Viterbi one, the `k - 1` best kept.
+    /// but the Viterbi one, the `k - 1` best kept, sorted best first (which
+    /// makes them a heap already).
     fn fill_heap(&mut self, id: usize, t: usize, v: usize) {
         let l = self.labels;
-        let viterbi = self.back[(t - 1) * l + v].index();
+        let keep = self.k - 1;
+        let viterbi = self.viterbi_pred(t, v);
         let prev = &self.delta[(t - 1) * self.stride..][..l];
         let incoming = &self.trans_t[v * l..][..l];
-        self.scratch.clear();
-        for (u, (&d, &tr)) in prev.iter().zip(incoming).enumerate() {
-            let score = d + tr;
-            if u != viterbi && score > T::NEG_INF {
-                self.scratch.push(Entry {
+        for ((key, &d), &tr) in self.keys.iter_mut().zip(prev).zip(incoming) {
+            *key = d + tr;
+        }
+        self.keys[viterbi] = T::NEG_INF;
+        let heap = &mut self.heaps[id * self.k..][..self.k];
+        let mut n = 0;
+        // Insertion into a short sorted list of the best keys. A key enters
+        // if it beats the worst kept one (once the list is full) or is
+        // finite (before); blocks of 8 keys that cannot enter are skipped
+        // with one vector comparison. Predecessors come in increasing order,
+        // so an equal key never displaces an earlier (better-ranked) one.
+        for (block, keys) in self.keys.chunks(8).enumerate() {
+            let bar = if n == keep { heap[n - 1].score } else { T::NEG_INF };
+            if !keys.iter().fold(false, |any, &key| any | (key > bar)) {
+                continue;
+            }
+            for (lane, &score) in keys.iter().enumerate() {
+                let bar = if n == keep { heap[n - 1].score } else { T::NEG_INF };
+                if score <= bar {
+                    continue;
+                }
+                if n == keep {
+                    n -= 1;
+                }
+                let mut at = n;
+                while at > 0 && heap[at - 1].score < score {
+                    heap[at] = heap[at - 1];
+                    at -= 1;
+                }
+                heap[at] = Entry {
                     score,
-                    pred: u as u32,
+                    pred: (block * 8 + lane) as u32,
                     rank: 0,
-                });
+                };
+                n += 1;
             }
-        }
-        let keep = self.k - 1;
-        if self.scratch.len() > keep {
-            if keep > 0 {
-                self.scratch.select_nth_unstable_by(keep - 1, order);
-            }
-            self.scratch.truncate(keep);
-        }
-        let heap = &mut self.heaps[id * self.k..][..self.scratch.len()];
-        heap.copy_from_slice(&self.scratch);
-        for i in (0..heap.len() / 2).rev() {
-            sift_down(heap, i);
         }
         let node = &mut self.nodes[id];
-        node.heap_len = heap.len() as u32;
+        node.heap_len = n as u32;
         node.heap_ready = true;
     }
 
@@ -272,7 +300,7 @@ impl<T: CrfFloat, B: BackPointer> Search<'_, T, B> {
     }
 
     /// The labels of the rank-`r` path ending in `v` at the last position.
-    fn path(&self, mut v: usize, mut r: usize) -> Vec<u32> {
+    fn path(&mut self, mut v: usize, mut r: usize) -> Vec<u32> {
         let len = self.rows.len() / self.labels;
         let mut labels = vec![0u32; len];
         for t in (0..len).rev() {
@@ -339,9 +367,8 @@ impl<T: CrfFloat, B: BackPointer> Search<'_, T, B> {
     }
 }
 
-fn nbest_sequence<T: CrfFloat, B: BackPointer>(
+fn nbest_sequence<T: CrfFloat>(
     mp: &MaxPlus<T>,
-    trans_t: &[T],
     crf: &LinearCrf<'_, T>,
     b: usize,
     k: usize,
@@ -363,9 +390,7 @@ fn nbest_sequence<T: CrfFloat, B: BackPointer>(
         }];
     }
     let mut delta = vec![T::ZERO; len * mp.stride];
-    let mut back = vec![B::default(); (len - 1) * labels];
-    let mut arg = vec![0u32; mp.stride];
-    run_forward(mp, crf, rows, &mut delta, true, &mut back, &mut arg);
+    run_forward(mp, crf, rows, &mut delta);
     let last = &delta[(len - 1) * mp.stride..][..labels];
     if best_end(last, crf.end()).1 == T::NEG_INF {
         return vec![];
@@ -377,13 +402,13 @@ fn nbest_sequence<T: CrfFloat, B: BackPointer>(
         k,
         delta: &delta,
         stride: mp.stride,
-        back: &back,
-        trans_t,
+        trans_t: &mp.trans_t,
+        viterbi: vec![u32::MAX; len * labels],
         slot: vec![u32::MAX; len * labels],
         nodes: Vec::new(),
         derivations: Vec::new(),
         heaps: Vec::new(),
-        scratch: Vec::with_capacity(labels),
+        keys: vec![T::NEG_INF; labels],
         stack: Vec::new(),
     };
     search.run()
@@ -406,20 +431,9 @@ impl<T: CrfFloat> LinearCrf<'_, T> {
             return Err(CrfError::Invalid("n-best needs k >= 1".into()));
         }
         let mp = MaxPlus::new(self);
-        let labels = self.num_labels();
-        let mut trans_t = vec![T::ZERO; labels * labels];
-        for (i, row) in self.transitions().chunks_exact(labels).enumerate() {
-            for (j, &x) in row.iter().enumerate() {
-                trans_t[j * labels + i] = x;
-            }
-        }
         let bad = self.parameters_bad();
         Ok(parallel::map_tasks(self.batch(), |b| {
-            if labels <= 1 << 16 {
-                nbest_sequence::<T, u16>(&mp, &trans_t, self, b, k, bad)
-            } else {
-                nbest_sequence::<T, u32>(&mp, &trans_t, self, b, k, bad)
-            }
+            nbest_sequence(&mp, self, b, k, bad)
         }))
     }
 }

@@ -1,12 +1,16 @@
 //! Viterbi decoding: the best path of each sequence by max-plus.
 //!
 //! `delta_t[j] = max_i (delta_{t-1}[i] + T[i][j]) + e_t[j]`, vectorised over
-//! `j` (`kernels::max_plus`), with the arg-max kept as a back-pointer of 16
-//! (or, past 65536 labels, 32) bits. Scores are summed in the score type,
-//! in this order, so the best path's score is exactly the one n-best
-//! reports for it.
+//! `j` (`kernels::max_plus_by_blocks`), every `delta_t` kept. No arg-max is
+//! tracked in the loop (that would double its work): walking back, the
+//! predecessor of label `j` at `t` is found again as the lowest `i` with
+//! the largest `delta_{t-1}[i] + T[i][j]`, the same sums compared the same
+//! way, in `O(L)` per position. Scores are summed in the score type, in
+//! this order, so the best path's score is exactly the one n-best reports
+//! for it.
 
 use super::inputs::LinearCrf;
+use super::kernels::arg_max_plus;
 use super::CrfFloat;
 use crate::parallel;
 
@@ -26,6 +30,8 @@ pub(super) struct MaxPlus<T> {
     pub stride: usize,
     /// `T[i][j]` at `i * stride + j`, `-inf` in the padding.
     pub trans: Vec<T>,
+    /// `T[i][j]` at `j * labels + i`: the scores into `j`, contiguous.
+    pub trans_t: Vec<T>,
 }
 
 impl<T: CrfFloat> MaxPlus<T> {
@@ -39,78 +45,56 @@ impl<T: CrfFloat> MaxPlus<T> {
         {
             row[..labels].copy_from_slice(scores);
         }
+        let mut trans_t = vec![T::ZERO; labels * labels];
+        for (i, row) in crf.transitions().chunks_exact(labels).enumerate() {
+            for (j, &x) in row.iter().enumerate() {
+                trans_t[j * labels + i] = x;
+            }
+        }
         Self {
             labels,
             stride,
             trans,
+            trans_t,
         }
     }
 }
 
-/// A stored arg-max: the narrowest unsigned type that holds every label.
-pub(super) trait BackPointer: Copy + Default + Send {
-    fn from_u32(i: u32) -> Self;
-    fn index(self) -> usize;
-}
-
-impl BackPointer for u16 {
-    #[inline(always)]
-    fn from_u32(i: u32) -> Self {
-        i as u16
-    }
-    #[inline(always)]
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl BackPointer for u32 {
-    #[inline(always)]
-    fn from_u32(i: u32) -> Self {
-        i
-    }
-    #[inline(always)]
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// The max-plus forward of one non-empty sequence. Row `t` of `delta`
-/// (`stride` wide, `-inf` padded) gets `delta_t` when `store` is set, else
-/// rows alternate between 0 and 1; row `t - 1` of `back` gets the
-/// back-pointers into position `t - 1` (`labels` wide).
+/// The max-plus forward of one non-empty sequence: row `t` of `delta`
+/// (`stride` wide, `-inf` padded) gets `delta_t`.
 #[inline(always)]
-pub(super) fn max_plus_forward<T: CrfFloat, B: BackPointer>(
+pub(super) fn max_plus_forward<T: CrfFloat>(
     mp: &MaxPlus<T>,
     crf: &LinearCrf<'_, T>,
     rows: &[T],
     delta: &mut [T],
-    store: bool,
-    back: &mut [B],
-    arg: &mut [u32],
 ) {
     let (labels, stride) = (mp.labels, mp.stride);
-    let row = |t: usize| if store { t } else { t & 1 } * stride;
     let first = &mut delta[..stride];
     for ((d, &e), &s) in first.iter_mut().zip(&rows[..labels]).zip(crf.start()) {
         *d = s + e;
     }
     first[labels..].fill(T::NEG_INF);
     for (t, e) in rows.chunks_exact(labels).enumerate().skip(1) {
-        let (before, after) = delta.split_at_mut(row(t).max(row(t - 1)));
-        let (prev, cur) = if row(t) > row(t - 1) {
-            (&before[row(t - 1)..][..stride], &mut after[..stride])
-        } else {
-            (&after[..stride], &mut before[row(t)..][..stride])
-        };
-        T::max_plus(&prev[..labels], &mp.trans, stride, cur, arg);
+        let (before, after) = delta.split_at_mut(t * stride);
+        let (prev, cur) = (&before[(t - 1) * stride..], &mut after[..stride]);
+        T::max_plus(&prev[..labels], &mp.trans, stride, cur);
         for (d, &e) in cur.iter_mut().zip(e) {
             *d = *d + e;
         }
-        for (b, &a) in back[(t - 1) * labels..][..labels].iter_mut().zip(arg.iter()) {
-            *b = B::from_u32(a);
-        }
     }
+}
+
+/// The Viterbi predecessor of label `v` at position `t >= 1`.
+#[inline(always)]
+pub(super) fn predecessor<T: CrfFloat>(
+    mp: &MaxPlus<T>,
+    delta: &[T],
+    t: usize,
+    v: usize,
+) -> usize {
+    let prev = &delta[(t - 1) * mp.stride..][..mp.labels];
+    arg_max_plus(prev, &mp.trans_t[v * mp.labels..][..mp.labels])
 }
 
 /// The best final label: `max_j delta[j] + end[j]`, the lowest `j` on ties.
@@ -126,7 +110,7 @@ pub(super) fn best_end<T: CrfFloat>(last: &[T], end: &[T]) -> (usize, T) {
     best
 }
 
-fn decode_sequence<T: CrfFloat, B: BackPointer>(
+fn decode_sequence<T: CrfFloat>(
     mp: &MaxPlus<T>,
     crf: &LinearCrf<'_, T>,
     b: usize,
@@ -147,11 +131,9 @@ fn decode_sequence<T: CrfFloat, B: BackPointer>(
             score: T::NAN,
         };
     }
-    let mut delta = vec![T::ZERO; 2 * mp.stride];
-    let mut back = vec![B::default(); (len - 1) * labels];
-    let mut arg = vec![0u32; mp.stride];
-    run_forward(mp, crf, rows, &mut delta, false, &mut back, &mut arg);
-    let last = &delta[((len - 1) & 1) * mp.stride..][..labels];
+    let mut delta = vec![T::ZERO; len * mp.stride];
+    run_forward(mp, crf, rows, &mut delta);
+    let last = &delta[(len - 1) * mp.stride..][..labels];
     let (mut label, score) = best_end(last, crf.end());
     if score == T::NEG_INF {
         return Path {
@@ -163,7 +145,7 @@ fn decode_sequence<T: CrfFloat, B: BackPointer>(
     for t in (0..len).rev() {
         path[t] = label as u32;
         if t > 0 {
-            label = back[(t - 1) * labels + label].index();
+            label = predecessor(mp, &delta, t, label);
         }
     }
     Path {
@@ -173,37 +155,31 @@ fn decode_sequence<T: CrfFloat, B: BackPointer>(
 }
 
 /// `max_plus_forward`, compiled for AVX2 where the processor has it.
-pub(super) fn run_forward<T: CrfFloat, B: BackPointer>(
+pub(super) fn run_forward<T: CrfFloat>(
     mp: &MaxPlus<T>,
     crf: &LinearCrf<'_, T>,
     rows: &[T],
     delta: &mut [T],
-    store: bool,
-    back: &mut [B],
-    arg: &mut [u32],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor supports AVX2, just checked.
-        return unsafe { forward_avx2(mp, crf, rows, delta, store, back, arg) };
+        return unsafe { forward_avx2(mp, crf, rows, delta) };
     }
-    max_plus_forward(mp, crf, rows, delta, store, back, arg)
+    max_plus_forward(mp, crf, rows, delta)
 }
 
 /// The same code compiled for AVX2 (comparisons and adds only: the same
 /// bits as the baseline build).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn forward_avx2<T: CrfFloat, B: BackPointer>(
+unsafe fn forward_avx2<T: CrfFloat>(
     mp: &MaxPlus<T>,
     crf: &LinearCrf<'_, T>,
     rows: &[T],
     delta: &mut [T],
-    store: bool,
-    back: &mut [B],
-    arg: &mut [u32],
 ) {
-    max_plus_forward(mp, crf, rows, delta, store, back, arg)
+    max_plus_forward(mp, crf, rows, delta)
 }
 
 impl<T: CrfFloat> LinearCrf<'_, T> {
@@ -220,12 +196,6 @@ impl<T: CrfFloat> LinearCrf<'_, T> {
     pub fn viterbi(&self) -> Vec<Path<T>> {
         let mp = MaxPlus::new(self);
         let bad = self.parameters_bad();
-        parallel::map_tasks(self.batch(), |b| {
-            if mp.labels <= 1 << 16 {
-                decode_sequence::<T, u16>(&mp, self, b, bad)
-            } else {
-                decode_sequence::<T, u32>(&mp, self, b, bad)
-            }
-        })
+        parallel::map_tasks(self.batch(), |b| decode_sequence(&mp, self, b, bad))
     }
 }
