@@ -174,7 +174,7 @@ fn crf_viterbi<'py>(
     with_model!(py, emissions, transitions, start, end, lengths, T, model => {
         let out = enter(py, || model.viterbi())?;
         let labels: Vec<Vec<u32>> = out.iter().map(|p| p.labels.clone()).collect();
-        let scores: Vec<f64> = out.iter().map(|p| p.score.into()).collect();
+        let scores: Vec<f64> = out.iter().map(|p| widen(p.score)).collect();
         PyTuple::new(py, [labels.into_pyobject(py)?.into_any(), scores.into_pyarray(py).into_any()])
     })
 }
@@ -195,6 +195,11 @@ fn crf_nbest<'py>(
         let out = enter(py, || model.nbest(k))?.map_err(ToPyErr::to_py_err)?;
         PyList::new(py, out.iter().map(|paths| paths_list(py, paths)).collect::<PyResult<Vec<_>>>()?)
     })
+}
+
+/// A score as f64 (generic, so one body serves f32 and f64).
+fn widen<T: Into<f64>>(score: T) -> f64 {
+    score.into()
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

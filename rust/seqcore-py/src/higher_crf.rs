@@ -226,7 +226,7 @@ fn hocrf_viterbi<'py>(
     with_inputs!(order, num_labels, factors, tables, lengths, T, inputs => {
         let out = enter(py, || higher::viterbi(&inputs))?.map_err(ToPyErr::to_py_err)?;
         let labels: Vec<Vec<u32>> = out.iter().map(|p| p.labels.clone()).collect();
-        let scores: Vec<f64> = out.iter().map(|p| p.score.into()).collect();
+        let scores: Vec<f64> = out.iter().map(|p| widen(p.score)).collect();
         PyTuple::new(py, [labels.into_pyobject(py)?.into_any(), scores.into_pyarray(py).into_any()])
     })
 }
@@ -247,6 +247,11 @@ fn hocrf_nbest<'py>(
         let out = enter(py, || higher::nbest(&inputs, k))?.map_err(ToPyErr::to_py_err)?;
         PyList::new(py, out.iter().map(|p| paths_tuple(py, p)).collect::<PyResult<Vec<_>>>()?)
     })
+}
+
+/// A score as f64 (generic, so one body serves f32 and f64).
+fn widen<T: Into<f64>>(score: T) -> f64 {
+    score.into()
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

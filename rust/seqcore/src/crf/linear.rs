@@ -9,9 +9,9 @@ mod nbest;
 mod nll;
 mod posterior;
 mod scaled;
-mod viterbi;
 #[cfg(test)]
 mod tests;
+mod viterbi;
 
 pub use float::CrfFloat;
 pub use inputs::LinearCrf;
