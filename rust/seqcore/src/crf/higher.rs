@@ -35,6 +35,33 @@
 //! (Higher orders alike: a score for "the sequence starts with the bigram
 //! `(a, b)`" goes into the order-2 factor at `t = 1`.)
 //!
+//! # Example
+//!
+//! ```
+//! use seqcore::array::ArrayView;
+//! use seqcore::crf::higher::{log_partition, nbest, viterbi, HigherOrderInputs};
+//!
+//! // Order 3 over labels {0, 1}, one sequence of length 3. The unary
+//! // factors favour label 1 at t = 1; the trigram table forbids (0, 1, 0).
+//! let unary = [0.0_f64, 0.0, 0.0, 2.0, 0.0, 0.0]; // (batch 1, max_len 3, L 2)
+//! let mut trigrams = [0.0_f64; 8]; // (L^3,)
+//! trigrams[0b010] = f64::NEG_INFINITY; // index (0 L + 1) L + 0
+//! let lengths = [3];
+//! let mut inputs = HigherOrderInputs::new(3, 2, &lengths);
+//! inputs.factors[0] = Some(ArrayView::new(&unary, &[1, 3, 2]).unwrap());
+//! inputs.tables[2] = Some(ArrayView::new(&trigrams, &[8]).unwrap());
+//!
+//! // Three labellings score 2, four score 0, one is forbidden.
+//! let log_z = log_partition(&inputs).unwrap().data[0];
+//! assert!((log_z - (3.0 * 2f64.exp() + 4.0).ln()).abs() < 1e-12);
+//! // Ties go to the smallest labelling read from its last label backwards.
+//! let best = &viterbi(&inputs).unwrap()[0];
+//! assert_eq!((best.labels.as_slice(), best.score), (&[1, 1, 0][..], 2.0));
+//! let top = &nbest(&inputs, 4).unwrap()[0];
+//! let labels: Vec<&[u32]> = top.iter().map(|p| p.labels.as_slice()).collect();
+//! assert_eq!(labels, [&[1, 1, 0][..], &[0, 1, 1], &[1, 1, 1], &[0, 0, 0]]);
+//! ```
+//!
 //! # Functions
 //!
 //! [`log_partition`], [`marginals`] (the gradient of `log Z` with respect

@@ -10,9 +10,13 @@
 //!
 //! with the scores transposed by next label (see `transpose`), so that the
 //! maximum and the sum run down columns like the forward step's. The
-//! marginals, `exp(alpha_{t-1}[g / L] + S_t[g] + beta_t[g mod L^(N-1)] -
-//! log Z)`, are one more exponential per n-gram in the natural layout
-//! (their exponent is a log-probability, at most 0: nothing overflows).
+//! marginal of n-gram `g = s L + c` at `t` is
+//! `exp(alpha_{t-1}[s] + S_t[g] + beta_t[..] - log Z)`: the `exp(Y[c][s] -
+//! m_s)` already computed for beta, times a factor per source state
+//! `exp(alpha_{t-1}[s] + m_s - log Z)`, transposed back to the natural
+//! layout on the way (cheaper than a third exponential per n-gram). Both
+//! factors are at most 1 up to rounding, so nothing overflows, and an
+//! underflow only drops a probability below 1e-38.
 //!
 //! Messages are shifted to a maximum of 0 after every step, with the
 //! shifts summed in f64, as in the forward pass. Each position's marginals
@@ -159,42 +163,52 @@ fn backward_body<T: CrfFloat>(
         let n = chain.fill_scores(b, t, &mut ws.scores);
         let rows = chain.sizes[n - 1];
         let size = chain.sizes[n];
-        let next_offset = if t > 0 {
-            offset + beta_step(chain, ws, rows)
-        } else {
-            offset
-        };
+        // At t = 0 the step only serves the marginals (its beta is unused).
+        let shift = beta_step(chain, ws, rows);
 
-        // The marginals: exp(S + alpha_{t-1}[source] + beta_t[target] + k).
+        // The marginals: the step's exp(Y - m_s), by next label, times
+        // exp(alpha_{t-1}[s] + m_s + k) per source state, back in the
+        // natural layout (a transpose instead of another exponential).
         let (alpha, alpha_offset) = if t == 0 {
             (&start[..], 0.0)
         } else {
             (&history.alphas[(t - 1) * w..t * w], history.offsets[t - 1])
         };
         let k = T::from_f64(alpha_offset + offset - log_z);
-        let y = &mut ws.scores[..size];
-        for (row, &a) in y.chunks_exact_mut(l).zip(alpha) {
-            let v = a + k;
-            for x in row.iter_mut() {
-                *x = *x + v;
+        let factor = &mut ws.scratch[..rows];
+        for ((f, &a), &m) in factor.iter_mut().zip(alpha).zip(ws.shift.iter()) {
+            // A state with no way forward (m = -inf) has only zero
+            // exponentials; its factor must not be exp(large) * 0 = NaN.
+            *f = if m == T::NEG_INFINITY {
+                T::ZERO
+            } else {
+                (a + m + k).exp_lanes()
+            };
+        }
+        let e = &ws.by_label[..size];
+        for (s, (row, &f)) in ws.scores[..size]
+            .chunks_exact_mut(l)
+            .zip(factor.iter())
+            .enumerate()
+        {
+            for (x, column) in row.iter_mut().zip(e.chunks_exact(rows)) {
+                *x = column[s] * f;
             }
         }
-        add_messages(y, &ws.prev, w);
-        for x in y.iter_mut() {
-            *x = x.exp_lanes();
-        }
-        sink.emit(chain, t, n, y, &mut ws.folds);
+        sink.emit(chain, t, n, &ws.scores[..size], &mut ws.folds);
 
         if t > 0 {
             std::mem::swap(&mut ws.prev, &mut ws.next);
-            offset = next_offset;
+            offset += shift;
         }
     }
 }
 
 /// One backward step: `beta_{t-1}` (shifted to a maximum of 0) into
 /// `ws.next[..rows]` from `beta_t` in `ws.prev` and the position's scores;
-/// returns the shift.
+/// returns the shift. Leaves `exp(Y - m_s)` by next label in
+/// `ws.by_label` and the maxima `m_s` (`-inf` for a dead end) in
+/// `ws.shift`.
 #[inline(always)]
 fn beta_step<T: CrfFloat>(chain: &Chain<'_, T>, ws: &mut Workspace<T>, rows: usize) -> f64 {
     let y = &mut ws.by_label[..rows * chain.labels];
@@ -206,19 +220,18 @@ fn beta_step<T: CrfFloat>(chain: &Chain<'_, T>, ws: &mut Workspace<T>, rows: usi
             *m = max_nan(*m, x);
         }
     }
-    for m in top.iter_mut() {
-        *m = safe_shift(*m);
-    }
     let acc = &mut ws.acc[..rows];
     acc.fill(T::ZERO);
-    for row in y.chunks_exact(rows) {
-        for ((a, &x), &m) in acc.iter_mut().zip(row).zip(top.iter()) {
-            *a = *a + (x - m).exp_lanes();
+    for row in y.chunks_exact_mut(rows) {
+        for ((a, x), &m) in acc.iter_mut().zip(row.iter_mut()).zip(top.iter()) {
+            let e = (*x - safe_shift(m)).exp_lanes();
+            *x = e;
+            *a = *a + e;
         }
     }
     let beta = &mut ws.next[..rows];
     for ((o, &m), &a) in beta.iter_mut().zip(top.iter()).zip(acc.iter()) {
-        *o = m + a.ln_lanes();
+        *o = safe_shift(m) + a.ln_lanes();
     }
     let top = row_max(beta);
     let shift = if is_nan(top) || top == T::NEG_INFINITY {
@@ -230,16 +243,4 @@ fn beta_step<T: CrfFloat>(chain: &Chain<'_, T>, ws: &mut Workspace<T>, rows: usi
         *x = *x - shift;
     }
     shift.to_f64()
-}
-
-/// `y[g] += messages[g mod L^(N-1)]` for the live n-grams `y`: the target
-/// state of n-gram `g` is its last N-1 labels. Before position `N - 1`
-/// there are fewer than `L^(N-1)` of them, and the index is `g` itself.
-#[inline(always)]
-pub(crate) fn add_messages<T: CrfFloat>(y: &mut [T], messages: &[T], states: usize) {
-    for block in y.chunks_mut(states) {
-        for (x, &m) in block.iter_mut().zip(messages) {
-            *x = *x + m;
-        }
-    }
 }

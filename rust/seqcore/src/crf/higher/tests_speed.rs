@@ -71,10 +71,11 @@ impl Setup {
     }
 }
 
-/// The best of a few runs, in milliseconds.
+/// The best of a few runs, in milliseconds (the best, since other load
+/// on the machine only ever adds time).
 fn time(mut f: impl FnMut()) -> f64 {
     f();
-    (0..3)
+    (0..7)
         .map(|_| {
             let start = Instant::now();
             f();

@@ -1,13 +1,13 @@
-//! The scores of one position laid out by *next* label, for the passes
-//! that run backwards.
+//! The scores of one position laid out by *next* label, for the backward
+//! pass.
 //!
 //! A backward step reduces over an n-gram's last label `c`, which is the
 //! contiguous index of the scores: a reduction along rows of `L`. Reducing
-//! a short row needs a horizontal combine of vector lanes per row, which
-//! cost more than the arithmetic itself (about 3x at `L = 26`). Transposed
-//! to `(L, states)`, the same reduction runs down columns, vectorised along
-//! the states like the forward step, and the transpose is one pass of
-//! plain loads and stores over data already in cache.
+//! short rows needs a horizontal combine of vector lanes per row (shuffles
+//! and a masked tail), which dominated the pass's profile at `L = 26`.
+//! Transposed to `(L, states)`, the same reduction runs down columns,
+//! vectorised along the states like the forward step, and the transpose is
+//! one pass of plain loads and stores over data already in cache.
 
 use super::float::CrfFloat;
 use super::inputs::Chain;
