@@ -21,7 +21,7 @@ from __future__ import annotations
 from seqcore import decode, errors, scan, tokenize
 from seqcore._core import __version__, get_num_threads, set_num_threads
 from seqcore.decode import BeamSearch, DiverseBeamSearch, GreedySearch, generate
-from seqcore.errors import InternalError, SeqcoreError, TokenizerFormatError
+from seqcore.errors import InternalError, ModelFormatError, SeqcoreError, TokenizerFormatError
 from seqcore.tokenize import BpeTrainer, MultiWordTokenizer, Tokenizer, WordCounts
 
 
@@ -44,6 +44,7 @@ __all__ = [
     "DiverseBeamSearch",
     "GreedySearch",
     "InternalError",
+    "ModelFormatError",
     "MultiWordTokenizer",
     "SeqcoreError",
     "Tokenizer",

@@ -38,3 +38,8 @@ class DisallowedSpecialTokenError(SeqcoreError, ValueError):
     Pass it in ``allowed_special`` to encode it as a special token, or use
     ``disallowed_special=()`` to encode it as plain text.
     """
+
+
+class ModelFormatError(SeqcoreError, ValueError):
+    """A saved model folder is missing a file, malformed, of another version,
+    or its weights do not fit its description. The message names the file."""

@@ -16,7 +16,8 @@ log-partition -inf, log-likelihood -inf, zero marginals and an empty path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +25,10 @@ from torch import nn
 
 from seqcore import _core
 from seqcore.crf._constraints import allowed_transitions
+from seqcore.nn import model_files
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 def _lengths_of(mask: torch.Tensor | None, batch: int, length: int) -> np.ndarray:
@@ -137,6 +142,26 @@ class CRF(nn.Module):
         self.constraint_scheme = constraints if isinstance(constraints, str) else None
         for name, allowed in zip(("transitions", "start", "end"), masks, strict=True):
             self.register_buffer(f"_{name}_allowed", torch.as_tensor(allowed, dtype=torch.bool))
+        # Mask constraints travel in the weights (buffers); a scheme by name.
+        self._saved_config = {
+            "num_labels": num_labels, "labels": self.labels,
+            "constraints": self.constraint_scheme, "dtype": str(dtype).removeprefix("torch."),
+        }  # fmt: skip
+
+    @classmethod
+    def _from_saved_config(cls, config: dict[str, Any]) -> CRF:
+        config = dict(config)
+        config["dtype"] = getattr(torch, config["dtype"])
+        return cls(**config)
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the model (description as JSON, weights as safetensors)."""
+        model_files.save(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Self:
+        """The model saved in ``directory``; bit-identical outputs."""
+        return model_files.load(directory, cls)  # type: ignore[return-value]
 
     def _masks(self, constraints: object) -> tuple[Any, Any, Any]:
         size = self.num_labels

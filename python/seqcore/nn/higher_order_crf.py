@@ -14,14 +14,19 @@ expanded states, in Rust); gradients reach the factors and the tables.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from seqcore import _core
+from seqcore.nn import model_files
 from seqcore.nn.crf import _lengths_of
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 def _arrays(items: Sequence[torch.Tensor | None], dtype: torch.dtype) -> list[np.ndarray | None]:
@@ -83,6 +88,25 @@ class HigherOrderCRF(nn.Module):
             if tables
             else []
         )
+        self._saved_config = {
+            "num_labels": num_labels, "order": order, "tables": tables,
+            "dtype": str(dtype).removeprefix("torch."),
+        }  # fmt: skip
+
+    @classmethod
+    def _from_saved_config(cls, config: dict[str, Any]) -> HigherOrderCRF:
+        config = dict(config)
+        config["dtype"] = getattr(torch, config["dtype"])
+        return cls(**config)
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the model (description as JSON, weights as safetensors)."""
+        model_files.save(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Self:
+        """The model saved in ``directory``; bit-identical outputs."""
+        return model_files.load(directory, cls)  # type: ignore[return-value]
 
     def _factors(self, factors: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
         if isinstance(factors, torch.Tensor) or not isinstance(factors, Sequence):

@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqcore.nn import model_files
 from seqcore.nn.spn_structure import RegionGraph
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 LEAVES = ("gaussian", "bernoulli")
 
@@ -126,7 +131,27 @@ class SPN(nn.Module):
         self.num_vars, self.leaf, self.region_graph = num_vars, leaf, region_graph
         self.num_sums, self.num_outputs = num_sums, num_outputs
         self.num_input_distributions = num_input_distributions
+        self._saved_config = {
+            "num_vars": num_vars, "leaf": leaf, "region_graph": region_graph.to_dict(),
+            "num_sums": num_sums, "num_input_distributions": num_input_distributions,
+            "num_outputs": num_outputs,
+        }  # fmt: skip
         self._compile()
+
+    @classmethod
+    def _from_saved_config(cls, config: dict[str, Any]) -> SPN:
+        config = dict(config)
+        config["region_graph"] = RegionGraph.from_dict(config["region_graph"])
+        return cls(**config)
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the model (description as JSON, weights as safetensors)."""
+        model_files.save(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Self:
+        """The model saved in ``directory``; bit-identical outputs."""
+        return model_files.load(directory, cls)  # type: ignore[return-value]
 
     # ------------------------------------------------------------ construction
 
