@@ -154,3 +154,16 @@ def test_bad_input() -> None:
         crf.decode(f, torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool))
     with pytest.raises(ValueError, match="at least one factor"):
         crf.log_partition([None, None])
+
+
+def test_the_example_script_runs(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "crf_higher_order.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--steps", "5"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "held-out label accuracy, SPN order-3 CRF" in result.stdout

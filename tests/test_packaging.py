@@ -71,6 +71,7 @@ def test_demo_runs_from_the_command_line():
     assert result.returncode == 0, result.stderr
     assert "eval MSE" in result.stdout and "faster" in result.stdout
     assert "diverse beam search: distinct" in result.stdout
+    assert "held-out label accuracy, SPN order-3 CRF" in result.stdout
 
 
 def test_version_is_exposed():

@@ -3,7 +3,8 @@
 Stage 2 (a Mamba-style model that generates token by token) is in
 :mod:`seqcore.demo_mamba`, stage 3 (tokenization) in
 :mod:`seqcore.demo_tokenize`, stage 4 (beam and diverse beam search) in
-:mod:`seqcore.demo_decode`; stage 1 is below.
+:mod:`seqcore.demo_decode`, stage 5 (CRFs) in :mod:`seqcore.demo_crf`;
+stage 1 is below.
 
 1. Fits a small sequence model built from :class:`seqcore.nn.LRU` layers to
    a generated task: reproduce the input signal delayed by ``DELAY`` steps,
@@ -156,4 +157,8 @@ def run_demo(seconds: float = 60.0, seed: int = 0) -> int:
 
     print("\n== stage 4: beam search and diverse beam search from a small language model")
     run_decode_stage(seconds / 2, seed)
+    from seqcore.demo_crf import run_crf_stage
+
+    print("\n== stage 5: sequence labelling, first-order CRF against an SPN higher-order CRF")
+    run_crf_stage(seed=seed)
     return 0
