@@ -51,7 +51,10 @@ fn main() {
     let tags = ArrayView::new(&tags, &tag_shape).unwrap();
     // ONLY=name times one kernel (REPS times), e.g. under a profiler.
     let only = std::env::var("ONLY").ok();
-    let reps: usize = std::env::var("REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
     let time = |name: &str, f: &dyn Fn()| {
         if only.as_deref().is_some_and(|only| only != name) {
             return;

@@ -18,7 +18,9 @@ macro_rules! vec_mat_by_blocks {
         let (x, m, stride, out) = ($x, $m, $stride, $out);
         let mut col = 0;
         while col + 8 * $lanes <= stride {
-            $crate::crf::linear::kernels::vec_mat_block::<$ty, { 8 * $lanes }>(x, m, stride, col, out);
+            $crate::crf::linear::kernels::vec_mat_block::<$ty, { 8 * $lanes }>(
+                x, m, stride, col, out,
+            );
             col += 8 * $lanes;
         }
         let rest = (stride - col) / $lanes;
@@ -95,7 +97,11 @@ fn at_b_tile<A: Acc, const W: usize>(
     let mut acc1 = [A::ZERO; W];
     let mut acc2 = [A::ZERO; W];
     let mut acc3 = [A::ZERO; W];
-    for (ar, br) in a.chunks_exact(stride).zip(b.chunks_exact(stride)).take(rows) {
+    for (ar, br) in a
+        .chunks_exact(stride)
+        .zip(b.chunks_exact(stride))
+        .take(rows)
+    {
         let ar: &[A; 4] = ar[i..i + 4].try_into().unwrap();
         let br: &[A; W] = br[j..j + W].try_into().unwrap();
         for k in 0..W {
@@ -287,8 +293,10 @@ mod tests {
             <f64 as Acc>::at_b(&a, &b, stride, rows, &mut out);
             for i in 0..stride {
                 for j in 0..stride {
-                    let want: f64 =
-                        1.0 + (0..rows).map(|t| a[t * stride + i] * b[t * stride + j]).sum::<f64>();
+                    let want: f64 = 1.0
+                        + (0..rows)
+                            .map(|t| a[t * stride + i] * b[t * stride + j])
+                            .sum::<f64>();
                     assert_eq!(out[i * stride + j], want);
                 }
             }

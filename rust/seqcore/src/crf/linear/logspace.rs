@@ -5,9 +5,9 @@
 //! scaled tiers reported as underflowing (`scaled.rs`).
 
 use super::exp::exp_f64;
-use super::CrfFloat;
 use super::inputs::LinearCrf;
 use super::scaled::Edges;
+use super::CrfFloat;
 
 /// The parameters in f64.
 pub(super) struct LogModel {
@@ -110,7 +110,11 @@ pub(super) fn posterior<T: CrfFloat>(
     let mut next = vec![0.0; l];
     let mut c = vec![0.0; l];
     let node_row = |t: usize, beta: &[f64], nodes: &mut [T]| {
-        for ((n, &a), &b) in nodes[t * l..][..l].iter_mut().zip(&alpha[t * l..]).zip(beta) {
+        for ((n, &a), &b) in nodes[t * l..][..l]
+            .iter_mut()
+            .zip(&alpha[t * l..])
+            .zip(beta)
+        {
             *n = T::from_f64(exp_f64(a + b - log_z));
         }
     };

@@ -130,7 +130,11 @@ impl<T: CrfFloat> Search<'_, T> {
     /// The rank-`r` derivation of `(t, v)` (which must exist).
     fn derivation(&mut self, t: usize, v: usize, r: usize) -> Entry<T> {
         if r == 0 {
-            let pred = if t == 0 { 0 } else { self.viterbi_pred(t, v) as u32 };
+            let pred = if t == 0 {
+                0
+            } else {
+                self.viterbi_pred(t, v) as u32
+            };
             return Entry {
                 score: self.delta[t * self.stride + v],
                 pred,
@@ -191,11 +195,14 @@ impl<T: CrfFloat> Search<'_, T> {
                 if pred.count as usize > next {
                     let d = self.derivation(t - 1, u, next);
                     let score = d.score + self.trans_t[v * self.labels + u];
-                    self.push(id, Entry {
-                        score,
-                        pred: u as u32,
-                        rank: next as u32,
-                    });
+                    self.push(
+                        id,
+                        Entry {
+                            score,
+                            pred: u as u32,
+                            rank: next as u32,
+                        },
+                    );
                 } else if !pred.exhausted && t - 1 > 0 && next < k {
                     self.stack.push((t - 1, u, next));
                     continue;
@@ -244,12 +251,20 @@ impl<T: CrfFloat> Search<'_, T> {
         // with one vector comparison. Predecessors come in increasing order,
         // so an equal key never displaces an earlier (better-ranked) one.
         for (block, keys) in self.keys.chunks(8).enumerate() {
-            let bar = if n == keep { heap[n - 1].score } else { T::NEG_INF };
+            let bar = if n == keep {
+                heap[n - 1].score
+            } else {
+                T::NEG_INF
+            };
             if !keys.iter().fold(false, |any, &key| any | (key > bar)) {
                 continue;
             }
             for (lane, &score) in keys.iter().enumerate() {
-                let bar = if n == keep { heap[n - 1].score } else { T::NEG_INF };
+                let bar = if n == keep {
+                    heap[n - 1].score
+                } else {
+                    T::NEG_INF
+                };
                 if score <= bar {
                     continue;
                 }

@@ -128,8 +128,8 @@ impl<T: CrfFloat> super::LinearCrf<'_, T> {
         let mut score = self.start()[first as usize].to_f64() + rows[first as usize].to_f64();
         for (t, pair) in path.windows(2).enumerate() {
             let (i, j) = (pair[0] as usize, pair[1] as usize);
-            score += self.transitions()[i * labels + j].to_f64()
-                + rows[(t + 1) * labels + j].to_f64();
+            score +=
+                self.transitions()[i * labels + j].to_f64() + rows[(t + 1) * labels + j].to_f64();
         }
         score + self.end()[last as usize].to_f64()
     }

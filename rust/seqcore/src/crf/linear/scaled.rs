@@ -30,9 +30,9 @@
 use std::f64::consts::LN_2;
 
 use super::float::internal::Acc;
-use super::CrfFloat;
 use super::inputs::LinearCrf;
 use super::kernels::{dot, max_row};
+use super::CrfFloat;
 
 /// The sequence underflowed in this accumulator type: redo it in a wider one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,10 @@ impl<A: Acc> Scaled<A> {
         let labels = crf.num_labels();
         let stride = labels.div_ceil(A::LANES) * A::LANES;
         let finite_max = |x: &[T]| {
-            let max = x.iter().map(|v| v.to_f64()).fold(f64::NEG_INFINITY, f64::max);
+            let max = x
+                .iter()
+                .map(|v| v.to_f64())
+                .fold(f64::NEG_INFINITY, f64::max);
             if max == f64::NEG_INFINITY {
                 0.0
             } else {
@@ -360,7 +363,11 @@ fn backward<T: CrfFloat, A: Acc>(
     }
     let inv = A::ONE / z;
     let last = &buf.alpha[(len - 1) * stride..][..stride];
-    for ((n, &a), &e) in nodes[(len - 1) * labels..].iter_mut().zip(last).zip(&sc.end) {
+    for ((n, &a), &e) in nodes[(len - 1) * labels..]
+        .iter_mut()
+        .zip(last)
+        .zip(&sc.end)
+    {
         *n = T::from_f64(((a * e) * inv).to_f64());
     }
     let [r, v, scratch] = &mut buf.rows;

@@ -87,12 +87,7 @@ pub(super) fn max_plus_forward<T: CrfFloat>(
 
 /// The Viterbi predecessor of label `v` at position `t >= 1`.
 #[inline(always)]
-pub(super) fn predecessor<T: CrfFloat>(
-    mp: &MaxPlus<T>,
-    delta: &[T],
-    t: usize,
-    v: usize,
-) -> usize {
+pub(super) fn predecessor<T: CrfFloat>(mp: &MaxPlus<T>, delta: &[T], t: usize, v: usize) -> usize {
     let prev = &delta[(t - 1) * mp.stride..][..mp.labels];
     arg_max_plus(prev, &mp.trans_t[v * mp.labels..][..mp.labels])
 }

@@ -13,8 +13,20 @@ fn check(p: &Problem, viterbi: &[Path<f64>], nbest: &[Vec<Path<f64>>], k: usize,
         let ranked = ranked_paths(p, b);
         let v = &viterbi[b];
         if p.lengths[b] == 0 {
-            assert_eq!(v, &Path { labels: vec![], score: 0.0 });
-            assert_eq!(nbest[b], vec![Path { labels: vec![], score: 0.0 }]);
+            assert_eq!(
+                v,
+                &Path {
+                    labels: vec![],
+                    score: 0.0
+                }
+            );
+            assert_eq!(
+                nbest[b],
+                vec![Path {
+                    labels: vec![],
+                    score: 0.0
+                }]
+            );
             continue;
         }
         match ranked.first() {
@@ -40,7 +52,10 @@ fn check(p: &Problem, viterbi: &[Path<f64>], nbest: &[Vec<Path<f64>>], k: usize,
 fn to64(paths: Vec<Path<f32>>) -> Vec<Path<f64>> {
     paths
         .into_iter()
-        .map(|p| Path { labels: p.labels, score: p.score as f64 })
+        .map(|p| Path {
+            labels: p.labels,
+            score: p.score as f64,
+        })
         .collect()
 }
 
@@ -81,7 +96,12 @@ fn all_paths_when_k_is_large() {
 fn longer_sequences_agree_with_viterbi_and_rank_in_order() {
     let mut rng = Gen::new(11);
     for &(labels, len, banned) in &[(20usize, 60usize, 0.0), (9, 200, 0.5), (70, 30, 0.2)] {
-        let draw = Draw { scale: 3.0, banned, banned_emission: 0.1, integers: false };
+        let draw = Draw {
+            scale: 3.0,
+            banned,
+            banned_emission: 0.1,
+            integers: false,
+        };
         let p = Problem::random(&mut rng, 3, len, labels, draw);
         let (v, n) = p.with_f64(|crf| (crf.viterbi(), crf.nbest(7).unwrap()));
         for b in 0..p.batch {
@@ -104,5 +124,8 @@ fn longer_sequences_agree_with_viterbi_and_rank_in_order() {
 #[test]
 fn k_zero_is_refused() {
     let p = Problem::random(&mut Gen::new(1), 1, 2, 2, Draw::plain(1.0));
-    assert!(matches!(p.with_f64(|crf| crf.nbest(0)), Err(CrfError::Invalid(_))));
+    assert!(matches!(
+        p.with_f64(|crf| crf.nbest(0)),
+        Err(CrfError::Invalid(_))
+    ));
 }

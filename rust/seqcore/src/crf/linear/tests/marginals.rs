@@ -17,13 +17,20 @@ fn check_against(p: &Problem, want: &dyn Fn(&Problem, usize) -> Reference, f32: 
             let to64 = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
             (
                 to64(&crf.log_partition()),
-                (to64(&m.log_partition), to64(&m.nodes.data), to64(&m.edges.unwrap().data)),
+                (
+                    to64(&m.log_partition),
+                    to64(&m.nodes.data),
+                    to64(&m.edges.unwrap().data),
+                ),
             )
         })
     } else {
         p.with_f64(|crf| {
             let m = crf.marginals(true);
-            (crf.log_partition(), (m.log_partition, m.nodes.data, m.edges.unwrap().data))
+            (
+                crf.log_partition(),
+                (m.log_partition, m.nodes.data, m.edges.unwrap().data),
+            )
         })
     };
     let (mz, nodes, edges) = marg;
@@ -31,21 +38,41 @@ fn check_against(p: &Problem, want: &dyn Fn(&Problem, usize) -> Reference, f32: 
     let steps = p.max_len.saturating_sub(1);
     for b in 0..p.batch {
         let r = want(p, b);
-        assert!(close(log_z[b], r.log_z, tol), "log Z of {b}: {} vs {}", log_z[b], r.log_z);
-        assert!(close(mz[b], r.log_z, tol), "log Z of {b} from marginals: {} vs {}", mz[b], r.log_z);
+        assert!(
+            close(log_z[b], r.log_z, tol),
+            "log Z of {b}: {} vs {}",
+            log_z[b],
+            r.log_z
+        );
+        assert!(
+            close(mz[b], r.log_z, tol),
+            "log Z of {b} from marginals: {} vs {}",
+            mz[b],
+            r.log_z
+        );
         let len = p.lengths[b];
         for t in 0..p.max_len {
             for j in 0..l {
                 let got = nodes[(b * p.max_len + t) * l + j];
                 let want = if t < len { r.nodes[t * l + j] } else { 0.0 };
-                assert!((got - want).abs() <= tol, "node {b} {t} {j}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= tol,
+                    "node {b} {t} {j}: {got} vs {want}"
+                );
             }
         }
         for t in 0..steps {
             for k in 0..l * l {
                 let got = edges[(b * steps + t) * l * l + k];
-                let want = if t + 1 < len { r.edges[t * l * l + k] } else { 0.0 };
-                assert!((got - want).abs() <= tol, "edge {b} {t} {k}: {got} vs {want}");
+                let want = if t + 1 < len {
+                    r.edges[t * l * l + k]
+                } else {
+                    0.0
+                };
+                assert!(
+                    (got - want).abs() <= tol,
+                    "edge {b} {t} {k}: {got} vs {want}"
+                );
             }
         }
     }
@@ -80,7 +107,12 @@ fn larger_cases_match_the_log_space_reference() {
         (12, 80, 50.0, 0.4),
         (9, 60, 200.0, 0.5),
     ] {
-        let draw = Draw { scale, banned, banned_emission: banned / 3.0, integers: false };
+        let draw = Draw {
+            scale,
+            banned,
+            banned_emission: banned / 3.0,
+            integers: false,
+        };
         let p = Problem::random(&mut rng, 3, max_len, labels, draw);
         check_against(&p, &reference, false, 1e-9);
         check_against(&p.rounded_to_f32(), &reference, true, 1e-4);

@@ -25,8 +25,14 @@ fn expected(p: &Problem, tags: &[u32], d: &[f64]) -> NllAndGrad<f64> {
     let (l, t_max) = (p.labels, p.max_len);
     let mut out = NllAndGrad {
         nll: vec![],
-        emissions: crate::Array { data: vec![0.0; p.batch * t_max * l], shape: vec![] },
-        transitions: crate::Array { data: vec![0.0; l * l], shape: vec![] },
+        emissions: crate::Array {
+            data: vec![0.0; p.batch * t_max * l],
+            shape: vec![],
+        },
+        transitions: crate::Array {
+            data: vec![0.0; l * l],
+            shape: vec![],
+        },
         start: vec![0.0; l],
         end: vec![0.0; l],
     };
@@ -58,7 +64,8 @@ fn expected(p: &Problem, tags: &[u32], d: &[f64]) -> NllAndGrad<f64> {
             if t > 0 {
                 for i in 0..l {
                     for j in 0..l {
-                        let gold = (path[t - 1] as usize == i && path[t] as usize == j) as u8 as f64;
+                        let gold =
+                            (path[t - 1] as usize == i && path[t] as usize == j) as u8 as f64;
                         out.transitions.data[i * l + j] +=
                             d[b] * (r.edges[((t - 1) * l + i) * l + j] - gold);
                     }
@@ -72,14 +79,21 @@ fn expected(p: &Problem, tags: &[u32], d: &[f64]) -> NllAndGrad<f64> {
 fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ok = if w.is_infinite() { g == w } else { (g - w).abs() <= tol * (1.0 + w.abs()) };
+        let ok = if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= tol * (1.0 + w.abs())
+        };
         assert!(ok, "{what}[{i}]: {g} vs {w}");
     }
 }
 
 fn run_f64(p: &Problem, tags: &[u32], d: &[f64]) -> NllAndGrad<f64> {
     let shape = [p.batch, p.max_len];
-    p.with_f64(|crf| crf.nll_and_grad(ArrayView::new(tags, &shape).unwrap(), Some(d)).unwrap())
+    p.with_f64(|crf| {
+        crf.nll_and_grad(ArrayView::new(tags, &shape).unwrap(), Some(d))
+            .unwrap()
+    })
 }
 
 proptest! {
@@ -136,7 +150,12 @@ fn gradients_match_finite_differences() {
     let mut rng = Gen::new(5);
     for case in 0..20 {
         let banned = if case % 2 == 0 { 0.0 } else { 0.3 };
-        let draw = Draw { scale: 2.0, banned, banned_emission: 0.0, integers: false };
+        let draw = Draw {
+            scale: 2.0,
+            banned,
+            banned_emission: 0.0,
+            integers: false,
+        };
         let mut p = Problem::random(&mut rng, 2, 4, 3, draw);
         p.lengths = vec![4, 1 + case % 4];
         let tags = tags(&mut rng, &p);
@@ -151,7 +170,12 @@ fn gradients_match_finite_differences() {
         }
         let h = 1e-5;
         let n = [p.emissions.len(), p.trans.len(), p.labels, p.labels];
-        let analytic = [&got.emissions.data, &got.transitions.data, &got.start, &got.end];
+        let analytic = [
+            &got.emissions.data,
+            &got.transitions.data,
+            &got.start,
+            &got.end,
+        ];
         for (which, &count) in n.iter().enumerate() {
             for i in 0..count {
                 let mut q = p.clone();
@@ -165,7 +189,10 @@ fn gradients_match_finite_differences() {
                 let down = loss(&q);
                 let numeric = (up - down) / (2.0 * h);
                 let want = analytic[which][i];
-                assert!((numeric - want).abs() < 1e-6, "param {which}[{i}]: {numeric} vs {want}");
+                assert!(
+                    (numeric - want).abs() < 1e-6,
+                    "param {which}[{i}]: {numeric} vs {want}"
+                );
             }
         }
     }
@@ -178,21 +205,31 @@ fn tag_errors() {
     p.lengths = vec![3, 2];
     let shape = [2, 3];
     let run = |tags: &[i64]| {
-        p.with_f64(|crf| crf.nll_and_grad(ArrayView::new(tags, &shape).unwrap(), None).map(|_| ()))
+        p.with_f64(|crf| {
+            crf.nll_and_grad(ArrayView::new(tags, &shape).unwrap(), None)
+                .map(|_| ())
+        })
     };
     // Beyond a length, anything goes.
     assert_eq!(run(&[0, 1, 2, 3, 0, -7]), Ok(()));
     assert_eq!(
         run(&[0, 1, 2, 3, 4, 0]),
-        Err(CrfError::LabelOutOfRange { sequence: 1, position: 1, label: 4, num_labels: 4 })
+        Err(CrfError::LabelOutOfRange {
+            sequence: 1,
+            position: 1,
+            label: 4,
+            num_labels: 4
+        })
     );
-    assert!(matches!(run(&[0, -1, 2, 3, 0, 0]), Err(CrfError::Invalid(_))));
+    assert!(matches!(
+        run(&[0, -1, 2, 3, 0, 0]),
+        Err(CrfError::Invalid(_))
+    ));
     let wrong = [0i64; 4];
     let err = p.with_f64(|crf| crf.nll_and_grad(ArrayView::new(&wrong, &[2, 2]).unwrap(), None));
     assert!(matches!(err, Err(CrfError::Shape(_))));
     let tags = [0u32; 6];
-    let err = p.with_f64(|crf| {
-        crf.nll_and_grad(ArrayView::new(&tags, &shape).unwrap(), Some(&[1.0]))
-    });
+    let err =
+        p.with_f64(|crf| crf.nll_and_grad(ArrayView::new(&tags, &shape).unwrap(), Some(&[1.0])));
     assert!(matches!(err, Err(CrfError::Shape(_))));
 }

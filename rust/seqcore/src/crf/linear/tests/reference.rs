@@ -87,7 +87,9 @@ impl Problem {
         let emissions = (0..batch * max_len * labels)
             .map(|_| value(rng, draw.banned_emission))
             .collect();
-        let trans = (0..labels * labels).map(|_| value(rng, draw.banned)).collect();
+        let trans = (0..labels * labels)
+            .map(|_| value(rng, draw.banned))
+            .collect();
         let start = (0..labels).map(|_| value(rng, draw.banned)).collect();
         let end = (0..labels).map(|_| value(rng, draw.banned)).collect();
         let lengths = (0..batch).map(|_| rng.below(max_len + 1)).collect();
@@ -240,9 +242,8 @@ pub fn reference(p: &Problem, b: usize) -> Reference {
     }
     for t in (0..len - 1).rev() {
         for i in 0..l {
-            beta[t][i] = log_sum_exp(
-                (0..l).map(|j| p.tr(i, j) + p.emission(b, t + 1, j) + beta[t + 1][j]),
-            );
+            beta[t][i] =
+                log_sum_exp((0..l).map(|j| p.tr(i, j) + p.emission(b, t + 1, j) + beta[t + 1][j]));
         }
     }
     let log_z = log_sum_exp((0..l).map(|j| alpha[len - 1][j] + p.end[j]));
@@ -255,9 +256,8 @@ pub fn reference(p: &Problem, b: usize) -> Reference {
             nodes[t * l + j] = prob(alpha[t][j] + beta[t][j]);
             if t > 0 {
                 for i in 0..l {
-                    edges[((t - 1) * l + i) * l + j] = prob(
-                        alpha[t - 1][i] + p.tr(i, j) + p.emission(b, t, j) + beta[t][j],
-                    );
+                    edges[((t - 1) * l + i) * l + j] =
+                        prob(alpha[t - 1][i] + p.tr(i, j) + p.emission(b, t, j) + beta[t][j]);
                 }
             }
         }
