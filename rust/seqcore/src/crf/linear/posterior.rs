@@ -236,3 +236,66 @@ impl<T: CrfFloat> LinearCrf<'_, T> {
         }
     }
 }
+
+/// One tier of the fast path, chosen by hand (tests check each one).
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tier {
+    Single,
+    Double,
+    Log,
+}
+
+#[cfg(test)]
+impl<T: CrfFloat> Prepared<'_, '_, T> {
+    /// `posterior` of a usable non-empty sequence in the given tier: `None`
+    /// when that tier cannot answer it (underflow, or f32 for f64 scores).
+    pub(super) fn posterior_in(
+        &self,
+        tier: Tier,
+        b: usize,
+        nodes: &mut [T],
+        edges: Edges<'_, T>,
+    ) -> Option<f64> {
+        let rows = self.crf.emissions(b);
+        let len = rows.len() / self.crf.num_labels();
+        let sum = matches!(edges, Edges::Sum(_));
+        match tier {
+            Tier::Single => {
+                let sc = self.single.as_ref()?;
+                let mut buf = Buffers::new(len, sc.stride, true, sum);
+                run_posterior(sc, self.crf, rows, &mut buf, nodes, edges).ok()
+            }
+            Tier::Double => {
+                let sc = self.double();
+                if !sc.usable {
+                    return None;
+                }
+                let mut buf = Buffers::new(len, sc.stride, true, sum);
+                run_posterior(sc, self.crf, rows, &mut buf, nodes, edges).ok()
+            }
+            Tier::Log => Some(logspace::posterior(self.log(), rows, nodes, edges)),
+        }
+    }
+
+    /// `log_partition` in the given tier, as `posterior_in`.
+    pub(super) fn log_partition_in(&self, tier: Tier, b: usize) -> Option<f64> {
+        let rows = self.crf.emissions(b);
+        let len = rows.len() / self.crf.num_labels();
+        match tier {
+            Tier::Single => {
+                let sc = self.single.as_ref()?;
+                let mut buf = Buffers::new(len, sc.stride, false, false);
+                run_log_partition(sc, self.crf, rows, &mut buf).ok()
+            }
+            Tier::Double => {
+                let sc = self.double();
+                let mut buf = Buffers::new(len, sc.stride, false, false);
+                sc.usable
+                    .then(|| run_log_partition(sc, self.crf, rows, &mut buf).ok())
+                    .flatten()
+            }
+            Tier::Log => Some(logspace::log_partition(self.log(), rows)),
+        }
+    }
+}

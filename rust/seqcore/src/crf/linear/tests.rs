@@ -4,3 +4,5 @@ mod decode;
 mod marginals;
 mod nll;
 mod reference;
+mod special;
+mod tiers;
