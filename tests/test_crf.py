@@ -113,6 +113,27 @@ def test_against_pytorch_crf(case: tuple[int, object, object, object]) -> None:
     assert ours.decode(emissions, mask) == theirs.decode(emissions, mask)  # type: ignore[arg-type]
 
 
+def test_edge_marginals_and_torch_struct() -> None:
+    """Edge marginals sum to the node marginals, and log Z equals torch-struct's."""
+    torch_struct = pytest.importorskip("torch_struct")
+    crf = _model(4, 5)
+    emissions = torch.randn(3, 6, 4, dtype=torch.float64)
+    lengths = torch.tensor([6, 4, 2])
+    mask = torch.arange(6)[None, :] < lengths[:, None]
+    nodes, pairs = crf.marginals(emissions, mask, edges=True)
+    for b, n in enumerate(lengths.tolist()):
+        # pairs[b, t - 1, i, j]: summing j leaves position t - 1, summing i position t.
+        assert torch.allclose(pairs[b, : n - 1].sum(dim=2), nodes[b, : n - 1])
+        assert torch.allclose(pairs[b, : n - 1].sum(dim=1), nodes[b, 1:n])
+    t, s, e = (x.detach() for x in crf._scores(torch.float64))
+    edge = emissions[:, 1:, :, None] + t.T[None, None]
+    edge[:, 0] += (emissions[:, 0] + s)[:, None, :]
+    edge[torch.arange(3), lengths - 2] += e[None, :, None]
+    with pytest.warns(UserWarning, match="arg_constraints"):
+        theirs = torch_struct.LinearChainCRF(edge, lengths=lengths).partition
+    assert torch.allclose(theirs, crf.log_partition(emissions, mask))
+
+
 def test_gradcheck_float64() -> None:
     crf = _model(3, 0)
     emissions = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)

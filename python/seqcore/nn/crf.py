@@ -244,10 +244,17 @@ class CRF(nn.Module):
         out = _core.crf_log_partition(*self._plain(emissions, mask))
         return torch.from_numpy(out).to(emissions.device)
 
-    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """P(label at each position), (batch, length, num_labels); zeros past each length."""
-        out = _core.crf_marginals(*self._plain(emissions, mask))
-        return torch.from_numpy(out).to(emissions.device)
+    def marginals(
+        self, emissions: torch.Tensor, mask: torch.Tensor | None = None, *, edges: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """P(label at each position), (batch, length, num_labels), zeros past
+        each length; with ``edges``, also P(labels i then j at positions
+        t - 1, t) at ``[b, t - 1, i, j]``, (batch, length - 1, L, L)."""
+        out = _core.crf_marginals(*self._plain(emissions, mask), edges)
+        if edges:
+            nodes, pairs = out
+            return torch.from_numpy(nodes), torch.from_numpy(pairs)
+        return torch.from_numpy(out)
 
     def decode(
         self, emissions: torch.Tensor, mask: torch.Tensor | None = None, nbest: int = 1
