@@ -16,8 +16,7 @@ log-partition -inf, log-likelihood -inf, zero marginals and an empty path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,9 +25,6 @@ from torch import nn
 from seqcore import _core
 from seqcore.crf._constraints import allowed_transitions
 from seqcore.nn import model_files
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 
 def _lengths_of(mask: torch.Tensor | None, batch: int, length: int) -> np.ndarray:
@@ -49,6 +45,32 @@ def _lengths_of(mask: torch.Tensor | None, batch: int, length: int) -> np.ndarra
             "CRFs read each row as a sequence of its mask's length"
         )
     return lengths.numpy().astype(np.int64)
+
+
+def _checked_tags(
+    tags: torch.Tensor, lengths: np.ndarray, length: int, num_labels: int
+) -> np.ndarray:
+    """``tags`` as an int64 array, labels checked inside each sequence and
+    padding past each length (e.g. -100) set to 0, which is never read."""
+    batch = len(lengths)
+    if not isinstance(tags, torch.Tensor) or tuple(tags.shape) != (batch, length):
+        raise ValueError(
+            f"tags must be a tensor of shape ({batch}, {length}), "
+            f"got {getattr(tags, 'shape', type(tags).__name__)}"
+        )
+    if tags.dtype.is_floating_point or tags.dtype == torch.bool:
+        raise TypeError(f"tags must hold integer labels, got {tags.dtype}")
+    array: np.ndarray = tags.detach().to("cpu", torch.int64).numpy().copy()
+    inside = np.arange(length)[None, :] < lengths[:, None]
+    bad = inside & ((array < 0) | (array >= num_labels))
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise IndexError(
+            f"tag {array[row, col]} at sequence {row}, position {col} is out of range "
+            f"for {num_labels} labels"
+        )
+    array[~inside] = 0
+    return array
 
 
 def _check_emissions(emissions: torch.Tensor, num_labels: int) -> None:
@@ -105,7 +127,7 @@ class _NegLogLikelihood(torch.autograd.Function):
         return (*(g.to(grad.device) for g in out), None, None)
 
 
-class CRF(nn.Module):
+class CRF(model_files.SavedModel, nn.Module):
     """A linear-chain CRF over ``num_labels`` labels.
 
     ``constraints``: a tagging scheme name with ``labels`` (``"BIO"``,
@@ -147,21 +169,6 @@ class CRF(nn.Module):
             "num_labels": num_labels, "labels": self.labels,
             "constraints": self.constraint_scheme, "dtype": str(dtype).removeprefix("torch."),
         }  # fmt: skip
-
-    @classmethod
-    def _from_saved_config(cls, config: dict[str, Any]) -> CRF:
-        config = dict(config)
-        config["dtype"] = getattr(torch, config["dtype"])
-        return cls(**config)
-
-    def save(self, directory: str | Path) -> None:
-        """Writes the model (description as JSON, weights as safetensors)."""
-        model_files.save(self, directory)
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Self:
-        """The model saved in ``directory``; bit-identical outputs."""
-        return model_files.load(directory, cls)  # type: ignore[return-value]
 
     def _masks(self, constraints: object) -> tuple[Any, Any, Any]:
         size = self.num_labels
@@ -210,23 +217,7 @@ class CRF(nn.Module):
         _check_emissions(emissions, self.num_labels)
         batch, length, _ = emissions.shape
         lengths = _lengths_of(mask, batch, length)
-        if not isinstance(tags, torch.Tensor) or tuple(tags.shape) != (batch, length):
-            raise ValueError(
-                f"tags must be a tensor of shape ({batch}, {length}), "
-                f"got {getattr(tags, 'shape', type(tags).__name__)}"
-            )
-        if tags.dtype.is_floating_point or tags.dtype == torch.bool:
-            raise TypeError(f"tags must hold integer labels, got {tags.dtype}")
-        tag_array = tags.detach().to("cpu", torch.int64).numpy().copy()
-        inside = np.arange(length)[None, :] < lengths[:, None]
-        bad = inside & ((tag_array < 0) | (tag_array >= self.num_labels))
-        if bad.any():
-            row, col = (int(i) for i in np.argwhere(bad)[0])
-            raise IndexError(
-                f"tag {tag_array[row, col]} at sequence {row}, position {col} is out of range "
-                f"for {self.num_labels} labels"
-            )
-        tag_array[~inside] = 0  # padding (e.g. -100) past each length is never read
+        tag_array = _checked_tags(tags, lengths, length, self.num_labels)
         t, s, e = self._scores(emissions.dtype)
         nll = _NegLogLikelihood.apply(emissions, t, s, e, tag_array, lengths)
         return -nll  # type: ignore[no-any-return]

@@ -14,8 +14,7 @@ expanded states, in Rust); gradients reach the factors and the tables.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,10 +22,7 @@ from torch import nn
 
 from seqcore import _core
 from seqcore.nn import model_files
-from seqcore.nn.crf import _lengths_of
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from seqcore.nn.crf import _checked_tags, _lengths_of
 
 
 def _arrays(items: Sequence[torch.Tensor | None], dtype: torch.dtype) -> list[np.ndarray | None]:
@@ -64,7 +60,7 @@ class _NegLogLikelihood(torch.autograd.Function):
         return (None, *out)
 
 
-class HigherOrderCRF(nn.Module):
+class HigherOrderCRF(model_files.SavedModel, nn.Module):
     """A linear-chain CRF of the given ``order`` (1..4) over ``num_labels``
     labels, with learned output-only tables for every order (set
     ``tables=False`` to score with the given factors alone)."""
@@ -92,21 +88,6 @@ class HigherOrderCRF(nn.Module):
             "num_labels": num_labels, "order": order, "tables": tables,
             "dtype": str(dtype).removeprefix("torch."),
         }  # fmt: skip
-
-    @classmethod
-    def _from_saved_config(cls, config: dict[str, Any]) -> HigherOrderCRF:
-        config = dict(config)
-        config["dtype"] = getattr(torch, config["dtype"])
-        return cls(**config)
-
-    def save(self, directory: str | Path) -> None:
-        """Writes the model (description as JSON, weights as safetensors)."""
-        model_files.save(self, directory)
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Self:
-        """The model saved in ``directory``; bit-identical outputs."""
-        return model_files.load(directory, cls)  # type: ignore[return-value]
 
     def _factors(self, factors: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
         if isinstance(factors, torch.Tensor) or not isinstance(factors, Sequence):
@@ -155,23 +136,7 @@ class HigherOrderCRF(nn.Module):
         """Log-likelihood of ``tags`` (batch, length) per sequence; differentiable."""
         fs, tables, lengths, _ = self._setup(factors, mask)
         length = next(f for f in fs if f is not None).shape[1]
-        if not isinstance(tags, torch.Tensor) or tuple(tags.shape) != (len(lengths), length):
-            raise ValueError(
-                f"tags must be a tensor of shape ({len(lengths)}, {length}), "
-                f"got {getattr(tags, 'shape', type(tags).__name__)}"
-            )
-        if tags.dtype.is_floating_point or tags.dtype == torch.bool:
-            raise TypeError(f"tags must hold integer labels, got {tags.dtype}")
-        tag_array = tags.detach().to("cpu", torch.int64).numpy().copy()
-        inside = np.arange(length)[None, :] < lengths[:, None]
-        bad = inside & ((tag_array < 0) | (tag_array >= self.num_labels))
-        if bad.any():
-            row, col = (int(i) for i in np.argwhere(bad)[0])
-            raise IndexError(
-                f"tag {tag_array[row, col]} at sequence {row}, position {col} is out of range "
-                f"for {self.num_labels} labels"
-            )
-        tag_array[~inside] = 0
+        tag_array = _checked_tags(tags, lengths, length, self.num_labels)
         spec = (self.order, self.num_labels, lengths, tag_array)
         nll = _NegLogLikelihood.apply(spec, *fs, *tables)
         return -nll  # type: ignore[no-any-return]

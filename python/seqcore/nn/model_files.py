@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from seqcore.errors import ModelFormatError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 FORMAT = "seqcore.model"
 FORMAT_VERSION = 1
@@ -116,3 +119,31 @@ def weights_equal(a: nn.Module, b: nn.Module) -> bool:
     """Whether two modules hold bit-identical parameters and buffers."""
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+class SavedModel:
+    """``save``/``load`` for a module that records its constructor arguments
+    (JSON values) in ``_saved_config``: a region graph as its dict, a dtype
+    by name."""
+
+    _saved_config: dict[str, Any]
+
+    def save(self, directory: str | Path) -> None:
+        """Writes the model (description as JSON, weights as safetensors)."""
+        save(cast(nn.Module, self), directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Self:
+        """The model saved in ``directory``; bit-identical outputs."""
+        return cast("Self", load(directory, cast(type[nn.Module], cls)))
+
+    @classmethod
+    def _from_saved_config(cls, config: dict[str, Any]) -> Self:
+        from seqcore.nn.spn_structure import RegionGraph
+
+        config = dict(config)
+        if "dtype" in config:
+            config["dtype"] = getattr(torch, config["dtype"])
+        if "region_graph" in config:
+            config["region_graph"] = RegionGraph.from_dict(config["region_graph"])
+        return cls(**config)

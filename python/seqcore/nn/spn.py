@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -24,9 +23,6 @@ from torch import nn
 
 from seqcore.nn import model_files
 from seqcore.nn.spn_structure import RegionGraph
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 LEAVES = ("gaussian", "bernoulli")
 
@@ -56,7 +52,7 @@ class _Step(NamedTuple):
     num_out: int  # sums per region: num_sums, or num_outputs at the root
 
 
-class SPN(nn.Module):
+class SPN(model_files.SavedModel, nn.Module):
     """A sum-product network over ``num_vars`` variables with ``num_outputs`` roots.
 
     .. code-block:: text
@@ -137,21 +133,6 @@ class SPN(nn.Module):
             "num_outputs": num_outputs,
         }  # fmt: skip
         self._compile()
-
-    @classmethod
-    def _from_saved_config(cls, config: dict[str, Any]) -> SPN:
-        config = dict(config)
-        config["region_graph"] = RegionGraph.from_dict(config["region_graph"])
-        return cls(**config)
-
-    def save(self, directory: str | Path) -> None:
-        """Writes the model (description as JSON, weights as safetensors)."""
-        model_files.save(self, directory)
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Self:
-        """The model saved in ``directory``; bit-identical outputs."""
-        return model_files.load(directory, cls)  # type: ignore[return-value]
 
     # ------------------------------------------------------------ construction
 

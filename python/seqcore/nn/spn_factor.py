@@ -10,9 +10,6 @@ conditional log-likelihood of the labels is the paper's SPN-based CRF.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import torch
 from torch import nn
 
@@ -20,11 +17,8 @@ from seqcore.nn import model_files
 from seqcore.nn.spn import SPN
 from seqcore.nn.spn_structure import RegionGraph
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
-
-class SPNFactor(nn.Module):
+class SPNFactor(model_files.SavedModel, nn.Module):
     """Label n-gram factors from an SPN over a window of ``order`` input segments.
 
     .. code-block:: text
@@ -107,21 +101,6 @@ class SPNFactor(nn.Module):
             "leaf": leaf, "region_graph": self.spn.region_graph.to_dict(),
             "num_sums": num_sums, "num_input_distributions": num_input_distributions,
         }  # fmt: skip
-
-    @classmethod
-    def _from_saved_config(cls, config: dict[str, Any]) -> SPNFactor:
-        config = dict(config)
-        config["region_graph"] = RegionGraph.from_dict(config["region_graph"])
-        return cls(**config)
-
-    def save(self, directory: str | Path) -> None:
-        """Writes the model (description as JSON, weights as safetensors)."""
-        model_files.save(self, directory)
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Self:
-        """The model saved in ``directory``; bit-identical outputs."""
-        return model_files.load(directory, cls)  # type: ignore[return-value]
 
     @property
     def num_ngrams(self) -> int:

@@ -192,3 +192,20 @@ pub fn owned_to_numpy<'py, T: Element>(
         .reshape(array.shape)?
         .into_any())
 }
+
+/// Sequence lengths from an int64 array (negative ones refused).
+pub fn lengths_arg(lengths: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+    let array: numpy::PyReadonlyArrayDyn<'_, i64> = borrow("lengths", lengths)?;
+    array
+        .as_slice()?
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            usize::try_from(n).map_err(|_| {
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "lengths[{i}] is {n}; lengths must be >= 0"
+                ))
+            })
+        })
+        .collect()
+}

@@ -1,12 +1,12 @@
 //! Bindings of `seqcore::crf::linear`: the first-order linear-chain CRF.
 
-use numpy::{IntoPyArray, PyReadonlyArrayDyn};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::IntoPyArray;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use seqcore::crf::linear::{CrfFloat, LinearCrf};
 
-use crate::arrays::{borrow, common_dtype, owned_to_numpy, view, Dtype};
+use crate::arrays::{borrow, common_dtype, lengths_arg, owned_to_numpy, view, Dtype};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
@@ -21,21 +21,6 @@ fn real_dtype(arrays: &[(&str, &Bound<'_, PyAny>)]) -> PyResult<Dtype> {
     }
 }
 
-/// Sequence lengths from an int64 array (negative ones refused).
-fn lengths_of(lengths: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-    let array: PyReadonlyArrayDyn<'_, i64> = borrow("lengths", lengths)?;
-    array
-        .as_slice()?
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| {
-            usize::try_from(n).map_err(|_| {
-                PyValueError::new_err(format!("lengths[{i}] is {n}; lengths must be >= 0"))
-            })
-        })
-        .collect()
-}
-
 /// Runs `work` on the borrowed model in the dtype of the score arrays.
 macro_rules! with_model {
     ($py:expr, $emissions:expr, $transitions:expr, $start:expr, $end:expr, $lengths:expr,
@@ -46,7 +31,7 @@ macro_rules! with_model {
             ("start", $start),
             ("end", $end),
         ];
-        let lengths = lengths_of($lengths)?;
+        let lengths = lengths_arg($lengths)?;
         match real_dtype(&named)? {
             Dtype::F32 => {
                 type $t = f32;

@@ -10,7 +10,7 @@ use pyo3::types::{PyList, PyTuple};
 use seqcore::crf::higher::{self, CrfFloat, HigherOrderInputs, LabelPath, MAX_ORDER};
 use seqcore::ArrayView;
 
-use crate::arrays::{borrow, dtype_of, owned_to_numpy, view, Dtype};
+use crate::arrays::{borrow, dtype_of, lengths_arg, owned_to_numpy, view, Dtype};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
@@ -81,25 +81,11 @@ fn views<'a, T: numpy::Element>(
     Ok(out)
 }
 
-fn lengths_of(lengths: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-    let array: PyReadonlyArrayDyn<'_, i64> = borrow("lengths", lengths)?;
-    array
-        .as_slice()?
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| {
-            usize::try_from(n).map_err(|_| {
-                PyValueError::new_err(format!("lengths[{i}] is {n}; lengths must be >= 0"))
-            })
-        })
-        .collect()
-}
-
 /// Calls `$body` with `$inputs: HigherOrderInputs<$t>` borrowed from Python.
 macro_rules! with_inputs {
     ($order:expr, $labels:expr, $factors:expr, $tables:expr, $lengths:expr,
      $t:ident, $inputs:ident => $body:expr) => {{
-        let lengths = lengths_of($lengths)?;
+        let lengths = lengths_arg($lengths)?;
         match common_real_dtype(&[("factors", &$factors), ("tables", &$tables)])? {
             Dtype::F32 => {
                 type $t = f32;
