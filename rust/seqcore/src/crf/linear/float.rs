@@ -44,31 +44,17 @@ pub(super) mod internal {
     }
 
     /// An accumulator type of the scaled forward-backward.
+    /// Its `ZERO`, `NEG_INF` and `LANES` (rows are padded to a multiple)
+    /// are those of [`Score`].
     pub trait Acc:
-        Copy
-        + Send
-        + Sync
-        + Debug
-        + Default
-        + PartialOrd
-        + Add<Output = Self>
-        + Sub<Output = Self>
-        + Mul<Output = Self>
-        + Div<Output = Self>
-        + 'static
+        Score + Default + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
     {
-        const ZERO: Self;
         const ONE: Self;
-        const NEG_INF: Self;
-        /// Values in one 256-bit vector; rows are padded to a multiple.
-        const LANES: usize;
         /// The smallest normal number.
         const TINY: Self;
         /// The smallest `sum_i alpha_i beta_i` accepted when dividing by it
         /// (marginals lose no more than `TINY / D_MIN` to underflow).
         const D_MIN: Self;
-        fn from_f64(x: f64) -> Self;
-        fn to_f64(self) -> f64;
         /// A vectorisable `exp` that flushes results below `TINY` to 0.
         fn exp_lanes(self) -> Self;
         /// `floor(log2(self))` for a positive normal number.
@@ -131,20 +117,9 @@ impl internal::Score for f64 {
 }
 
 impl internal::Acc for f32 {
-    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
-    const NEG_INF: Self = f32::NEG_INFINITY;
-    const LANES: usize = 8;
     const TINY: Self = f32::MIN_POSITIVE;
     const D_MIN: Self = 8.673_617_4e-19; // 2^-60
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
     #[inline(always)]
     fn exp_lanes(self) -> Self {
         super::exp::exp_f32(self)
@@ -168,20 +143,9 @@ impl internal::Acc for f32 {
 }
 
 impl internal::Acc for f64 {
-    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
-    const NEG_INF: Self = f64::NEG_INFINITY;
-    const LANES: usize = 4;
     const TINY: Self = f64::MIN_POSITIVE;
     const D_MIN: Self = 2.409_919_865_102_884e-181; // 2^-600
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
     #[inline(always)]
     fn exp_lanes(self) -> Self {
         super::exp::exp_f64(self)

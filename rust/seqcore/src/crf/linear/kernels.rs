@@ -186,7 +186,9 @@ pub(super) fn arg_max_plus<S: Score>(prev: &[S], column: &[S]) -> usize {
         .chunks_exact(REDUCE_LANES)
         .zip(column[..body].chunks_exact(REDUCE_LANES))
     {
-        lanes = std::array::from_fn(|k| max(lanes[k], p[k] + c[k]));
+        for k in 0..REDUCE_LANES {
+            lanes[k] = max(lanes[k], p[k] + c[k]);
+        }
     }
     let tail = prev[body..n].iter().zip(&column[body..n]);
     let best = tail.fold(tree(lanes, max), |m, (&p, &c)| max(m, p + c));
@@ -221,7 +223,7 @@ fn max<A: PartialOrd>(a: A, b: A) -> A {
 
 /// `max_j x[j]` (with `-inf` for an empty row); NaN-free input.
 #[inline(always)]
-pub(super) fn max_row<A: Acc>(x: &[A]) -> A {
+pub(super) fn max_row<A: Score>(x: &[A]) -> A {
     let mut lanes = [A::NEG_INF; REDUCE_LANES];
     let chunks = x.chunks_exact(REDUCE_LANES);
     let tail = chunks.remainder();

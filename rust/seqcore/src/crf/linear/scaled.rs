@@ -187,24 +187,28 @@ fn emission_weights<T: CrfFloat, A: Acc>(
         // Whole padded rows (padding -inf, weight 0): no scalar tail.
         let (x, padding) = w.split_at_mut(labels);
         padding.fill(A::NEG_INF);
-        if t == 0 {
+        let m = if t == 0 {
             // The start score joins the first emission (summed in f64).
             for ((x, &e), &s) in x.iter_mut().zip(scores).zip(crf.start()) {
                 *x = A::from_f64(e.to_f64() + s.to_f64());
             }
-        } else {
-            for (x, &e) in x.iter_mut().zip(scores) {
-                *x = A::from_f64(e.to_f64());
+            let m = max_row(x);
+            for x in x.iter_mut() {
+                *x = *x - m;
             }
-        }
-        let m = max_row(w);
+            m
+        } else {
+            // The maximum straight from the scores (no copy to read back).
+            let m = A::from_f64(max_row(scores).to_f64());
+            for (x, &e) in x.iter_mut().zip(scores) {
+                *x = A::from_f64(e.to_f64()) - m;
+            }
+            m
+        };
         if m == A::NEG_INF {
             return Ok(false);
         }
         buf.m[t] = m.to_f64();
-        for x in w.iter_mut() {
-            *x = *x - m;
-        }
     }
     // One long loop over every position: the exponentials of different
     // rows overlap (a loop per row is too short to hide their latency).
