@@ -89,4 +89,7 @@ fn main() {
     time("nbest(5)", &|| {
         black_box(crf.nbest(5).unwrap());
     });
+    time("nbest(50)", &|| {
+        black_box(crf.nbest(50).unwrap());
+    });
 }

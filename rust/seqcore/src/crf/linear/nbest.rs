@@ -23,7 +23,7 @@
 
 use std::cmp::Ordering;
 
-use super::kernels::arg_max_plus;
+use super::kernels::{arg_max_plus, max_row};
 use super::viterbi::{best_end, run_forward, MaxPlus, Path};
 use super::{CrfFloat, LinearCrf};
 use crate::crf::CrfError;
@@ -110,8 +110,9 @@ struct Search<'s, T> {
     nodes: Vec<Node>,
     derivations: Vec<Entry<T>>,
     heaps: Vec<Entry<T>>,
-    /// The incoming scores of one node.
+    /// The incoming scores of one node, and the maxima of its blocks of 8.
     keys: Vec<T>,
+    block_max: Vec<T>,
     stack: Vec<(usize, usize, usize)>,
 }
 
@@ -243,32 +244,40 @@ impl<T: CrfFloat> Search<'_, T> {
             *key = d + tr;
         }
         self.keys[viterbi] = T::NEG_INF;
+        // Only keys at or above the keep-th largest maximum of a block of 8
+        // can be among the `keep` best (each such block holds one key at
+        // least as large); the rest are skipped 8 at a time.
+        self.block_max.clear();
+        for block in self.keys.chunks(8) {
+            self.block_max.push(max_row(block));
+        }
+        let floor = if keep <= self.block_max.len() {
+            let (_, &mut floor, _) = self.block_max.select_nth_unstable_by(keep - 1, |a, b| {
+                b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal)
+            });
+            floor
+        } else {
+            T::NEG_INF
+        };
         let heap = &mut self.heaps[id * self.k..][..self.k];
         let mut n = 0;
-        // Insertion into a short sorted list of the best keys. A key enters
-        // if it beats the worst kept one (once the list is full) or is
-        // finite (before); blocks of 8 keys that cannot enter are skipped
-        // with one vector comparison. Predecessors come in increasing order,
-        // so an equal key never displaces an earlier (better-ranked) one.
+        // Insertion into a short sorted list of the best keys: a key enters
+        // if it beats the worst kept one (once the list is full). Keys come
+        // in increasing predecessor order, so an equal key never displaces
+        // an earlier (better-ranked) one.
         for (block, keys) in self.keys.chunks(8).enumerate() {
-            let bar = if n == keep {
-                heap[n - 1].score
-            } else {
-                T::NEG_INF
-            };
-            if !keys.iter().fold(false, |any, &key| any | (key > bar)) {
-                continue;
+            let mut candidates = 0u32;
+            for (lane, &key) in keys.iter().enumerate() {
+                candidates |= (((key >= floor) & (key > T::NEG_INF)) as u32) << lane;
             }
-            for (lane, &score) in keys.iter().enumerate() {
-                let bar = if n == keep {
-                    heap[n - 1].score
-                } else {
-                    T::NEG_INF
-                };
-                if score <= bar {
-                    continue;
-                }
+            while candidates != 0 {
+                let lane = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                let score = keys[lane];
                 if n == keep {
+                    if score <= heap[n - 1].score {
+                        continue;
+                    }
                     n -= 1;
                 }
                 let mut at = n;
@@ -424,6 +433,7 @@ fn nbest_sequence<T: CrfFloat>(
         derivations: Vec::new(),
         heaps: Vec::new(),
         keys: vec![T::NEG_INF; labels],
+        block_max: Vec::with_capacity(labels.div_ceil(8)),
         stack: Vec::new(),
     };
     search.run()

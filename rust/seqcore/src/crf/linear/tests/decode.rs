@@ -82,6 +82,24 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// Enough labels for several blocks of 8 candidates per node (the
+    /// n-best search skips whole blocks): still every path is ranked right.
+    #[test]
+    fn wide_cases_match_enumeration(
+        labels in 9usize..18, max_len in 1usize..4, seed: u64, k in 2usize..6,
+        banned in prop_oneof![Just(0.0), Just(0.3)], integers: bool,
+    ) {
+        let mut rng = Gen::new(seed);
+        let draw = Draw { scale: 2.0, banned, banned_emission: banned / 3.0, integers };
+        let p = Problem::random(&mut rng, 2, max_len, labels, draw);
+        let (v, n) = p.with_f64(|crf| (crf.viterbi(), crf.nbest(k).unwrap()));
+        check(&p, &v, &n, k, 0.0);
+    }
+}
+
 #[test]
 fn all_paths_when_k_is_large() {
     let mut rng = Gen::new(3);
