@@ -4,9 +4,10 @@
 //! Here the transition scores are exponentiated once, `E = exp(T - max T)`,
 //! and each step is a vector-matrix product:
 //! `alpha_t = (alpha_{t-1} E) * w_t` with `w_t = exp(e_t - max_j e_t)`,
-//! rescaled by a power of two so that its largest entry lies in `[1, 2)`
-//! (exact: only the exponent changes). The log of every factor taken out is
-//! added to a running log-scale in f64. `-inf` scores become exact zeros.
+//! rescaled by a power of two (exact: only the exponents change) that keeps
+//! its entries below `2 L` (see `forward`). The log of every factor taken
+//! out is added to a running log-scale in f64. `-inf` scores become exact
+//! zeros.
 //!
 //! # When the result is trusted
 //!
