@@ -84,7 +84,8 @@ impl internal::Score for f32 {
     }
     #[inline(always)]
     fn is_bad(self) -> bool {
-        self.is_nan() || self == f32::INFINITY
+        // `|`, not `||`: no branch, so a scan over a row vectorises.
+        self.is_nan() | (self == f32::INFINITY)
     }
     #[inline(always)]
     fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self]) {
@@ -108,7 +109,7 @@ impl internal::Score for f64 {
     }
     #[inline(always)]
     fn is_bad(self) -> bool {
-        self.is_nan() || self == f64::INFINITY
+        self.is_nan() | (self == f64::INFINITY)
     }
     #[inline(always)]
     fn max_plus(prev: &[Self], m: &[Self], stride: usize, best: &mut [Self]) {

@@ -4,9 +4,10 @@
 //! Here the transition scores are exponentiated once, `E = exp(T - max T)`,
 //! and each step is a vector-matrix product:
 //! `alpha_t = (alpha_{t-1} E) * w_t` with `w_t = exp(e_t - max_j e_t)`,
-//! rescaled by a power of two so that its largest entry lies in `[1, 2)`
-//! (exact: only the exponent changes). The log of every factor taken out is
-//! added to a running log-scale in f64. `-inf` scores become exact zeros.
+//! rescaled by a power of two (exact: only the exponents change) that keeps
+//! its entries below `2 L` (see `forward`). The log of every factor taken
+//! out is added to a running log-scale in f64. `-inf` scores become exact
+//! zeros.
 //!
 //! # When the result is trusted
 //!
@@ -77,31 +78,37 @@ impl<A: Acc> Scaled<A> {
         };
         let t_shift = finite_max(crf.transitions());
         let end_shift = finite_max(crf.end());
-        let mut usable = true;
-        let mut smallest = A::ONE;
-        let mut weight = |score: T, shift: f64| {
-            let x = score.to_f64();
-            let w = A::from_f64(x - shift).exp_lanes();
-            if w > A::ZERO && w < smallest {
-                smallest = w;
-            }
-            if x > f64::NEG_INFINITY && w == A::ZERO {
-                usable = false;
-            }
-            w
-        };
+        let weight = |score: T, shift: f64| A::from_f64(score.to_f64() - shift).exp_lanes();
         let mut trans = vec![A::ZERO; labels * stride];
+        for (row, scores) in trans
+            .chunks_exact_mut(stride)
+            .zip(crf.transitions().chunks_exact(labels))
+        {
+            for (w, &score) in row.iter_mut().zip(scores) {
+                *w = weight(score, t_shift);
+            }
+        }
         let mut trans_t = vec![A::ZERO; labels * stride];
         for i in 0..labels {
             for j in 0..labels {
-                let w = weight(crf.transitions()[i * labels + j], t_shift);
-                trans[i * stride + j] = w;
-                trans_t[j * stride + i] = w;
+                trans_t[j * stride + i] = trans[i * stride + j];
             }
         }
         let mut end = vec![A::ZERO; stride];
         for (e, &score) in end.iter_mut().zip(crf.end()) {
             *e = weight(score, end_shift);
+        }
+        // A finite score whose weight flushed to zero makes the type
+        // unusable; the smallest weight sets `a_min`.
+        let mut usable = true;
+        let mut smallest = A::ONE;
+        let weights = trans.chunks_exact(stride).flat_map(|row| &row[..labels]);
+        let scores = crf.transitions().iter();
+        for (&w, &score) in weights.chain(&end[..labels]).zip(scores.chain(crf.end())) {
+            usable &= !(w == A::ZERO && score > T::NEG_INF);
+            if w > A::ZERO && w < smallest {
+                smallest = w;
+            }
         }
         Self {
             labels,

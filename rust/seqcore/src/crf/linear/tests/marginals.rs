@@ -34,6 +34,21 @@ fn check_against(p: &Problem, want: &dyn Fn(&Problem, usize) -> Reference, f32: 
         })
     };
     let (mz, nodes, edges) = marg;
+    // Without edges, the same nodes (the backward pass differs only in
+    // where it keeps u_t).
+    let nodes_alone: Vec<f64> = if f32 {
+        p.with_f32(|crf| {
+            crf.marginals(false)
+                .nodes
+                .data
+                .iter()
+                .map(|&v| v as f64)
+                .collect()
+        })
+    } else {
+        p.with_f64(|crf| crf.marginals(false).nodes.data)
+    };
+    assert_eq!(nodes_alone, nodes);
     let l = p.labels;
     let steps = p.max_len.saturating_sub(1);
     for b in 0..p.batch {
