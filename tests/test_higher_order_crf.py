@@ -167,3 +167,15 @@ def test_the_example_script_runs(tmp_path: object) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "held-out label accuracy, SPN order-3 CRF" in result.stdout
+
+
+def test_too_many_ngrams_is_an_error_not_an_abort() -> None:
+    import numpy as np
+
+    from seqcore import _core
+
+    lengths = np.array([3, 2])
+    with pytest.raises(ValueError, match="label n-grams per position"):
+        _core.hocrf_log_partition(4, 300, [np.zeros((2, 3, 300), np.float32)], [], lengths)
+    with pytest.raises(TypeError, match="lengths must be an int64 array"):
+        _core.hocrf_log_partition(1, 3, [np.zeros((2, 3, 3), np.float32)], [], lengths * 1.0)

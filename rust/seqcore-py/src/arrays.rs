@@ -195,7 +195,8 @@ pub fn owned_to_numpy<'py, T: Element>(
 
 /// Sequence lengths from an int64 array (negative ones refused).
 pub fn lengths_arg(lengths: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
-    let array: numpy::PyReadonlyArrayDyn<'_, i64> = borrow("lengths", lengths)?;
+    let array: numpy::PyReadonlyArrayDyn<'_, i64> = borrow("lengths", lengths)
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("lengths must be an int64 array"))?;
     array
         .as_slice()?
         .iter()

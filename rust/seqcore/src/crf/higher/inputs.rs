@@ -7,6 +7,8 @@ use crate::crf::CrfError;
 
 /// The highest order a chain may have.
 pub const MAX_ORDER: usize = 4;
+/// The most label n-grams of the full order (`L^N`) a chain may have.
+pub const MAX_NGRAMS: usize = 1 << 26;
 
 /// Inputs of every higher-order kernel.
 ///
@@ -83,6 +85,15 @@ pub(crate) fn validate<'a, T>(inputs: &HigherOrderInputs<'a, T>) -> Result<Chain
                 "{labels} labels to the power {n} overflows the address space"
             ))
         })?;
+    }
+    // The kernels keep per-sequence work arrays of L^N entries; past this
+    // the allocation would fail (an abort, not an error).
+    if sizes[order] > MAX_NGRAMS {
+        return Err(CrfError::Invalid(format!(
+            "{labels} labels at order {order} make {} label n-grams per position, over the \
+             limit of {MAX_NGRAMS}",
+            sizes[order]
+        )));
     }
     let batch = inputs.lengths.len();
     let mut max_len = None;
