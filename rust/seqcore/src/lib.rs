@@ -31,6 +31,7 @@ pub mod crf;
 pub mod decode;
 pub mod parallel;
 pub mod scan;
+mod simd;
 mod stream;
 pub mod tokenize;
 

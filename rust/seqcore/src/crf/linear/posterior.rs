@@ -15,6 +15,7 @@ use super::scaled::{self, Buffers, Edges, Scaled, Tainted};
 use super::CrfFloat;
 use crate::array::Array;
 use crate::parallel::{self, SharedOutput};
+use crate::simd::widest;
 
 /// What [`LinearCrf::marginals`] returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,61 +134,29 @@ impl<'c, 'a, T: CrfFloat> Prepared<'c, 'a, T> {
     }
 }
 
-fn run_log_partition<T: CrfFloat, A: Acc>(
-    sc: &Scaled<A>,
-    crf: &LinearCrf<'_, T>,
-    rows: &[T],
-    buf: &mut Buffers<A>,
-) -> Result<f64, Tainted> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor supports AVX2, just checked.
-        return unsafe { log_partition_avx2(sc, crf, rows, buf) };
-    }
-    scaled::log_partition(sc, crf, rows, buf)
-}
+widest!(
+    /// `scaled::log_partition`, compiled for the widest vectors the
+    /// processor has.
+    fn run_log_partition<T: CrfFloat, A: Acc>(
+        sc: &Scaled<A>,
+        crf: &LinearCrf<'_, T>,
+        rows: &[T],
+        buf: &mut Buffers<A>,
+    ) -> Result<f64, Tainted> => scaled::log_partition
+);
 
-/// The same code compiled for AVX2: twice the vector width of the x86-64
-/// baseline, and the same bits (see `kernels.rs`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn log_partition_avx2<T: CrfFloat, A: Acc>(
-    sc: &Scaled<A>,
-    crf: &LinearCrf<'_, T>,
-    rows: &[T],
-    buf: &mut Buffers<A>,
-) -> Result<f64, Tainted> {
-    scaled::log_partition(sc, crf, rows, buf)
-}
-
-fn run_posterior<T: CrfFloat, A: Acc>(
-    sc: &Scaled<A>,
-    crf: &LinearCrf<'_, T>,
-    rows: &[T],
-    buf: &mut Buffers<A>,
-    nodes: &mut [T],
-    edges: Edges<'_, T>,
-) -> Result<f64, Tainted> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor supports AVX2, just checked.
-        return unsafe { posterior_avx2(sc, crf, rows, buf, nodes, edges) };
-    }
-    scaled::posterior(sc, crf, rows, buf, nodes, edges)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn posterior_avx2<T: CrfFloat, A: Acc>(
-    sc: &Scaled<A>,
-    crf: &LinearCrf<'_, T>,
-    rows: &[T],
-    buf: &mut Buffers<A>,
-    nodes: &mut [T],
-    edges: Edges<'_, T>,
-) -> Result<f64, Tainted> {
-    scaled::posterior(sc, crf, rows, buf, nodes, edges)
-}
+widest!(
+    /// `scaled::posterior`, compiled for the widest vectors the processor
+    /// has.
+    fn run_posterior<T: CrfFloat, A: Acc>(
+        sc: &Scaled<A>,
+        crf: &LinearCrf<'_, T>,
+        rows: &[T],
+        buf: &mut Buffers<A>,
+        nodes: &mut [T],
+        edges: Edges<'_, T>,
+    ) -> Result<f64, Tainted> => scaled::posterior
+);
 
 impl<T: CrfFloat> LinearCrf<'_, T> {
     /// `log Z` per sequence, `(batch,)`: the log of the sum over all label

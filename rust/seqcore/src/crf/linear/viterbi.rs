@@ -13,6 +13,7 @@ use super::inputs::LinearCrf;
 use super::kernels::arg_max_plus;
 use super::CrfFloat;
 use crate::parallel;
+use crate::simd::widest;
 
 /// A label path and its score.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,33 +150,15 @@ fn decode_sequence<T: CrfFloat>(
     }
 }
 
-/// `max_plus_forward`, compiled for AVX2 where the processor has it.
-pub(super) fn run_forward<T: CrfFloat>(
-    mp: &MaxPlus<T>,
-    crf: &LinearCrf<'_, T>,
-    rows: &[T],
-    delta: &mut [T],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor supports AVX2, just checked.
-        return unsafe { forward_avx2(mp, crf, rows, delta) };
-    }
-    max_plus_forward(mp, crf, rows, delta)
-}
-
-/// The same code compiled for AVX2 (comparisons and adds only: the same
-/// bits as the baseline build).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn forward_avx2<T: CrfFloat>(
-    mp: &MaxPlus<T>,
-    crf: &LinearCrf<'_, T>,
-    rows: &[T],
-    delta: &mut [T],
-) {
-    max_plus_forward(mp, crf, rows, delta)
-}
+widest!(
+    /// `max_plus_forward`, compiled for the widest vectors the processor has.
+    pub(super) fn run_forward<T: CrfFloat>(
+        mp: &MaxPlus<T>,
+        crf: &LinearCrf<'_, T>,
+        rows: &[T],
+        delta: &mut [T],
+    ) -> () => max_plus_forward
+);
 
 impl<T: CrfFloat> LinearCrf<'_, T> {
     /// The best path of each sequence and its score.
