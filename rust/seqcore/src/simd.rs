@@ -74,7 +74,9 @@ pub(crate) fn has_avx2() -> bool {
 mod tests {
     /// The body every build runs; its bits must not depend on the build.
     #[inline(always)]
-    fn sum_of_products<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
+    fn sum_of_products<
+        T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+    >(
         x: &[T],
         y: &[T],
     ) -> [T; 16] {
@@ -94,8 +96,12 @@ mod tests {
 
     #[test]
     fn every_build_gives_the_same_bits() {
-        let x: Vec<f32> = (0..16 * 37).map(|i| (i as f32 * 0.37).sin() * 1e3).collect();
-        let y: Vec<f32> = (0..16 * 37).map(|i| (i as f32 * 0.11).cos() / 3.0).collect();
+        let x: Vec<f32> = (0..16 * 37)
+            .map(|i| (i as f32 * 0.37).sin() * 1e3)
+            .collect();
+        let y: Vec<f32> = (0..16 * 37)
+            .map(|i| (i as f32 * 0.11).cos() / 3.0)
+            .collect();
         assert_eq!(dispatched(&x, &y), sum_of_products(&x, &y));
     }
 }
