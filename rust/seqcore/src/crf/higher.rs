@@ -99,10 +99,12 @@
 mod backward;
 mod float;
 mod forward;
+mod gemm;
 mod gradients;
 mod inputs;
 mod lanes;
 mod nbest;
+mod scaled;
 mod transpose;
 mod viterbi;
 
@@ -112,6 +114,8 @@ mod tests;
 mod tests_brute;
 #[cfg(test)]
 mod tests_edges;
+#[cfg(test)]
+mod tests_scaled;
 #[cfg(test)]
 mod tests_speed;
 

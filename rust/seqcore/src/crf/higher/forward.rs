@@ -35,6 +35,7 @@
 use super::float::CrfFloat;
 use super::inputs::{validate, Chain, HigherOrderInputs};
 use super::lanes::{is_nan, max_nan, row_max, row_sum, safe_shift, with_avx2};
+use super::scaled;
 use crate::array::Array;
 use crate::crf::CrfError;
 use crate::parallel;
@@ -97,13 +98,19 @@ impl<T: CrfFloat> History<T> {
 /// score, NaN when a score the sequence uses is NaN.
 pub fn log_partition<T: CrfFloat>(inputs: &HigherOrderInputs<'_, T>) -> Result<Array<T>, CrfError> {
     let chain = validate(inputs)?;
-    let data = parallel::map_tasks(chain.batch, |b| {
-        let mut ws = Workspace::new(&chain);
-        T::from_f64(forward(&chain, b, &mut ws, None))
-    });
+    let data = scaled::log_partition(&chain).unwrap_or_else(|| log_partition_in_log_space(&chain));
     Ok(Array {
         data,
         shape: vec![chain.batch],
+    })
+}
+
+/// `log Z` of every sequence by the log-space forward alone: the reference
+/// and the fallback of the scaled one.
+pub(crate) fn log_partition_in_log_space<T: CrfFloat>(chain: &Chain<'_, T>) -> Vec<T> {
+    parallel::map_tasks(chain.batch, |b| {
+        let mut ws = Workspace::new(chain);
+        T::from_f64(forward(chain, b, &mut ws, None))
     })
 }
 
@@ -180,7 +187,7 @@ fn unary_step<T: CrfFloat>(ws: &mut Workspace<T>, labels: usize) {
 /// A position before `N - 1`: only states whose missing labels are 0 are
 /// live, each reached one way, so the message is a plain sum.
 #[inline(always)]
-fn early_step<T: CrfFloat>(ws: &mut Workspace<T>, chain: &Chain<'_, T>, n: usize) {
+pub(super) fn early_step<T: CrfFloat>(ws: &mut Workspace<T>, chain: &Chain<'_, T>, n: usize) {
     let size = chain.sizes[n];
     let (live, dead) = ws.next.split_at_mut(size);
     let rows = live.chunks_exact_mut(chain.labels);
