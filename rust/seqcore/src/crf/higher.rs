@@ -107,6 +107,7 @@ mod nbest;
 mod scaled;
 mod transpose;
 mod viterbi;
+mod weights;
 
 #[cfg(test)]
 mod tests;

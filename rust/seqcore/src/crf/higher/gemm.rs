@@ -47,6 +47,9 @@ pub(crate) trait Acc: CrfFloat {
     fn exponent(self) -> i32;
     /// `2^k`, exactly, for `k` in the normal range.
     fn pow2(k: i32) -> Self;
+    /// `exp(x)` for `x <= 0` or `-inf`, vectorisable; 0 (not a subnormal)
+    /// below the smallest normal result.
+    fn exp_nonpositive(x: Self) -> Self;
     /// Runs [`Step`] (see the module documentation).
     fn step(step: &mut Step<'_, Self>);
 }
@@ -179,11 +182,12 @@ fn tile_lanes<A: Acc, const LN: usize, const M: usize, const V: usize>(
                 let scaled = acc[v][q] * p[at];
                 let value = scaled * w[at];
                 out[at] = value;
-                let under = (value < step.a_min) & (scaled > A::ZERO) & (w[at] > A::ZERO);
-                low[at] |= under as u32;
-                if value > top[at] {
-                    top[at] = value;
-                }
+                // Both factors nonzero (`min`, as `minps`) but the product
+                // small: an underflow.
+                let both = if scaled < w[at] { scaled } else { w[at] };
+                low[at] |= ((value < step.a_min) & (both > A::ZERO)) as u32;
+                // As `maxps(value, top)`.
+                top[at] = if value > top[at] { value } else { top[at] };
             }
         }
     }
@@ -213,6 +217,10 @@ impl Acc for f32 {
     fn pow2(k: i32) -> Self {
         f32::from_bits(((k + 127) as u32) << 23)
     }
+    #[inline(always)]
+    fn exp_nonpositive(x: Self) -> Self {
+        exp_nonpositive_f32(x)
+    }
     fn step(step: &mut Step<'_, Self>) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -239,6 +247,15 @@ impl Acc for f64 {
     fn pow2(k: i32) -> Self {
         f64::from_bits(((k + 1023) as u64) << 52)
     }
+    #[inline(always)]
+    fn exp_nonpositive(x: Self) -> Self {
+        let e = x.exp_lanes();
+        if e < f64::MIN_POSITIVE {
+            0.0
+        } else {
+            e
+        }
+    }
     fn step(step: &mut Step<'_, Self>) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -254,6 +271,41 @@ impl Acc for f64 {
             }
         }
         step_lanes::<f64, 4>(step)
+    }
+}
+
+/// `exp(x)` for f32 `x <= 0`: the range reduction and degree-7 series of
+/// the crate's `exp_f32` (within 2 ulp), without the branches for large or
+/// NaN arguments, and with a single power of two (`k` is in `[-126, 0]`).
+/// The weights of a position are `L^(N-1)` exponentials per sequence, the
+/// one cost of the scaled forward besides the product.
+#[inline(always)]
+fn exp_nonpositive_f32(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    // exp(-87.33) is just above the smallest normal f32.
+    const MIN: f32 = -87.33;
+    let c = if x < MIN { MIN } else { x };
+    let shifted = c.mul_add(LOG2_E, ROUND);
+    let k = shifted - ROUND;
+    let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, c));
+    let mut p: f32 = 1.0 / 5040.0;
+    p = p.mul_add(r, 1.0 / 720.0);
+    p = p.mul_add(r, 1.0 / 120.0);
+    p = p.mul_add(r, 1.0 / 24.0);
+    p = p.mul_add(r, 1.0 / 6.0);
+    p = p.mul_add(r, 0.5);
+    p = p.mul_add(r, 1.0);
+    p = p.mul_add(r, 1.0);
+    let k = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let value = p * f32::from_bits(((k + 127) as u32) << 23);
+    if x < MIN {
+        0.0
+    } else {
+        value
     }
 }
 
@@ -325,14 +377,10 @@ mod avx2 {
                 _mm256_storeu_ps(step.next.as_mut_ptr().add(row), value);
                 let under = _mm256_and_ps(
                     _mm256_cmp_ps::<_CMP_LT_OQ>(value, a_min),
-                    _mm256_and_ps(
-                        _mm256_cmp_ps::<_CMP_GT_OQ>(scaled, zero),
-                        _mm256_cmp_ps::<_CMP_GT_OQ>(w, zero),
-                    ),
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_min_ps(scaled, w), zero),
                 );
                 low = _mm256_or_ps(low, under);
-                // `value > top ? value : top`, as the portable tile.
-                top = _mm256_blendv_ps(top, value, _mm256_cmp_ps::<_CMP_GT_OQ>(value, top));
+                top = _mm256_max_ps(value, top);
             }
             _mm256_storeu_ps(top_at, top);
             _mm256_storeu_si256(low_at, _mm256_castps_si256(low));

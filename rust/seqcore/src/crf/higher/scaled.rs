@@ -51,6 +51,7 @@ use super::forward::{early_step, forward, Workspace};
 use super::gemm::{pack_table, Acc, Step};
 use super::inputs::Chain;
 use super::lanes::{is_nan, row_max};
+use super::weights::{lower_weights, Outcome};
 use crate::parallel;
 
 /// The most sequences in one block (lanes of the product).
@@ -240,7 +241,7 @@ fn tier_body<T: CrfFloat, A: Acc>(
     let mut prev = Aligned::<A>::new(states * sp);
     let mut next = Aligned::<A>::new(states * sp);
     let mut w = Aligned::<A>::new(states * sp);
-    let mut scratch = vec![A::ZERO; A::LANES * states];
+    let mut rows = vec![A::ZERO; A::LANES * chain.sizes[order - 2]];
     let mut p = vec![A::ZERO; sp];
     let mut top = vec![A::ZERO; sp];
     let mut low = vec![0_u32; sp];
@@ -296,21 +297,34 @@ fn tier_body<T: CrfFloat, A: Acc>(
         }
         if lower {
             for group in 0..nvec {
-                let lanes_here = group * A::LANES..(group + 1) * A::LANES;
-                for (q, row) in lanes_here.zip(scratch.chunks_exact_mut(states)) {
-                    row.fill(A::ZERO);
-                    if q >= active || state[q] != Lane::Running {
-                        continue;
-                    }
-                    match lower_weights(chain, lanes[q], t, row) {
-                        Ok(m) => shift[q] += m,
-                        Err(lane) => {
-                            state[q] = lane;
-                            p[q] = A::ZERO;
-                        }
-                    }
+                let lanes_state = Group {
+                    lanes: &lanes,
+                    active,
+                    state: &mut state,
+                    p: &mut p,
+                    shift: &mut shift,
+                };
+                if A::LANES == 8 {
+                    group_weights::<T, A, 8>(
+                        chain,
+                        lanes_state,
+                        t,
+                        group,
+                        w.get_mut(),
+                        sp,
+                        &mut rows,
+                    );
+                } else {
+                    group_weights::<T, A, 4>(
+                        chain,
+                        lanes_state,
+                        t,
+                        group,
+                        w.get_mut(),
+                        sp,
+                        &mut rows,
+                    );
                 }
-                transpose_into(&scratch, states, w.get_mut(), sp, group * A::LANES);
             }
         }
         top.fill(A::ZERO);
@@ -389,51 +403,46 @@ fn early<T: CrfFloat>(chain: &Chain<'_, T>, b: usize, ws: &mut Workspace<T>) -> 
     Ok(offset)
 }
 
-/// The lower-order weights of sequence `b` at full position `t` into
-/// `row` (`L^(N-1)`), shifted by their maximum, which is returned; or how
-/// the lane ends (NaN score, no allowed state, or an underflow).
-#[inline(always)]
-fn lower_weights<T: CrfFloat, A: Acc>(
-    chain: &Chain<'_, T>,
-    b: usize,
-    t: usize,
-    row: &mut [A],
-) -> Result<f64, Lane> {
-    for n in 1..chain.order {
-        if let Some(f) = chain.factor_row(n, b, t) {
-            for block in row.chunks_exact_mut(chain.sizes[n]) {
-                for (o, &x) in block.iter_mut().zip(f) {
-                    *o = *o + A::from_f64(x.to_f64());
-                }
-            }
-        }
-    }
-    let m = row_max(row);
-    if is_nan(m) {
-        return Err(Lane::Done(f64::NAN));
-    }
-    if m == A::NEG_INFINITY {
-        return Err(Lane::Done(f64::NEG_INFINITY));
-    }
-    let mut under = 0_u32;
-    for x in row.iter_mut() {
-        let e = (*x - m).exp_lanes();
-        under |= ((e < A::TINY) & (*x > A::NEG_INFINITY)) as u32;
-        *x = e;
-    }
-    if under != 0 {
-        return Err(Lane::Tainted);
-    }
-    Ok(m.to_f64())
+/// The lanes of a block and where each stands, for [`group_weights`].
+struct Group<'g, A> {
+    lanes: &'g [usize],
+    active: usize,
+    state: &'g mut [Lane],
+    p: &'g mut [A],
+    shift: &'g mut [f64],
 }
 
-/// `w[j * sp + first + q] = rows[q * states + j]` for the `LANES` rows.
+/// The lower-order weights of the lanes in vector `group` at position `t`
+/// (see `weights`), and what they tell of each lane.
 #[inline(always)]
-fn transpose_into<A: Acc>(rows: &[A], states: usize, w: &mut [A], sp: usize, first: usize) {
-    for (j, out) in w.chunks_exact_mut(sp).enumerate().take(states) {
-        for (q, o) in out[first..first + A::LANES].iter_mut().enumerate() {
-            *o = rows[q * states + j];
-        }
+fn group_weights<T: CrfFloat, A: Acc, const LN: usize>(
+    chain: &Chain<'_, T>,
+    g: Group<'_, A>,
+    t: usize,
+    group: usize,
+    w: &mut [A],
+    sp: usize,
+    rows: &mut [A],
+) {
+    let g0 = group * LN;
+    let seqs: [Option<usize>; LN] = std::array::from_fn(|q| {
+        let s = g0 + q;
+        (s < g.active && g.state[s] == Lane::Running).then(|| g.lanes[s])
+    });
+    let outcomes = lower_weights(chain, &seqs, t, w, sp, g0, rows);
+    for (q, outcome) in outcomes.into_iter().enumerate() {
+        let s = g0 + q;
+        let lane = match outcome {
+            Outcome::Shift(m) => {
+                g.shift[s] += m;
+                continue;
+            }
+            Outcome::Nan => Lane::Done(f64::NAN),
+            Outcome::Dead => Lane::Done(f64::NEG_INFINITY),
+            Outcome::Underflow => Lane::Tainted,
+        };
+        g.state[s] = lane;
+        g.p[s] = A::ZERO;
     }
 }
 
