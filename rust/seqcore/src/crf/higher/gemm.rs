@@ -17,7 +17,9 @@
 //! once per sequence, and the inner loop is pure multiply-adds on full
 //! vectors. A tile keeps `MR` labels `c` by `NV` vectors of lanes in
 //! registers (12 accumulators: enough independent chains to hide the
-//! multiply-add latency, with room left for the operands).
+//! multiply-add latency, with the two rows of lanes and one broadcast
+//! table weight that is 15 of AVX2's 16 registers; a 3 x 4 tile needs 17
+//! and spilled).
 //!
 //! Every lane is computed by the same operations in the same order
 //! (`a = 0, 1, ...`, each a fused multiply-add), in the AVX2 tiles and the
@@ -30,10 +32,19 @@
 
 use super::float::CrfFloat;
 
-/// Labels per tile.
-const MR: usize = 3;
-/// Vectors of lanes per tile.
-const NV: usize = 4;
+/// Labels per tile, at most.
+const MR: usize = 6;
+/// Vectors of lanes per tile, at most.
+const NV: usize = 2;
+
+/// The blocks of labels `c` the tiles take: `(first, count)`, at most `MR`
+/// each and as even as possible (26 labels: 6, 5, 5, 5, 5), since a short
+/// tile has too few independent sums to keep the multiply-adds busy.
+fn label_blocks(labels: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = labels.div_ceil(MR);
+    let (base, extra) = (labels / blocks.max(1), labels % blocks.max(1));
+    (0..blocks).map(move |i| (i * base + i.min(extra), base + usize::from(i < extra)))
+}
 
 /// An accumulator type of the scaled forward (f32 or f64).
 pub(crate) trait Acc: CrfFloat {
@@ -83,14 +94,13 @@ pub(crate) struct Step<'s, A> {
 }
 
 /// The table's weights `E[a L^(N-1) + b L + c]` in the order the tiles read
-/// them: per prefix `b`, per block of `MR` labels `c` (the last one
-/// shorter), per `a`, the block's labels side by side.
+/// them: per prefix `b`, per block of labels `c` (`label_blocks`), per
+/// `a`, the block's labels side by side.
 pub(crate) fn pack_table<A: Copy>(weights: &[A], labels: usize, prefixes: usize) -> Vec<A> {
     let states = labels * prefixes;
     let mut out = Vec::with_capacity(weights.len());
     for b in 0..prefixes {
-        for c0 in (0..labels).step_by(MR) {
-            let mr = MR.min(labels - c0);
+        for (c0, mr) in label_blocks(labels) {
             for a in 0..labels {
                 let row = a * states + b * labels + c0;
                 out.extend_from_slice(&weights[row..row + mr]);
@@ -104,16 +114,16 @@ pub(crate) fn pack_table<A: Copy>(weights: &[A], labels: usize, prefixes: usize)
 macro_rules! dispatch {
     ($tile:ident [$($pre:tt)*] ($mr:expr, $nv:expr) ($($arg:expr),*)) => {
         match ($mr, $nv) {
-            (3, 4) => $tile::<$($pre)* 3, 4>($($arg),*),
-            (3, 3) => $tile::<$($pre)* 3, 3>($($arg),*),
+            (6, 2) => $tile::<$($pre)* 6, 2>($($arg),*),
+            (6, 1) => $tile::<$($pre)* 6, 1>($($arg),*),
+            (5, 2) => $tile::<$($pre)* 5, 2>($($arg),*),
+            (5, 1) => $tile::<$($pre)* 5, 1>($($arg),*),
+            (4, 2) => $tile::<$($pre)* 4, 2>($($arg),*),
+            (4, 1) => $tile::<$($pre)* 4, 1>($($arg),*),
             (3, 2) => $tile::<$($pre)* 3, 2>($($arg),*),
             (3, 1) => $tile::<$($pre)* 3, 1>($($arg),*),
-            (2, 4) => $tile::<$($pre)* 2, 4>($($arg),*),
-            (2, 3) => $tile::<$($pre)* 2, 3>($($arg),*),
             (2, 2) => $tile::<$($pre)* 2, 2>($($arg),*),
             (2, 1) => $tile::<$($pre)* 2, 1>($($arg),*),
-            (1, 4) => $tile::<$($pre)* 1, 4>($($arg),*),
-            (1, 3) => $tile::<$($pre)* 1, 3>($($arg),*),
             (1, 2) => $tile::<$($pre)* 1, 2>($($arg),*),
             (1, 1) => $tile::<$($pre)* 1, 1>($($arg),*),
             _ => unreachable!("tile sizes are at most {MR} by {NV}"),
@@ -135,8 +145,7 @@ fn for_each_tile<A: Acc>(
             // Prefix b's weights start at b L^2, each label block after
             // the previous one's `mr * L`.
             let mut block = b * l * l;
-            for c0 in (0..l).step_by(MR) {
-                let mr = MR.min(l - c0);
+            for (c0, mr) in label_blocks(l) {
                 tile(step, b, c0, v0, nv, mr, block);
                 block += mr * l;
             }
@@ -452,8 +461,32 @@ mod tests {
     }
 
     #[test]
+    fn label_blocks_cover_the_labels_evenly() {
+        for labels in 1..100 {
+            let blocks: Vec<_> = label_blocks(labels).collect();
+            assert_eq!(blocks.len(), labels.div_ceil(MR));
+            let mut next = 0;
+            for &(c0, mr) in &blocks {
+                assert_eq!(c0, next);
+                assert!((1..=MR).contains(&mr) && mr + 1 >= blocks[0].1);
+                next += mr;
+            }
+            assert_eq!(next, labels);
+        }
+    }
+
+    #[test]
     fn tiles_match_a_plain_loop() {
-        for (labels, prefixes) in [(1, 1), (2, 1), (5, 1), (7, 3), (4, 4), (3, 9)] {
+        for (labels, prefixes) in [
+            (1, 1),
+            (2, 1),
+            (5, 1),
+            (7, 3),
+            (4, 4),
+            (3, 9),
+            (13, 2),
+            (26, 1),
+        ] {
             for nvec in 1..=6 {
                 check::<f32>(labels, prefixes, 48, nvec);
                 check::<f64>(labels, prefixes, 24, nvec);

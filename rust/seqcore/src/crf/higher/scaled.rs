@@ -241,7 +241,7 @@ fn tier_body<T: CrfFloat, A: Acc>(
     let mut prev = Aligned::<A>::new(states * sp);
     let mut next = Aligned::<A>::new(states * sp);
     let mut w = Aligned::<A>::new(states * sp);
-    let mut rows = vec![A::ZERO; A::LANES * chain.sizes[order - 2]];
+    let mut rows = vec![A::ZERO; A::LANES * chain.sizes[1..order - 1].iter().sum::<usize>()];
     let mut p = vec![A::ZERO; sp];
     let mut top = vec![A::ZERO; sp];
     let mut low = vec![0_u32; sp];

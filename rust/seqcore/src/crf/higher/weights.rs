@@ -34,8 +34,9 @@ pub(crate) enum Outcome {
 
 /// Writes the weights of the `LN` lanes `g0..g0 + LN` at position `t`:
 /// `seqs[q]` is lane `q`'s sequence, `None` for a lane not computed (its
-/// weights become 1, its outcome `Shift(0)`). `rows` is scratch for `L^(N-2) * LN`
-/// values (the transposed lower orders). Returns each lane's outcome.
+/// weights become 1, its outcome `Shift(0)`). `rows` is scratch for
+/// `(L + ... + L^(N-2)) * LN` values (the transposed lower orders).
+/// Returns each lane's outcome.
 #[inline(always)]
 pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
     chain: &Chain<'_, T>,
@@ -54,31 +55,103 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
         None => &zeros,
     });
     transpose_rows(&top, states, w, sp, g0);
-    // Lower orders: transposed into `rows`, then added to every state
-    // ending in that n-gram.
-    for n in (1..order - 1).filter(|&n| chain.has_factor(n)) {
+    // Lower orders, transposed into `rows` (order n at `sizes[n] - L`
+    // times LN onwards: L, L^2, ... back to back).
+    let mut lower = [(0, 0); 2];
+    let mut count = 0;
+    let mut at = 0;
+    for n in 1..order - 1 {
         let size = chain.sizes[n];
-        let src: [Option<&[T]>; LN] =
-            std::array::from_fn(|q| seqs[q].and_then(|b| chain.factor_row(n, b, t)));
-        for (i, row) in rows[..size * LN].chunks_exact_mut(LN).enumerate() {
-            for (r, src) in row.iter_mut().zip(&src) {
-                *r = src.map_or(A::ZERO, |f| A::from_f64(f[i].to_f64()));
-            }
-        }
-        for block in w.chunks_exact_mut(sp * size).take(states / size) {
-            for (out, add) in block.chunks_exact_mut(sp).zip(rows.chunks_exact(LN)) {
-                let out = lanes_mut::<A, LN>(out, g0);
-                let add: &[A; LN] = add.try_into().unwrap();
-                for q in 0..LN {
-                    out[q] = out[q] + add[q];
+        if chain.has_factor(n) {
+            let src: [Option<&[T]>; LN] =
+                std::array::from_fn(|q| seqs[q].and_then(|b| chain.factor_row(n, b, t)));
+            for (i, row) in rows[at..at + size * LN].chunks_exact_mut(LN).enumerate() {
+                for (r, src) in row.iter_mut().zip(&src) {
+                    *r = src.map_or(A::ZERO, |f| A::from_f64(f[i].to_f64()));
                 }
             }
+            lower[count] = (at, size);
+            count += 1;
         }
+        at += size * LN;
     }
-    // The maximum of each lane, then the exponentials.
+    let (m, under) = finish::<A, LN>(w, sp, g0, states, rows, &lower[..count]);
+    std::array::from_fn(|q| {
+        if seqs[q].is_none() {
+            Outcome::Shift(0.0)
+        } else if is_nan(m[q]) {
+            Outcome::Nan
+        } else if m[q] == A::NEG_INFINITY {
+            Outcome::Dead
+        } else if under & (1 << q) != 0 {
+            Outcome::Underflow
+        } else {
+            Outcome::Shift(m[q].to_f64())
+        }
+    })
+}
+
+/// Adds the lower orders (`(offset in rows, L^n)` each) to every state
+/// ending in their n-gram, takes each lane's maximum `m`, and replaces
+/// every weight by `exp(x - m)`; returns the maxima and a bit per lane
+/// whose finite score underflowed.
+#[inline(always)]
+fn finish<A: Acc, const LN: usize>(
+    w: &mut [A],
+    sp: usize,
+    g0: usize,
+    states: usize,
+    rows: &[A],
+    lower: &[(usize, usize)],
+) -> ([A; LN], u32) {
+    #[cfg(target_arch = "x86_64")]
+    if LN == 8
+        && TypeId::of::<A>() == TypeId::of::<f32>()
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        assert!(w.len() >= states * sp && g0 + 8 <= sp);
+        for &(at, size) in lower {
+            assert!(rows.len() >= at + size * 8 && states % size == 0);
+        }
+        // SAFETY: A is f32, the bounds are asserted above, and the
+        // processor has the features just detected.
+        let (m, under) = unsafe {
+            avx2::finish(
+                w.as_mut_ptr() as *mut f32,
+                sp,
+                g0,
+                states,
+                rows.as_ptr() as *const f32,
+                lower,
+            )
+        };
+        return (std::array::from_fn(|q| A::from_f64(m[q] as f64)), under);
+    }
+    finish_portable(w, sp, g0, states, rows, lower)
+}
+
+/// [`finish`] in plain loops.
+#[inline(always)]
+fn finish_portable<A: Acc, const LN: usize>(
+    w: &mut [A],
+    sp: usize,
+    g0: usize,
+    states: usize,
+    rows: &[A],
+    lower: &[(usize, usize)],
+) -> ([A; LN], u32) {
     let mut m = [A::NEG_INFINITY; LN];
+    let mut next = [0_usize; 2];
     for row in w.chunks_exact_mut(sp).take(states) {
         let row = lanes_mut::<A, LN>(row, g0);
+        for (k, &(at, size)) in lower.iter().enumerate() {
+            let add = &rows[at + next[k] * LN..][..LN];
+            for q in 0..LN {
+                row[q] = row[q] + add[q];
+            }
+            next[k] = if next[k] + 1 == size { 0 } else { next[k] + 1 };
+        }
         for q in 0..LN {
             m[q] = max_nan(m[q], row[q]);
         }
@@ -90,30 +163,18 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
             m[q]
         }
     });
-    // Flags as whole lanes (a vector of bools would be packed to bytes).
-    let mut under = [0_u32; LN];
+    let mut under = [false; LN];
     for row in w.chunks_exact_mut(sp).take(states) {
         let row = lanes_mut::<A, LN>(row, g0);
         for q in 0..LN {
             let x = row[q];
             let e = A::exp_nonpositive(x - shift[q]);
-            under[q] |= ((e < A::TINY) & (x > A::NEG_INFINITY)) as u32;
+            under[q] |= (e < A::TINY) & (x > A::NEG_INFINITY);
             row[q] = e;
         }
     }
-    std::array::from_fn(|q| {
-        if seqs[q].is_none() {
-            Outcome::Shift(0.0)
-        } else if is_nan(m[q]) {
-            Outcome::Nan
-        } else if m[q] == A::NEG_INFINITY {
-            Outcome::Dead
-        } else if under[q] != 0 {
-            Outcome::Underflow
-        } else {
-            Outcome::Shift(m[q].to_f64())
-        }
-    })
+    let bits = under.iter().enumerate().map(|(q, &u)| (u as u32) << q);
+    (m, bits.fold(0, |a, b| a | b))
 }
 
 /// Lanes `g0..g0 + LN` of a row, as an array (so that loops over them
@@ -204,5 +265,157 @@ unsafe fn transpose_f32(rows: [*const f32; 8], states: usize, w: *mut f32, sp: u
         for (q, row) in rows.iter().enumerate() {
             *w.add(j * sp + g0 + q) = *row.add(j);
         }
+    }
+}
+
+/// The f32 passes of [`finish`] in AVX2 registers, one vector per state:
+/// the same operations in the same order as the portable loops (and as
+/// `gemm`'s `exp_nonpositive_f32`), so the same bits.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn finish(
+        w: *mut f32,
+        sp: usize,
+        g0: usize,
+        states: usize,
+        rows: *const f32,
+        lower: &[(usize, usize)],
+    ) -> ([f32; 8], u32) {
+        let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
+        let mut next = [0_usize; 2];
+        for j in 0..states {
+            let at = w.add(j * sp + g0);
+            let mut x = _mm256_loadu_ps(at);
+            for (k, &(start, size)) in lower.iter().enumerate() {
+                x = _mm256_add_ps(x, _mm256_loadu_ps(rows.add(start + next[k] * 8)));
+                next[k] = if next[k] + 1 == size { 0 } else { next[k] + 1 };
+            }
+            _mm256_storeu_ps(at, x);
+            // max_nan(m, x): x where x > m or x is NaN.
+            let take = _mm256_or_ps(
+                _mm256_cmp_ps::<_CMP_GT_OQ>(x, m),
+                _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x),
+            );
+            m = _mm256_blendv_ps(m, x, take);
+        }
+        let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
+        let shift = _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(m, neg_inf), m);
+        let tiny = _mm256_set1_ps(f32::MIN_POSITIVE);
+        let mut under = _mm256_setzero_ps();
+        for j in 0..states {
+            let at = w.add(j * sp + g0);
+            let x = _mm256_loadu_ps(at);
+            let e = exp_nonpositive(_mm256_sub_ps(x, shift));
+            let bad = _mm256_and_ps(
+                _mm256_cmp_ps::<_CMP_LT_OQ>(e, tiny),
+                _mm256_cmp_ps::<_CMP_GT_OQ>(x, neg_inf),
+            );
+            under = _mm256_or_ps(under, bad);
+            _mm256_storeu_ps(at, e);
+        }
+        let mut out = [0.0_f32; 8];
+        _mm256_storeu_ps(out.as_mut_ptr(), m);
+        (out, _mm256_movemask_ps(under) as u32)
+    }
+
+    /// `gemm::exp_nonpositive_f32` on 8 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn exp_nonpositive(x: __m256) -> __m256 {
+        const ROUND: f32 = 12_582_912.0;
+        let low = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-87.33));
+        let c = _mm256_blendv_ps(x, _mm256_set1_ps(-87.33), low);
+        let shifted = _mm256_fmadd_ps(
+            c,
+            _mm256_set1_ps(std::f32::consts::LOG2_E),
+            _mm256_set1_ps(ROUND),
+        );
+        let k = _mm256_sub_ps(shifted, _mm256_set1_ps(ROUND));
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693_145_75), c);
+        let r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428_606_8e-6), r);
+        let mut p = _mm256_set1_ps(1.0 / 5040.0);
+        for coefficient in [
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+            1.0,
+            1.0,
+        ] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(coefficient));
+        }
+        let k = _mm256_sub_epi32(
+            _mm256_castps_si256(shifted),
+            _mm256_set1_epi32(ROUND.to_bits() as i32),
+        );
+        let scale = _mm256_slli_epi32::<23>(_mm256_add_epi32(k, _mm256_set1_epi32(127)));
+        let value = _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
+        _mm256_andnot_ps(low, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_passes_match_the_portable_ones() {
+        let (states, sp, g0) = (60, 24, 8);
+        let mut seed = 3_u64;
+        let mut draw = |j: usize, q: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let x = ((seed >> 40) % 10_000) as f32 / 100.0 - 50.0;
+            match (q, j % 7) {
+                (1, _) => x * 3.0,           // beyond f32's range: underflows
+                (2, _) => f32::NEG_INFINITY, // a dead lane
+                (3, 0) => f32::NAN,
+                (4, 1) | (5, _) if j % 3 == 0 => f32::NEG_INFINITY,
+                _ => x,
+            }
+        };
+        let mut w = vec![0.0_f32; states * sp];
+        for j in 0..states {
+            for q in 0..8 {
+                w[j * sp + g0 + q] = draw(j, q);
+            }
+        }
+        let rows: Vec<f32> = (0..(5 + 15) * 8)
+            .map(|i| (i % 11) as f32 * 0.37 - 2.0)
+            .collect();
+        for lower in [&[][..], &[(0, 5)][..], &[(0, 5), (40, 15)][..]] {
+            let (mut a, mut b) = (w.clone(), w.clone());
+            let fast = finish::<f32, 8>(&mut a, sp, g0, states, &rows, lower);
+            let slow = finish_portable::<f32, 8>(&mut b, sp, g0, states, &rows, lower);
+            assert_eq!(fast.1, slow.1);
+            assert_eq!(fast.1 & 0b10, 0b10, "lane 1 underflows");
+            for q in 0..8 {
+                assert_eq!(fast.0[q].to_bits(), slow.0[q].to_bits(), "lane {q}");
+            }
+            for (x, y) in a.iter().zip(&b) {
+                assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+            }
+        }
+    }
+
+    #[test]
+    fn exp_nonpositive_is_accurate() {
+        let mut worst = 0;
+        let mut x = -87.3_f32;
+        while x <= 0.0 {
+            let exact = (x as f64).exp() as f32;
+            let got = <f32 as Acc>::exp_nonpositive(x);
+            worst = worst.max((got.to_bits() as i64 - exact.to_bits() as i64).abs());
+            x += 0.000_93;
+        }
+        assert!(worst <= 2, "worst error {worst} ulp");
+        assert_eq!(<f32 as Acc>::exp_nonpositive(0.0), 1.0);
+        assert_eq!(<f32 as Acc>::exp_nonpositive(-88.0), 0.0);
+        assert_eq!(<f32 as Acc>::exp_nonpositive(f32::NEG_INFINITY), 0.0);
+        assert_eq!(<f64 as Acc>::exp_nonpositive(f64::NEG_INFINITY), 0.0);
+        assert_eq!(<f64 as Acc>::exp_nonpositive(-746.0), 0.0);
     }
 }
