@@ -18,19 +18,27 @@
 //! pairs.
 //!
 //! Each column's logsumexp shifts by the column's exact maximum, so no term
-//! that matters can under- or overflow whatever the scores' range. A
-//! scaled-probability forward (exponentiate each position's scores once,
-//! then plain multiply-adds) would lose states whose weight falls more
-//! than `e^87` (f32; `e^708` in f64) below another's, even when they are
-//! the only ones that survive later, e.g. under soft masks of -1e4. Nor is
-//! it faster: with per-position factors it needs the same one `exp` per
-//! n-gram and position, and its multiply-adds run along rows of `L`; it
-//! measured 10-20% slower (`tests_speed`). It would only win when the
-//! top-order scores are a table, exponentiated once per call. After every
-//! step the messages are shifted so that
-//! their maximum is 0 and the shift is added to an f64 total, so f32
-//! messages keep their precision relative to the scores of one step, not
-//! to a log-partition that grows with the length.
+//! that matters can under- or overflow whatever the scores' range. After
+//! every step the messages are shifted so that their maximum is 0 and the
+//! shift is added to an f64 total, so f32 messages keep their precision
+//! relative to the scores of one step, not to a log-partition that grows
+//! with the length.
+//!
+//! # Scaled forward (top order from a table)
+//!
+//! [`log_partition`] first tries `scaled.rs`: when the chain has no factor
+//! of the full order, the top-order scores are the same at every position,
+//! so their `exp` is taken once per call and each step becomes a batched
+//! matrix product in probabilities (`gemm.rs`), with only the lower-order
+//! factors exponentiated per position (`weights.rs`). That path checks
+//! every lane for underflow and hands any sequence it could not keep
+//! exact (weights more than `e^87` apart in f32, `e^708` in f64, e.g. under
+//! soft masks of -1e4) back to this log-space forward, which is exact for
+//! any magnitudes. With per-position factors of the full order a scaled
+//! forward needs the same one `exp` per n-gram and position as this one
+//! and measured 10-20% slower (`tests_speed`), so those chains, and the
+//! forward passes of [`super::marginals`] and [`super::nll_and_grad`], run
+//! here.
 
 use super::float::CrfFloat;
 use super::inputs::{validate, Chain, HigherOrderInputs};

@@ -96,19 +96,15 @@ impl<A: Acc> Weights<A> {
     fn new(tables: &[f64], labels: usize, prefixes: usize) -> Self {
         let tmax = tables.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let tmax = if tmax == f64::NEG_INFINITY { 0.0 } else { tmax };
+        let weights = exponentiate::<A>(tables, tmax);
         let mut usable = true;
         let mut smallest = A::ONE;
-        let weights: Vec<A> = tables
-            .iter()
-            .map(|&x| {
-                let e = A::from_f64(x - tmax).exp_lanes();
-                usable &= !(e < A::TINY && x > f64::NEG_INFINITY);
-                if e > A::ZERO && e < smallest {
-                    smallest = e;
-                }
-                e
-            })
-            .collect();
+        for (&e, &x) in weights.iter().zip(tables) {
+            usable &= !(e < A::TINY && x > f64::NEG_INFINITY);
+            if e > A::ZERO && e < smallest {
+                smallest = e;
+            }
+        }
         Self {
             packed: pack_table(&weights, labels, prefixes),
             tmax,
@@ -116,6 +112,31 @@ impl<A: Acc> Weights<A> {
             usable,
         }
     }
+}
+
+/// `exp(x - tmax)` of every table score, compiled for FMA where the
+/// processor has it (else each `mul_add` of the `exp` is a library call).
+fn exponentiate<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> {
+    #[inline(always)]
+    fn body<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> {
+        tables
+            .iter()
+            .map(|&x| A::from_f64(x - tmax).exp_lanes())
+            .collect()
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn wide<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> {
+            body(tables, tmax)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has the features just detected.
+            return unsafe { wide(tables, tmax) };
+        }
+    }
+    body(tables, tmax)
 }
 
 /// `log Z` of every sequence by the scaled forward, or `None` when the
