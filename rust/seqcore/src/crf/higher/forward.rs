@@ -18,23 +18,32 @@
 //! pairs.
 //!
 //! Each column's logsumexp shifts by the column's exact maximum, so no term
-//! that matters can under- or overflow whatever the scores' range. A
-//! scaled-probability forward (exponentiate each position's scores once,
-//! then plain multiply-adds) would lose states whose weight falls more
-//! than `e^87` (f32; `e^708` in f64) below another's, even when they are
-//! the only ones that survive later, e.g. under soft masks of -1e4. Nor is
-//! it faster: with per-position factors it needs the same one `exp` per
-//! n-gram and position, and its multiply-adds run along rows of `L`; it
-//! measured 10-20% slower (`tests_speed`). It would only win when the
-//! top-order scores are a table, exponentiated once per call. After every
-//! step the messages are shifted so that
-//! their maximum is 0 and the shift is added to an f64 total, so f32
-//! messages keep their precision relative to the scores of one step, not
-//! to a log-partition that grows with the length.
+//! that matters can under- or overflow whatever the scores' range. After
+//! every step the messages are shifted so that their maximum is 0 and the
+//! shift is added to an f64 total, so f32 messages keep their precision
+//! relative to the scores of one step, not to a log-partition that grows
+//! with the length.
+//!
+//! # Scaled forward (top order from a table)
+//!
+//! [`log_partition`] first tries `scaled.rs`: when the chain has no factor
+//! of the full order, the top-order scores are the same at every position,
+//! so their `exp` is taken once per call and each step becomes a batched
+//! matrix product in probabilities (`gemm.rs`), with only the lower-order
+//! factors exponentiated per position (`weights.rs`). That path checks
+//! every lane for underflow and hands any sequence it could not keep
+//! exact (weights more than `e^87` apart in f32, `e^708` in f64, e.g. under
+//! soft masks of -1e4) back to this log-space forward, which is exact for
+//! any magnitudes. With per-position factors of the full order a scaled
+//! forward needs the same one `exp` per n-gram and position as this one
+//! and measured 10-20% slower (`tests_speed`), so those chains, and the
+//! forward passes of [`super::marginals`] and [`super::nll_and_grad`], run
+//! here.
 
 use super::float::CrfFloat;
 use super::inputs::{validate, Chain, HigherOrderInputs};
 use super::lanes::{is_nan, max_nan, row_max, row_sum, safe_shift, with_avx2};
+use super::scaled;
 use crate::array::Array;
 use crate::crf::CrfError;
 use crate::parallel;
@@ -97,13 +106,19 @@ impl<T: CrfFloat> History<T> {
 /// score, NaN when a score the sequence uses is NaN.
 pub fn log_partition<T: CrfFloat>(inputs: &HigherOrderInputs<'_, T>) -> Result<Array<T>, CrfError> {
     let chain = validate(inputs)?;
-    let data = parallel::map_tasks(chain.batch, |b| {
-        let mut ws = Workspace::new(&chain);
-        T::from_f64(forward(&chain, b, &mut ws, None))
-    });
+    let data = scaled::log_partition(&chain).unwrap_or_else(|| log_partition_in_log_space(&chain));
     Ok(Array {
         data,
         shape: vec![chain.batch],
+    })
+}
+
+/// `log Z` of every sequence by the log-space forward alone: the reference
+/// and the fallback of the scaled one.
+pub(crate) fn log_partition_in_log_space<T: CrfFloat>(chain: &Chain<'_, T>) -> Vec<T> {
+    parallel::map_tasks(chain.batch, |b| {
+        let mut ws = Workspace::new(chain);
+        T::from_f64(forward(chain, b, &mut ws, None))
     })
 }
 
@@ -180,7 +195,7 @@ fn unary_step<T: CrfFloat>(ws: &mut Workspace<T>, labels: usize) {
 /// A position before `N - 1`: only states whose missing labels are 0 are
 /// live, each reached one way, so the message is a plain sum.
 #[inline(always)]
-fn early_step<T: CrfFloat>(ws: &mut Workspace<T>, chain: &Chain<'_, T>, n: usize) {
+pub(super) fn early_step<T: CrfFloat>(ws: &mut Workspace<T>, chain: &Chain<'_, T>, n: usize) {
     let size = chain.sizes[n];
     let (live, dead) = ws.next.split_at_mut(size);
     let rows = live.chunks_exact_mut(chain.labels);

@@ -2,16 +2,23 @@
 //! against order 2 with 50, and log space against a scaled-probability
 //! forward (run with `--ignored --nocapture` in release mode; it prints
 //! and checks nothing but agreement of the two forwards).
+//!
+//! `log_partition_vs_first_order` measures the batched scaled forward
+//! (`scaled.rs`) against the log-space one and against the first-order
+//! chain of `crf::linear` with 50 labels, on lengths drawn from 64 to 128,
+//! in interleaved rounds (the machine's load then hits all alike), and
+//! prints medians of the thread's CPU time.
 
 use std::time::Instant;
 
 use super::float::CrfFloat;
-use super::forward::Workspace;
+use super::forward::{log_partition_in_log_space, Workspace};
 use super::inputs::{validate, Chain, HigherOrderInputs, MAX_ORDER};
 use super::lanes::{row_max, row_sum, safe_shift, with_avx2};
 use super::tests_brute::Rng;
 use super::*;
 use crate::array::ArrayView;
+use crate::crf::linear::LinearCrf;
 use crate::parallel;
 
 const BATCH: usize = 32;
@@ -55,6 +62,13 @@ impl Setup {
             table_shapes: (1..=MAX_ORDER).map(|n| [size(n)]).collect(),
             lengths: vec![LEN; BATCH],
         }
+    }
+
+    /// The same scores with lengths drawn uniformly from `64..=LEN`.
+    fn random_lengths(mut self) -> Self {
+        let mut rng = Rng(77);
+        self.lengths = (0..BATCH).map(|_| 64 + rng.below(LEN - 63)).collect();
+        self
     }
 
     fn inputs(&self) -> HigherOrderInputs<'_, f32> {
@@ -130,6 +144,112 @@ fn timings_order_3_vs_order_2() {
                 (*a as f64 - b).abs() < 1e-3 * b.abs().max(1.0),
                 "{a} vs {b}"
             );
+        }
+    }
+    parallel::set_num_threads(before).unwrap();
+}
+
+/// The median of `xs`.
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+/// Milliseconds of one call: CPU time of this thread where the system
+/// tells it (the machine is shared, and time spent descheduled is not the
+/// kernel's), else wall-clock time.
+fn once(f: impl FnOnce()) -> f64 {
+    let start = (cpu_ms(), Instant::now());
+    f();
+    match (start.0, cpu_ms()) {
+        (Some(a), Some(b)) => b - a,
+        _ => start.1.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn cpu_ms() -> Option<f64> {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: a valid pointer to a timespec of the platform's layout.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then_some(ts.sec as f64 * 1e3 + ts.nsec as f64 * 1e-6)
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn cpu_ms() -> Option<f64> {
+    None
+}
+
+#[test]
+#[ignore]
+fn log_partition_vs_first_order() {
+    let before = parallel::num_threads();
+    parallel::set_num_threads(1).unwrap();
+    // First order, 50 labels: emissions and a transition matrix.
+    let first = Setup::new(2, 50, &[1], &[2]).random_lengths();
+    let emissions = first.data[0].as_ref().unwrap();
+    let transitions = first.tables[1].as_ref().unwrap();
+    let zeros = vec![0.0_f32; 50];
+    let linear = LinearCrf::new(
+        ArrayView::new(emissions, &[BATCH, LEN, 50]).unwrap(),
+        Some(&first.lengths),
+        ArrayView::new(transitions, &[50, 50]).unwrap(),
+        &zeros,
+        &zeros,
+    )
+    .unwrap();
+    let configs: [(&str, Setup); 5] = [
+        (
+            "N=3 L=26, factors 1-2, table 3",
+            Setup::new(3, 26, &[1, 2], &[3]).random_lengths(),
+        ),
+        (
+            "N=3 L=26, tables 1-3 (no per-position exp)",
+            Setup::new(3, 26, &[], &[1, 2, 3]).random_lengths(),
+        ),
+        (
+            "N=3 L=26, factors 1-2, table 3 (again)",
+            Setup::new(3, 26, &[1, 2], &[3]).random_lengths(),
+        ),
+        (
+            "N=3 L=26, factor 1, tables 2-3",
+            Setup::new(3, 26, &[1], &[2, 3]).random_lengths(),
+        ),
+        (
+            "N=3 L=26, factors 1-3 (log space only)",
+            Setup::new(3, 26, &[1, 2, 3], &[]).random_lengths(),
+        ),
+    ];
+    for (name, setup) in &configs {
+        let inputs = setup.inputs();
+        let chain = validate(&inputs).unwrap();
+        let (mut new, mut old, mut base) = (vec![], vec![], vec![]);
+        for _ in 0..21 {
+            new.push(once(|| drop(log_partition(&inputs).unwrap())));
+            old.push(once(|| drop(log_partition_in_log_space(&chain))));
+            base.push(once(|| drop(linear.log_partition())));
+        }
+        let (new, old, base) = (median(new), median(old), median(base));
+        println!(
+            "{name}: log Z {new:.2} ms (log space {old:.2} ms, {:.1}x faster); \
+             first order L=50 {base:.3} ms; ratio {:.1}x (log space {:.1}x)",
+            old / new,
+            new / base,
+            old / base
+        );
+        let fast = log_partition(&inputs).unwrap();
+        let exact = log_partition_in_log_space(&chain);
+        for (a, b) in fast.data.iter().zip(&exact) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
         }
     }
     parallel::set_num_threads(before).unwrap();
