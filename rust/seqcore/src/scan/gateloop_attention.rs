@@ -17,10 +17,11 @@ use super::gateloop::{validate, GateLoopDims, GateLoopInputs};
 use super::gateloop_backward::GateLoopGrads;
 use super::gateloop_block::{block_backward, block_forward, BlockGrads};
 use super::gateloop_rows::{
-    gather, into_grads, scatter, validate_grad, with_avx2, zero_grads, SharedGrads, TaskRows,
+    gather, into_grads, scatter, validate_grad, zero_grads, SharedGrads, TaskRows,
 };
 use crate::array::{Array, ArrayView};
 use crate::parallel::{self, SharedOutput};
+use crate::simd::widest;
 
 /// `y` of GateLoop (shape of `v`) in surrogate-attention form.
 pub fn gateloop_attention<T: ScanElement>(
@@ -122,17 +123,21 @@ fn backward_task<T: ScanElement>(
     unsafe { shared.write(&grads, &dims, task) };
 }
 
-with_avx2!(forward_task_fast => forward_task(
+widest!(
+    fn forward_task_fast<T: ScanElement>(
     inputs: &GateLoopInputs<'_, T>,
     dims: GateLoopDims,
     out: &SharedOutput<T>,
-    task: usize
-));
+    task: usize,
+    ) -> () => forward_task
+);
 
-with_avx2!(backward_task_fast => backward_task(
+widest!(
+    fn backward_task_fast<T: ScanElement>(
     inputs: &GateLoopInputs<'_, T>,
     grad_y: &[T],
     dims: GateLoopDims,
     shared: &SharedGrads<T>,
-    task: usize
-));
+    task: usize,
+    ) -> () => backward_task
+);

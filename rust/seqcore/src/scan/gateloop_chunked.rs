@@ -22,10 +22,11 @@ use super::gateloop::{advance, validate, GateLoopDims, GateLoopInputs};
 use super::gateloop_backward::GateLoopGrads;
 use super::gateloop_block::{block_backward, block_forward, Block, BlockGrads, StateIn};
 use super::gateloop_rows::{
-    gather, into_grads, scatter, validate_grad, with_avx2, zero_grads, SharedGrads, TaskRows,
+    gather, into_grads, scatter, validate_grad, zero_grads, SharedGrads, TaskRows,
 };
 use crate::array::{Array, ArrayView};
 use crate::parallel::{self, SharedOutput};
+use crate::simd::widest;
 
 fn check_chunk_size(chunk_size: usize) -> Result<(), ScanError> {
     if chunk_size == 0 {
@@ -199,19 +200,23 @@ fn backward_task<T: ScanElement>(
     unsafe { shared.write(&grads, &dims, task) };
 }
 
-with_avx2!(forward_task_fast => forward_task(
+widest!(
+    fn forward_task_fast<T: ScanElement>(
     inputs: &GateLoopInputs<'_, T>,
     dims: GateLoopDims,
     chunk_size: usize,
     out: &SharedOutput<T>,
-    task: usize
-));
+    task: usize,
+    ) -> () => forward_task
+);
 
-with_avx2!(backward_task_fast => backward_task(
+widest!(
+    fn backward_task_fast<T: ScanElement>(
     inputs: &GateLoopInputs<'_, T>,
     grad_y: &[T],
     dims: GateLoopDims,
     chunk_size: usize,
     shared: &SharedGrads<T>,
-    task: usize
-));
+    task: usize,
+    ) -> () => backward_task
+);

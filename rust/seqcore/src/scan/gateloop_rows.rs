@@ -156,29 +156,3 @@ pub(crate) fn into_grads<T: ScanElement>(
         },
     }
 }
-
-/// Defines `fn $name<T>(args)` that runs `$body(args)` compiled for AVX2
-/// and FMA where the processor has them (wider vectors; the same bits,
-/// since no multiply-add is fused). `$body` must be `#[inline(always)]`.
-macro_rules! with_avx2 {
-    ($name:ident => $body:ident ($($arg:ident: $ty:ty),*)) => {
-        fn $name<T: ScanElement>($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2<T: ScanElement>($($arg: $ty),*) {
-                    $body($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the processor supports the features just detected.
-                    unsafe { avx2($($arg),*) };
-                    return;
-                }
-            }
-            $body($($arg),*)
-        }
-    };
-}
-pub(crate) use with_avx2;
