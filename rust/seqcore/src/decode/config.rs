@@ -151,7 +151,7 @@ impl SearchConfig {
         if self.num_beams == 0 {
             return fail("num_beams must be at least 1".into());
         }
-        if self.num_groups == 0 || self.num_beams % self.num_groups != 0 {
+        if self.num_groups == 0 || !self.num_beams.is_multiple_of(self.num_groups) {
             return fail(format!(
                 "num_groups ({}) must be at least 1 and divide num_beams ({})",
                 self.num_groups, self.num_beams

@@ -113,7 +113,7 @@ impl<T: Score> SearchState<T> {
         // Only the first beam of each group starts in contention.
         let initial_score = |beam: usize| {
             let first = if semantics == Semantics::Scorer {
-                beam % group_size == 0
+                beam.is_multiple_of(group_size)
             } else {
                 beam == 0
             };

@@ -133,7 +133,7 @@ impl<T: Score> TaskContext<'_, T> {
         // allow; parts keep their rows' shared threshold.
         let parts = (1..=group_size)
             .rev()
-            .find(|&d| group_size % d == 0 && groups * d <= threads.max(groups))
+            .find(|&d| group_size.is_multiple_of(d) && groups * d <= threads.max(groups))
             .unwrap_or(1);
         let unit_len = group_size / parts;
         let run_unit = |u: usize| {

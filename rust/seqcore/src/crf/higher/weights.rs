@@ -112,7 +112,7 @@ fn finish<A: Acc, const LN: usize>(
     {
         assert!(w.len() >= states * sp && g0 + 8 <= sp);
         for &(at, size) in lower {
-            assert!(rows.len() >= at + size * 8 && states % size == 0);
+            assert!(rows.len() >= at + size * 8 && states.is_multiple_of(size));
         }
         // SAFETY: A is f32, the bounds are asserted above, and the
         // processor has the features just detected.
@@ -373,7 +373,7 @@ mod tests {
                 (1, _) => x * 3.0,           // beyond f32's range: underflows
                 (2, _) => f32::NEG_INFINITY, // a dead lane
                 (3, 0) => f32::NAN,
-                (4, 1) | (5, _) if j % 3 == 0 => f32::NEG_INFINITY,
+                (4, 1) | (5, _) if j.is_multiple_of(3) => f32::NEG_INFINITY,
                 _ => x,
             }
         };

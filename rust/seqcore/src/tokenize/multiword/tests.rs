@@ -65,7 +65,7 @@ fn texts() -> Vec<String> {
                     words[(state >> 33) as usize % words.len()]
                 })
                 .collect::<Vec<_>>()
-                .join(if state % 3 == 0 { "  " } else { " " })
+                .join(if state.is_multiple_of(3) { "  " } else { " " })
         })
         .collect()
 }

@@ -288,7 +288,7 @@ impl Learner {
                     self.pairs.remove(&pair);
                 }
             }
-            if merges.len() % report_every == 0
+            if merges.len().is_multiple_of(report_every)
                 && merges.len() < wanted
                 && !progress(merges.len(), wanted)
             {

@@ -49,7 +49,7 @@ pub(super) fn for_each_pair(
     for i in 1..word.len() {
         let (left, right) = (word[i - 1], word[i]);
         if left == right {
-            if in_run % 2 == 0 && limit.allows(token_lens, left, right) {
+            if in_run.is_multiple_of(2) && limit.allows(token_lens, left, right) {
                 emit(pair_key(left, right));
             }
             in_run += 1;
