@@ -2,16 +2,15 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyList};
 use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
-use seqcore::tokenize::{SpecialPolicy, Tokenizer};
+use seqcore::tokenize::Tokenizer;
 
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 use crate::tokenize::{
-    batch_tasks, batch_to_lists, extract_ids, IdInts, PySpecialPolicy, PyTokenizer,
+    encode_texts, extract_ids, policy_or_default, texts_of, IdInts, PySpecialPolicy, PyTokenizer,
 };
 
 /// A multi-word vocabulary bound to its base tokenizer.
@@ -20,27 +19,6 @@ pub struct PyMultiWord {
     inner: Arc<MultiWord>,
     base: Arc<Tokenizer>,
     ints: IdInts,
-}
-
-fn texts_of<'a, 'py>(owned: &'a [Bound<'py, PyAny>]) -> PyResult<Vec<&'a str>> {
-    owned
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            t.cast::<PyString>()
-                .map_err(|_| {
-                    PyTypeError::new_err(format!(
-                        "texts must be strings, got {} at position {i}",
-                        t.get_type()
-                    ))
-                })?
-                .to_str()
-        })
-        .collect()
-}
-
-fn policy_of(policy: Option<&Bound<'_, PySpecialPolicy>>) -> SpecialPolicy {
-    policy.map_or_else(SpecialPolicy::strict, |p| p.get().policy().clone())
 }
 
 #[pymethods]
@@ -109,7 +87,7 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let policy = policy_of(policy);
+        let policy = policy_or_default(policy);
         let run = || {
             self.inner
                 .encode(&self.base, text, &policy, add_special_tokens)
@@ -131,21 +109,11 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let policy = policy_of(policy);
-        let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
-        let strs = texts_of(&owned)?;
-        let tasks = batch_tasks(&strs);
-        let encode_task = |t: usize| {
-            strs[tasks[t]..tasks[t + 1]]
-                .iter()
-                .map(|text| {
-                    self.inner
-                        .encode(&self.base, text, &policy, add_special_tokens)
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let ints = |ids: &[u32]| self.ints.list(py, self.inner.vocab_size(), ids);
-        batch_to_lists(py, &tasks, encode_task, ints)
+        let policy = policy_or_default(policy);
+        encode_texts(py, texts, &self.ints, self.inner.vocab_size(), |text| {
+            self.inner
+                .encode(&self.base, text, &policy, add_special_tokens)
+        })
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]

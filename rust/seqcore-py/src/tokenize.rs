@@ -253,7 +253,7 @@ fn bytes_to_str<'py>(py: Python<'py>, bytes: &[u8], errors: &str) -> PyResult<Bo
     }
 }
 
-fn policy_or_default(policy: Option<&Bound<'_, PySpecialPolicy>>) -> SpecialPolicy {
+pub fn policy_or_default(policy: Option<&Bound<'_, PySpecialPolicy>>) -> SpecialPolicy {
     policy.map_or_else(SpecialPolicy::strict, |p| p.get().0.clone())
 }
 
@@ -444,27 +444,10 @@ impl PyTokenizer {
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = policy_or_default(policy);
-        let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
-        let mut strs: Vec<&str> = Vec::with_capacity(owned.len());
-        for (i, t) in owned.iter().enumerate() {
-            let s = t.cast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "texts must be strings, got {} at position {i}",
-                    t.get_type()
-                ))
-            })?;
-            strs.push(s.to_str()?);
-        }
-        let tasks = batch_tasks(&strs);
         let inner = &self.inner;
-        let encode_task = |t: usize| {
-            strs[tasks[t]..tasks[t + 1]]
-                .iter()
-                .map(|text| inner.encode(text, &policy, add_special_tokens))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let ints = |ids: &[u32]| self.ints.list(py, self.inner.vocab_size(), ids);
-        batch_to_lists(py, &tasks, encode_task, ints)
+        encode_texts(py, texts, &self.ints, inner.vocab_size(), |text| {
+            inner.encode(text, &policy, add_special_tokens)
+        })
     }
 
     /// The bytes of `ids`, concatenated.
@@ -619,6 +602,47 @@ where
         Some((_, e)) => Err(e),
         None => Ok(out),
     }
+}
+
+/// The strings of `owned`, borrowed (TypeError naming the first that is not).
+pub fn texts_of<'a>(owned: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a str>> {
+    owned
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.cast::<PyString>()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "texts must be strings, got {} at position {i}",
+                        t.get_type()
+                    ))
+                })?
+                .to_str()
+        })
+        .collect()
+}
+
+/// Encodes every text of the iterable `texts` with `encode`, in parallel
+/// on seqcore's pool with the GIL released, into a list of id lists.
+pub fn encode_texts<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    ints: &IdInts,
+    vocab_size: usize,
+    encode: impl Fn(&str) -> Result<Vec<u32>, seqcore::tokenize::TokenizeError> + Sync,
+) -> PyResult<Bound<'py, PyList>> {
+    let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
+    let strs = texts_of(&owned)?;
+    let tasks = batch_tasks(&strs);
+    let encode_task = |t: usize| {
+        strs[tasks[t]..tasks[t + 1]]
+            .iter()
+            .map(|text| encode(text))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    batch_to_lists(py, &tasks, encode_task, |ids| {
+        ints.list(py, vocab_size, ids)
+    })
 }
 
 /// Splits a batch into tasks of roughly equal bytes (at least ~64 KiB or
