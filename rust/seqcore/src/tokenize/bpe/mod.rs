@@ -269,54 +269,11 @@ impl Bpe {
             .copied()
             .unwrap_or(NO_PAIR)
     }
-
-    /// Merges in place with a scan for the lowest rank; returns the new length.
-    fn merge_small(&self, ids: &mut [u32], cache: &mut PairCache) -> usize {
-        let mut len = ids.len();
-        if len < 2 {
-            return len;
-        }
-        // ranks[i]: (rank << 32 | merged) of the pair (ids[i], ids[i + 1]).
-        let mut ranks = [NO_PAIR; SMALL_PIECE];
-        for i in 0..len - 1 {
-            ranks[i] = cache.get(self, ids[i], ids[i + 1]);
-        }
-        loop {
-            let mut best = NO_PAIR;
-            let mut at = 0;
-            for (i, &r) in ranks[..len - 1].iter().enumerate() {
-                if r < best {
-                    best = r;
-                    at = i;
-                }
-            }
-            if best == NO_PAIR {
-                return len;
-            }
-            ids[at] = best as u32;
-            ids.copy_within(at + 2..len, at + 1);
-            if at + 2 < len {
-                ranks.copy_within(at + 2..len - 1, at + 1);
-            }
-            len -= 1;
-            if len == 1 {
-                return len;
-            }
-            ranks[len - 1] = NO_PAIR;
-            if at + 1 < len {
-                ranks[at] = cache.get(self, ids[at], ids[at + 1]);
-            } else {
-                ranks[at] = NO_PAIR;
-            }
-            if at > 0 {
-                ranks[at - 1] = cache.get(self, ids[at - 1], ids[at]);
-            }
-        }
-    }
 }
 
 mod long_pieces;
 mod pair_cache;
+mod small_pieces;
 #[cfg(test)]
 mod tests;
 

@@ -160,3 +160,62 @@ fn both_merge_paths_follow_the_rule() {
         }
     }
 }
+
+/// A random merge list over the letters "abcd": each merge joins two
+/// tokens already made (up to 12 bytes), so every merge is valid; as a rank
+/// file, the same tokens with the merge order as ranks.
+fn random_table(seed: u64, merges: usize, rule: MergeRule) -> Bpe {
+    let mut state = seed;
+    let mut next = move |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    };
+    let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    let mut made: Vec<u32> = b"abcd".iter().map(|&b| u32::from(b)).collect();
+    let mut list = Vec::new();
+    for _ in 0..merges * 4 {
+        if list.len() == merges {
+            break;
+        }
+        let (l, r) = (made[next(made.len())], made[next(made.len())]);
+        let joined = [&tokens[l as usize].1[..], &tokens[r as usize].1[..]].concat();
+        if joined.len() > 12 || tokens.iter().any(|t| t.1 == joined) {
+            continue;
+        }
+        let id = tokens.len() as u32;
+        tokens.push((id, joined));
+        made.push(id);
+        list.push((l, r));
+    }
+    let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+    Bpe::new(&refs, &list, rule).unwrap()
+}
+
+proptest::proptest! {
+    /// The short-piece scan (and the paths for longer pieces) against the
+    /// rule written out plainly, on random tables and pieces.
+    #[test]
+    fn merging_matches_the_plain_rule_on_random_tables(
+        seed in 0u64..1_000_000,
+        merges in 1usize..60,
+        ranks in proptest::bool::ANY,
+        pieces in proptest::collection::vec(
+            proptest::collection::vec(proptest::sample::select(b"abcdx".to_vec()), 0..140),
+            1..8,
+        ),
+    ) {
+        let rule = if ranks {
+            MergeRule::Ranks
+        } else {
+            MergeRule::Merges { ignore_merges: false }
+        };
+        let bpe = random_table(seed, merges, rule);
+        for piece in &pieces {
+            let mut out = Vec::new();
+            bpe.merge_bytes(piece, &mut out);
+            proptest::prop_assert_eq!(out, naive(&bpe, piece));
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Encode speed of cl100k on prose and on prose with whitespace removed,
+//! from Rust alone (no Python), to measure the merge loop.
+//!
+//! `cargo run --release -p seqcore --example bpe_speed -- RANK_FILE KJV_JSONL`
+//! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`).
+
+use std::time::Instant;
+
+use seqcore::tokenize::{
+    tiktoken_file::parse_ranks, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting,
+    Template, Tokenizer,
+};
+
+/// The fastest of `repeats` runs: on a machine shared with other work the
+/// minimum moves far less than the median.
+fn min_seconds(repeats: usize, mut f: impl FnMut()) -> f64 {
+    (0..repeats)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The "text" field of each line of a JSON-lines file.
+fn verses(path: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read the verses")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["text"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [ranks, kjv] = &args[..2] else {
+        panic!("usage: bpe_speed RANK_FILE KJV_JSONL [REPEATS]");
+    };
+    let repeats: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(9);
+    let ranks = parse_ranks(&std::fs::read(ranks).expect("read the rank file")).unwrap();
+    let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(id, b)| (*id, &b[..])).collect();
+    let splitting = Splitting {
+        pretokenizer: Some(PreTokenizer::preset(Preset::Cl100k)),
+        add_prefix_space: false,
+    };
+    let tok = Tokenizer::new(
+        &tokens,
+        Vec::new(),
+        MergeRule::Ranks,
+        splitting,
+        Vec::new(),
+        Template::default(),
+    )
+    .unwrap();
+    let mut prose = verses(kjv).join("\n");
+    let n = 1_000_000;
+    while !prose.is_char_boundary(n) {
+        prose.pop();
+    }
+    prose.truncate(n);
+    let squashed: String = prose.split_whitespace().collect();
+    let squashed: String = squashed.repeat(2).chars().take(n).collect();
+    let policy = SpecialPolicy::default();
+    let encode = |text: &str| tok.encode(text, &policy, false).unwrap();
+    let t_prose = min_seconds(repeats, || {
+        std::hint::black_box(encode(&prose));
+    });
+    let t_sq = min_seconds(repeats, || {
+        std::hint::black_box(encode(&squashed));
+    });
+    // Merging alone: the squashed text's pieces, cut once.
+    let mut pieces = Vec::new();
+    tok.split_pieces(&squashed, &mut |a, b| pieces.push((a, b)))
+        .unwrap();
+    let bpe = tok.bpe();
+    let mut out = Vec::with_capacity(n);
+    let t_merge = min_seconds(repeats, || {
+        out.clear();
+        for &(a, b) in &pieces {
+            bpe.encode_piece(&squashed.as_bytes()[a..b], &mut out);
+        }
+    });
+    let total: usize = pieces.iter().map(|p| p.1 - p.0).sum();
+    println!(
+        "prose {:.1} MB/s; squashed {:.2}x prose; squashed merging alone {:.0} ns/piece \
+         ({} pieces, {:.1} bytes avg, {} tokens)",
+        prose.len() as f64 / t_prose / 1e6,
+        t_sq / t_prose,
+        t_merge / pieces.len() as f64 * 1e9,
+        pieces.len(),
+        total as f64 / pieces.len() as f64,
+        out.len()
+    );
+}
