@@ -117,6 +117,42 @@ impl IdInts {
     }
 }
 
+/// A Python list of `(start, end)` tuples, built directly: neither the
+/// tuples (two ints each) nor the list can be part of a reference cycle,
+/// so the cyclic GC does not track them (CPython untracks such tuples at
+/// its next collection anyway). Hundreds of thousands of tracked tuples
+/// made collections, not the tuples, most of the cost of offsets.
+pub fn offsets_list<'py>(
+    py: Python<'py>,
+    offsets: &[(usize, usize)],
+) -> PyResult<Bound<'py, PyList>> {
+    use pyo3::ffi;
+    // SAFETY: PyList_New and PyTuple_New return new objects (or NULL with
+    // an error set, checked); PyList_SetItem and PyTuple_SetItem steal the
+    // new references given to them, at indices below the lengths.
+    unsafe {
+        let list = ffi::PyList_New(offsets.len() as ffi::Py_ssize_t);
+        let list = Bound::from_owned_ptr_or_err(py, list)?;
+        // One token's end is usually the next one's start: one int for both.
+        let mut last: Option<(usize, Bound<'py, PyAny>)> = None;
+        for (i, &(start, end)) in offsets.iter().enumerate() {
+            let tuple = Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(2))?;
+            for (k, value) in [start, end].into_iter().enumerate() {
+                let int = match &last {
+                    Some((v, int)) if *v == value => int.clone(),
+                    _ => Bound::from_owned_ptr_or_err(py, ffi::PyLong_FromSize_t(value))?,
+                };
+                last = Some((value, int.clone()));
+                ffi::PyTuple_SetItem(tuple.as_ptr(), k as ffi::Py_ssize_t, int.into_ptr());
+            }
+            ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast());
+            ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, tuple.into_ptr());
+        }
+        ffi::PyObject_GC_UnTrack(list.as_ptr().cast());
+        Ok(list.cast_into_unchecked())
+    }
+}
+
 fn pattern_splitting(pattern: Option<&str>, add_prefix_space: bool) -> PyResult<Splitting> {
     let pretokenizer = match pattern {
         None => None,
@@ -430,7 +466,7 @@ impl PyTokenizer {
         .map_err(ToPyErr::to_py_err)?;
         Ok((
             self.ints.list(py, self.inner.vocab_size(), &ids)?,
-            PyList::new(py, offsets)?,
+            offsets_list(py, &offsets)?,
         ))
     }
 
