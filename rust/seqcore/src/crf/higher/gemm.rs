@@ -22,7 +22,8 @@
 //! and spilled).
 //!
 //! Every lane is computed by the same operations in the same order
-//! (`a = 0, 1, ...`, each a fused multiply-add), in the AVX2 tiles and the
+//! (`a = 0, 1, ...`, each a fused multiply-add), in the AVX2 and AVX-512
+//! (`gemm512`) tiles and the
 //! portable ones alike: a sequence's result depends neither on the other
 //! sequences of its block nor on the processor.
 //!
@@ -40,7 +41,7 @@ const NV: usize = 2;
 /// The blocks of labels `c` the tiles take: `(first, count)`, at most `MR`
 /// each and as even as possible (26 labels: 6, 5, 5, 5, 5), since a short
 /// tile has too few independent sums to keep the multiply-adds busy.
-fn label_blocks(labels: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(super) fn label_blocks(labels: usize) -> impl Iterator<Item = (usize, usize)> {
     let blocks = labels.div_ceil(MR);
     let (base, extra) = (labels / blocks.max(1), labels % blocks.max(1));
     (0..blocks).map(move |i| (i * base + i.min(extra), base + usize::from(i < extra)))
@@ -202,6 +203,18 @@ fn tile_lanes<A: Acc, const LN: usize, const M: usize, const V: usize>(
     }
 }
 
+/// The f32 step in portable tiles (tests of the vector ones).
+#[cfg(test)]
+pub(super) fn step_portable(step: &mut Step<'_, f32>) {
+    step_lanes::<f32, 8>(step)
+}
+
+/// The f32 step in AVX2 tiles (tests; the caller checks the features).
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) unsafe fn step_avx2(step: &mut Step<'_, f32>) {
+    avx2::step(step)
+}
+
 #[inline(always)]
 fn step_lanes<A: Acc, const LN: usize>(step: &mut Step<'_, A>) {
     debug_assert_eq!(LN, A::LANES);
@@ -232,10 +245,15 @@ impl Acc for f32 {
     }
     fn step(step: &mut Step<'_, Self>) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the processor has the features just detected.
-            return unsafe { avx2::step(step) };
+            if crate::simd::has_avx512() {
+                // SAFETY: the processor has the features just detected.
+                return unsafe { super::gemm512::step(step) };
+            }
+            if crate::simd::has_avx2() {
+                // SAFETY: the processor has the features just detected.
+                return unsafe { avx2::step(step) };
+            }
         }
         step_lanes::<f32, 8>(step)
     }
@@ -401,7 +419,7 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    /// Every tile shape against a plain loop, f32 (AVX2 where available)
+    /// Every tile shape against a plain loop, f32 (AVX-512 or AVX2 where available)
     /// and f64, with the lanes past `nvec` left alone.
     fn check<A: Acc>(labels: usize, prefixes: usize, sp: usize, nvec: usize) {
         let states = labels * prefixes;
