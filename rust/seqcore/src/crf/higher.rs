@@ -114,6 +114,8 @@ mod inputs;
 mod lanes;
 mod nbest;
 mod scaled;
+mod scaled_backward;
+mod table_grad;
 mod transpose;
 mod viterbi;
 mod weights;
@@ -126,6 +128,8 @@ mod tests_brute;
 mod tests_edges;
 #[cfg(test)]
 mod tests_scaled;
+#[cfg(test)]
+mod tests_scaled_grad;
 #[cfg(test)]
 mod tests_speed;
 

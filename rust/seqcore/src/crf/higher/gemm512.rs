@@ -96,10 +96,10 @@ unsafe fn dispatch(step: &mut Step<'_, f32>, t: &Tile, mr: usize, nv: usize) {
 #[inline]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 unsafe fn tile<const M: usize, const V: usize>(step: &mut Step<'_, f32>, t: &Tile) {
-    let (l, sp) = (step.labels, step.sp);
-    let stride = step.prefixes * sp;
+    let l = step.labels;
+    let [in_b, stride, out_b, out_c] = step.rows();
     let mask: [__mmask16; V] = std::array::from_fn(|v| if v + 1 == V { t.last } else { 0xffff });
-    let mut x = step.prev.as_ptr().add(t.b * sp + t.first);
+    let mut x = step.prev.as_ptr().add(t.b * in_b + t.first);
     let mut e = step.table.as_ptr().add(t.block);
     let mut acc = [[_mm512_setzero_ps(); V]; M];
     for _ in 0..l {
@@ -126,7 +126,7 @@ unsafe fn tile<const M: usize, const V: usize>(step: &mut Step<'_, f32>, t: &Til
         let mut top = _mm512_maskz_loadu_ps(m, top_at);
         let mut under: __mmask16 = 0;
         for i in 0..M {
-            let row = (t.b * l + t.c0 + i) * sp + lane;
+            let row = t.b * out_b + (t.c0 + i) * out_c + lane;
             let w = _mm512_maskz_loadu_ps(m, step.w.as_ptr().add(row));
             let scaled = _mm512_mul_ps(acc[i][v], p);
             let value = _mm512_mul_ps(scaled, w);
@@ -146,7 +146,7 @@ unsafe fn tile<const M: usize, const V: usize>(step: &mut Step<'_, f32>, t: &Til
 
 #[cfg(test)]
 mod tests {
-    use super::super::gemm::{pack_table, step_avx2, step_portable};
+    use super::super::gemm::{pack_table, pack_table_transposed, step_avx2, step_portable};
     use super::*;
 
     /// AVX-512 and AVX2 against the portable tiles, to the bit, over every tile
@@ -171,45 +171,52 @@ mod tests {
                 let sp = 96;
                 let states = labels * prefixes;
                 let weights: Vec<f32> = (0..states * labels).map(|_| draw()).collect();
-                let table = pack_table(&weights, labels, prefixes);
-                let prev: Vec<f32> = (0..states * sp).map(|_| draw()).collect();
-                let w: Vec<f32> = (0..states * sp).map(|_| draw()).collect();
-                let p: Vec<f32> = (0..sp).map(|s| [0.5, 0.0, 4.0][s % 3]).collect();
-                let run = |kernel: usize| {
-                    let mut next = vec![f32::NAN; states * sp];
-                    let mut top = vec![0.25_f32; sp];
-                    let mut low = vec![0_u32; sp];
-                    let mut s = Step {
-                        labels,
-                        prefixes,
-                        sp,
-                        nvec,
-                        table: &table,
-                        prev: &prev,
-                        w: &w,
-                        p: &p,
-                        a_min: 1e-3,
-                        next: &mut next,
-                        top: &mut top,
-                        low: &mut low,
+                for backward in [false, true] {
+                    let table = if backward {
+                        pack_table_transposed(&weights, labels, prefixes)
+                    } else {
+                        pack_table(&weights, labels, prefixes)
                     };
-                    match kernel {
-                        // SAFETY: detected above (AVX-512 implies AVX2).
-                        0 => unsafe { step(&mut s) },
-                        1 => unsafe { step_avx2(&mut s) },
-                        _ => step_portable(&mut s),
-                    }
-                    let low: Vec<bool> = low.iter().map(|&x| x != 0).collect();
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    (bits(&next), bits(&top), low)
-                };
-                let portable = run(2);
-                assert_eq!(run(0), portable, "{labels} x {prefixes}, {nvec} vectors");
-                assert_eq!(
-                    run(1),
-                    portable,
-                    "AVX2, {labels} x {prefixes}, {nvec} vectors"
-                );
+                    let prev: Vec<f32> = (0..states * sp).map(|_| draw()).collect();
+                    let w: Vec<f32> = (0..states * sp).map(|_| draw()).collect();
+                    let p: Vec<f32> = (0..sp).map(|s| [0.5, 0.0, 4.0][s % 3]).collect();
+                    let run = |kernel: usize| {
+                        let mut next = vec![f32::NAN; states * sp];
+                        let mut top = vec![0.25_f32; sp];
+                        let mut low = vec![0_u32; sp];
+                        let mut s = Step {
+                            labels,
+                            prefixes,
+                            sp,
+                            nvec,
+                            table: &table,
+                            prev: &prev,
+                            w: &w,
+                            p: &p,
+                            a_min: 1e-3,
+                            next: &mut next,
+                            top: &mut top,
+                            low: &mut low,
+                            backward,
+                        };
+                        match kernel {
+                            // SAFETY: detected above (AVX-512 implies AVX2).
+                            0 => unsafe { step(&mut s) },
+                            1 => unsafe { step_avx2(&mut s) },
+                            _ => step_portable(&mut s),
+                        }
+                        let low: Vec<bool> = low.iter().map(|&x| x != 0).collect();
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        (bits(&next), bits(&top), low)
+                    };
+                    let portable = run(2);
+                    assert_eq!(run(0), portable, "{labels} x {prefixes}, {nvec} vectors");
+                    assert_eq!(
+                        run(1),
+                        portable,
+                        "AVX2, {labels} x {prefixes}, {nvec} vectors"
+                    );
+                }
             }
         }
     }
