@@ -99,7 +99,11 @@
 //! across the block, falling back per sequence to log space when the
 //! scores span more than the float's range (see `forward` and `scaled`).
 //! At order 3 with 26 labels it is 10x faster than log space, 24x with
-//! tables only. The backward pass transposes each position's scores
+//! tables only. [`marginals`] and [`nll_and_grad`] then run a batched
+//! scaled backward too (the transposed products, the top-order table's
+//! gradient as one product per position over a block of sequences), with
+//! the same per-sequence fallbacks; blocks are fixed by the chain, so the
+//! results do not depend on the thread count. The log-space backward pass transposes each position's scores
 //! so that its reductions also run down columns. Viterbi is the forward
 //! pass in max-plus with backpointers, and [`nbest`] searches deviations
 //! from its tables.

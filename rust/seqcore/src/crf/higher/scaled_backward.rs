@@ -49,14 +49,31 @@ use super::lanes::is_nan;
 use super::scaled::{applies, combined_tables, run_tier, Record, Weights};
 use super::table_grad::{accumulate, Operands};
 use super::weights::lower_weights;
+use crate::simd::widest;
 
-/// One tier's backward pass over the lanes of `rec`: `wanted[s]` says which
-/// lanes to run (finite `log Z`, nonzero weight), `weight[s]` is each
-/// lane's upstream weight. Emits every wanted lane's marginals into
-/// `sinks[b - first]` and, with `top`, adds the top-order table's
-/// unweighted-by-`E` sums to it. Returns the tainted lanes.
+widest!(
+    /// One tier's backward pass over the lanes of `rec`: `wanted[s]` says which
+    /// lanes to run (finite `log Z`, nonzero weight), `weight[s]` is each
+    /// lane's upstream weight. Emits every wanted lane's marginals into
+    /// `sinks[b - first]` and, with `top`, adds the top-order table's
+    /// unweighted-by-`E` sums to it. Returns the tainted lanes.
+    /// Compiled for the widest vectors the processor has.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward_tier<T: CrfFloat, A: Acc>(
+        chain: &Chain<'_, T>,
+        weights: &Weights<A>,
+        rec: &Record<A>,
+        wanted: &[bool],
+        weight: &[f64],
+        sinks: &mut [MarginalSink<'_, T>],
+        first: usize,
+        top: Option<&mut [f64]>,
+    ) -> Vec<usize> => backward_body
+);
+
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward_tier<T: CrfFloat, A: Acc>(
+#[inline(always)]
+fn backward_body<T: CrfFloat, A: Acc>(
     chain: &Chain<'_, T>,
     weights: &Weights<A>,
     rec: &Record<A>,
