@@ -98,8 +98,12 @@
 //! `exp` once per call, then matrix products that reuse each table weight
 //! across the block, falling back per sequence to log space when the
 //! scores span more than the float's range (see `forward` and `scaled`).
-//! At order 3 with 26 labels it is 9x faster than log space, 18x with
-//! tables only. The backward pass transposes each position's scores
+//! At order 3 with 26 labels it is 10x faster than log space, 24x with
+//! tables only. [`marginals`] and [`nll_and_grad`] then run a batched
+//! scaled backward too (the transposed products, the top-order table's
+//! gradient as one product per position over a block of sequences), with
+//! the same per-sequence fallbacks; blocks are fixed by the chain, so the
+//! results do not depend on the thread count. The log-space backward pass transposes each position's scores
 //! so that its reductions also run down columns. Viterbi is the forward
 //! pass in max-plus with backpointers, and [`nbest`] searches deviations
 //! from its tables.
@@ -108,11 +112,14 @@ mod backward;
 mod float;
 mod forward;
 mod gemm;
+mod gemm512;
 mod gradients;
 mod inputs;
 mod lanes;
 mod nbest;
 mod scaled;
+mod scaled_backward;
+mod table_grad;
 mod transpose;
 mod viterbi;
 mod weights;
@@ -125,6 +132,8 @@ mod tests_brute;
 mod tests_edges;
 #[cfg(test)]
 mod tests_scaled;
+#[cfg(test)]
+mod tests_scaled_grad;
 #[cfg(test)]
 mod tests_speed;
 

@@ -64,7 +64,14 @@ impl<T: CrfFloat> MarginalSink<'_, T> {
     /// order `n` (`top`, `L^n`), sums them down to every lower order (into
     /// `folds`), rescales all to total 1, and writes the wanted ones.
     #[inline(always)]
-    fn emit(&mut self, chain: &Chain<'_, T>, t: usize, n: usize, top: &[T], folds: &mut [T]) {
+    pub(crate) fn emit(
+        &mut self,
+        chain: &Chain<'_, T>,
+        t: usize,
+        n: usize,
+        top: &[T],
+        folds: &mut [T],
+    ) {
         if !(1..=n).any(|m| self.wants(m)) {
             return;
         }

@@ -36,9 +36,10 @@
 //! soft masks of -1e4) back to this log-space forward, which is exact for
 //! any magnitudes. With per-position factors of the full order a scaled
 //! forward needs the same one `exp` per n-gram and position as this one
-//! and measured 10-20% slower (`tests_speed`), so those chains, and the
-//! forward passes of [`super::marginals`] and [`super::nll_and_grad`], run
-//! here.
+//! and measured 10-20% slower (`tests_speed`), so those chains run here.
+//! [`super::marginals`] and [`super::nll_and_grad`] use the scaled passes
+//! too in the same cases (`scaled_backward.rs`) and this forward for the
+//! rest and for what those hand back.
 
 use super::float::CrfFloat;
 use super::inputs::{validate, Chain, HigherOrderInputs};

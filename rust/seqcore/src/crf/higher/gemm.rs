@@ -22,7 +22,8 @@
 //! and spilled).
 //!
 //! Every lane is computed by the same operations in the same order
-//! (`a = 0, 1, ...`, each a fused multiply-add), in the AVX2 tiles and the
+//! (`a = 0, 1, ...`, each a fused multiply-add), in the AVX2 and AVX-512
+//! (`gemm512`) tiles and the
 //! portable ones alike: a sequence's result depends neither on the other
 //! sequences of its block nor on the processor.
 //!
@@ -40,7 +41,7 @@ const NV: usize = 2;
 /// The blocks of labels `c` the tiles take: `(first, count)`, at most `MR`
 /// each and as even as possible (26 labels: 6, 5, 5, 5, 5), since a short
 /// tile has too few independent sums to keep the multiply-adds busy.
-fn label_blocks(labels: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(super) fn label_blocks(labels: usize) -> impl Iterator<Item = (usize, usize)> {
     let blocks = labels.div_ceil(MR);
     let (base, extra) = (labels / blocks.max(1), labels % blocks.max(1));
     (0..blocks).map(move |i| (i * base + i.min(extra), base + usize::from(i < extra)))
@@ -91,6 +92,27 @@ pub(crate) struct Step<'s, A> {
     pub top: &'s mut [A],
     /// `(sp,)`: set nonzero where a lane underflowed.
     pub low: &'s mut [u32],
+    /// The transposed product of the backward pass: `next[a k + b] =
+    /// sum over c of E[a L^(N-1) + b L + c] prev[b L + c]` (times `p` and
+    /// `w`), with the table packed by [`pack_table_transposed`].
+    pub backward: bool,
+}
+
+impl<A> Step<'_, A> {
+    /// Offsets in `prev` and `next`, in values: `[prefix b's first input
+    /// row, from one input row to the next, prefix b's first output row,
+    /// from one output label to the next]`.
+    #[inline(always)]
+    pub(super) fn rows(&self) -> [usize; 4] {
+        let (sp, l, k) = (self.sp, self.labels, self.prefixes);
+        if self.backward {
+            // Inputs b L + c (consecutive rows), outputs a k + b.
+            [l * sp, sp, sp, k * sp]
+        } else {
+            // Inputs a k + b, outputs b L + c.
+            [sp, k * sp, l * sp, sp]
+        }
+    }
 }
 
 /// The table's weights `E[a L^(N-1) + b L + c]` in the order the tiles read
@@ -104,6 +126,26 @@ pub(crate) fn pack_table<A: Copy>(weights: &[A], labels: usize, prefixes: usize)
             for a in 0..labels {
                 let row = a * states + b * labels + c0;
                 out.extend_from_slice(&weights[row..row + mr]);
+            }
+        }
+    }
+    out
+}
+
+/// The table's weights for the backward product: per prefix `b`, per
+/// block of first labels `a` (`label_blocks`), per last label `c`, the
+/// block's `E[a L^(N-1) + b L + c]` side by side.
+pub(crate) fn pack_table_transposed<A: Copy>(
+    weights: &[A],
+    labels: usize,
+    prefixes: usize,
+) -> Vec<A> {
+    let states = labels * prefixes;
+    let mut out = Vec::with_capacity(weights.len());
+    for b in 0..prefixes {
+        for (a0, mr) in label_blocks(labels) {
+            for c in 0..labels {
+                out.extend((a0..a0 + mr).map(|a| weights[a * states + b * labels + c]));
             }
         }
     }
@@ -162,11 +204,10 @@ fn tile_lanes<A: Acc, const LN: usize, const M: usize, const V: usize>(
     v0: usize,
     block: usize,
 ) {
-    let (l, sp) = (step.labels, step.sp);
-    let stride = step.prefixes * sp;
+    let [in_b, stride, out_b, out_c] = step.rows();
     let first = v0 * LN;
-    let prev = &step.prev[b * sp + first..];
-    let table = &step.table[block..][..l * M];
+    let prev = &step.prev[b * in_b + first..];
+    let table = &step.table[block..][..step.labels * M];
     let mut acc = [[[A::ZERO; LN]; V]; M];
     for (a, e) in table.chunks_exact(M).enumerate() {
         let x = &prev[a * stride..][..V * LN];
@@ -182,7 +223,7 @@ fn tile_lanes<A: Acc, const LN: usize, const M: usize, const V: usize>(
     let top = &mut step.top[first..][..V * LN];
     let low = &mut step.low[first..][..V * LN];
     for (i, acc) in acc.iter().enumerate() {
-        let row = (b * l + c0 + i) * sp + first;
+        let row = b * out_b + (c0 + i) * out_c + first;
         let w = &step.w[row..][..V * LN];
         let out = &mut step.next[row..][..V * LN];
         for v in 0..V {
@@ -200,6 +241,18 @@ fn tile_lanes<A: Acc, const LN: usize, const M: usize, const V: usize>(
             }
         }
     }
+}
+
+/// The f32 step in portable tiles (tests of the vector ones).
+#[cfg(test)]
+pub(super) fn step_portable(step: &mut Step<'_, f32>) {
+    step_lanes::<f32, 8>(step)
+}
+
+/// The f32 step in AVX2 tiles (tests; the caller checks the features).
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) unsafe fn step_avx2(step: &mut Step<'_, f32>) {
+    avx2::step(step)
 }
 
 #[inline(always)]
@@ -232,10 +285,15 @@ impl Acc for f32 {
     }
     fn step(step: &mut Step<'_, Self>) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the processor has the features just detected.
-            return unsafe { avx2::step(step) };
+            if crate::simd::has_avx512() {
+                // SAFETY: the processor has the features just detected.
+                return unsafe { super::gemm512::step(step) };
+            }
+            if crate::simd::has_avx2() {
+                // SAFETY: the processor has the features just detected.
+                return unsafe { avx2::step(step) };
+            }
         }
         step_lanes::<f32, 8>(step)
     }
@@ -349,10 +407,10 @@ mod avx2 {
         v0: usize,
         block: usize,
     ) {
-        let (l, sp) = (step.labels, step.sp);
-        let stride = step.prefixes * sp;
+        let l = step.labels;
+        let [in_b, stride, out_b, out_c] = step.rows();
         let first = v0 * 8;
-        let mut x = step.prev.as_ptr().add(b * sp + first);
+        let mut x = step.prev.as_ptr().add(b * in_b + first);
         let mut e = step.table.as_ptr().add(block);
         let mut acc = [[_mm256_setzero_ps(); V]; M];
         for _ in 0..l {
@@ -379,7 +437,7 @@ mod avx2 {
             let mut top = _mm256_loadu_ps(top_at);
             let mut low = _mm256_loadu_ps(low_at as *const f32);
             for i in 0..M {
-                let row = (b * l + c0 + i) * sp + lane;
+                let row = b * out_b + (c0 + i) * out_c + lane;
                 let w = _mm256_loadu_ps(step.w.as_ptr().add(row));
                 let scaled = _mm256_mul_ps(acc[i][v], p);
                 let value = _mm256_mul_ps(scaled, w);
@@ -401,9 +459,9 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    /// Every tile shape against a plain loop, f32 (AVX2 where available)
+    /// Every tile shape against a plain loop, f32 (AVX-512 or AVX2 where available)
     /// and f64, with the lanes past `nvec` left alone.
-    fn check<A: Acc>(labels: usize, prefixes: usize, sp: usize, nvec: usize) {
+    fn check<A: Acc>(labels: usize, prefixes: usize, sp: usize, nvec: usize, backward: bool) {
         let states = labels * prefixes;
         let mut seed = 7_u64;
         let mut draw = || {
@@ -414,7 +472,11 @@ mod tests {
         let prev: Vec<A> = (0..states * sp).map(|_| draw()).collect();
         let w: Vec<A> = (0..states * sp).map(|_| draw()).collect();
         let p: Vec<A> = (0..sp).map(|s| A::from_f64(0.5 * (s % 3) as f64)).collect();
-        let table = pack_table(&weights, labels, prefixes);
+        let table = if backward {
+            pack_table_transposed(&weights, labels, prefixes)
+        } else {
+            pack_table(&weights, labels, prefixes)
+        };
         let mut next = vec![A::NAN; states * sp];
         let mut top = vec![A::ZERO; sp];
         let mut low = vec![0; sp];
@@ -431,20 +493,28 @@ mod tests {
             next: &mut next,
             top: &mut top,
             low: &mut low,
+            backward,
         });
         for s in 0..sp {
             let mut best = A::ZERO;
             for j in 0..states {
-                let (b, c) = (j / labels, j % labels);
                 let got = next[j * sp + s];
                 if s >= nvec * A::LANES {
                     assert!(got.to_f64().is_nan());
                     continue;
                 }
                 let mut acc = A::ZERO;
-                for a in 0..labels {
-                    let e = weights[a * states + b * labels + c];
-                    acc = prev[(a * prefixes + b) * sp + s].fma(e, acc);
+                for r in 0..labels {
+                    // Forward: j = b L + c, summed over a = r. Backward:
+                    // j = a k + b, summed over c = r.
+                    let (g, from) = if backward {
+                        let (a, b) = (j / prefixes, j % prefixes);
+                        (a * states + b * labels + r, b * labels + r)
+                    } else {
+                        let (b, c) = (j / labels, j % labels);
+                        (r * states + b * labels + c, r * prefixes + b)
+                    };
+                    acc = prev[from * sp + s].fma(weights[g], acc);
                 }
                 let want = (acc * p[s]) * w[j * sp + s];
                 assert_eq!(got.to_f64(), want.to_f64(), "state {j} lane {s}");
@@ -488,8 +558,10 @@ mod tests {
             (26, 1),
         ] {
             for nvec in 1..=6 {
-                check::<f32>(labels, prefixes, 48, nvec);
-                check::<f64>(labels, prefixes, 24, nvec);
+                for backward in [false, true] {
+                    check::<f32>(labels, prefixes, 48, nvec, backward);
+                    check::<f64>(labels, prefixes, 24, nvec, backward);
+                }
             }
         }
     }

@@ -12,6 +12,8 @@ use super::backward::{backward, MarginalSink};
 use super::float::CrfFloat;
 use super::forward::{forward, History, Workspace};
 use super::inputs::{validate, Chain, HigherOrderInputs, MAX_ORDER};
+use super::lanes::is_nan;
+use super::scaled_backward;
 use crate::array::{Array, ArrayView, DisplayShape};
 use crate::crf::CrfError;
 use crate::parallel::{self, SharedOutput};
@@ -47,9 +49,57 @@ pub struct HigherOrderGrads<T> {
 pub fn marginals<T: CrfFloat>(
     inputs: &HigherOrderInputs<'_, T>,
 ) -> Result<NgramMarginals<T>, CrfError> {
+    marginals_with(inputs, true)
+}
+
+/// [`marginals`], by the scaled passes where they apply when `scaled`.
+pub(crate) fn marginals_with<T: CrfFloat>(
+    inputs: &HigherOrderInputs<'_, T>,
+    scaled: bool,
+) -> Result<NgramMarginals<T>, CrfError> {
     let chain = validate(inputs)?;
     let mut outputs = factor_outputs(&chain);
     let shared = shared_outputs(&mut outputs);
+    if let Some(prep) = scaled_backward::prepare(&chain).filter(|_| scaled) {
+        let size = scaled_backward::block_size(&chain);
+        parallel::for_each_task(chain.batch.div_ceil(size), |i| {
+            let range = i * size..chain.batch.min((i + 1) * size);
+            let mut sinks: Vec<_> = range
+                .clone()
+                .map(|b| MarginalSink {
+                    // SAFETY: the task of b's block is the only one writing
+                    // sequence b's block.
+                    factors: unsafe { sequence_blocks(&chain, &shared, b) },
+                    tables: Default::default(),
+                    weight: T::ONE,
+                })
+                .collect();
+            let weight = vec![1.0; range.len()];
+            let (log_z, _) = scaled_backward::solve_block(
+                &chain,
+                &prep,
+                range.clone(),
+                &weight,
+                &mut sinks,
+                false,
+            );
+            for ((b, sink), log_z) in range.zip(&mut sinks).zip(log_z) {
+                match log_z {
+                    Some(z) if is_nan(z) => sink.fill_nan(&chain, chain.lengths[b]),
+                    Some(_) => {}
+                    None => {
+                        let mut ws = Workspace::new(&chain);
+                        let mut history = History::new(&chain, b);
+                        let log_z = forward(&chain, b, &mut ws, Some(&mut history));
+                        finish(&chain, b, &mut ws, &history, log_z, sink);
+                    }
+                }
+            }
+        });
+        return Ok(NgramMarginals {
+            orders: factor_arrays(&chain, outputs),
+        });
+    }
     parallel::for_each_task(chain.batch, |b| {
         let mut sink = MarginalSink {
             // SAFETY: task `b` is the only one writing sequence b's block.
@@ -84,6 +134,16 @@ pub fn nll_and_grad<T: CrfFloat>(
     tags: ArrayView<'_, i64>,
     d_nll: ArrayView<'_, T>,
 ) -> Result<HigherOrderGrads<T>, CrfError> {
+    nll_and_grad_with(inputs, tags, d_nll, true)
+}
+
+/// [`nll_and_grad`], by the scaled passes where they apply when `scaled`.
+pub(crate) fn nll_and_grad_with<T: CrfFloat>(
+    inputs: &HigherOrderInputs<'_, T>,
+    tags: ArrayView<'_, i64>,
+    d_nll: ArrayView<'_, T>,
+    scaled: bool,
+) -> Result<HigherOrderGrads<T>, CrfError> {
     let chain = validate(inputs)?;
     let (tags, width) = check_tags(&chain, inputs, tags)?;
     if d_nll.shape() != [chain.batch] {
@@ -96,39 +156,76 @@ pub fn nll_and_grad<T: CrfFloat>(
     let d_nll = d_nll.data();
     let mut outputs = factor_outputs(&chain);
     let shared = shared_outputs(&mut outputs);
-    let per_sequence = parallel::map_tasks(chain.batch, |b| {
-        let gold = &tags[b * width..b * width + chain.lengths[b]];
-        let mut tables: [Option<Vec<f64>>; MAX_ORDER] = std::array::from_fn(|i| {
+    let new_tables = || -> [Option<Vec<f64>>; MAX_ORDER] {
+        std::array::from_fn(|i| {
             let n = i + 1;
             (n <= chain.order && chain.has_table(n)).then(|| vec![0.0; chain.sizes[n]])
-        });
-        let mut sink = MarginalSink {
-            // SAFETY: task `b` is the only one writing sequence b's block.
-            factors: unsafe { sequence_blocks(&chain, &shared, b) },
-            tables: tables.each_mut().map(|t| t.as_deref_mut()),
-            weight: d_nll[b],
-        };
-        let mut ws = Workspace::new(&chain);
-        let mut history = History::new(&chain, b);
-        let log_z = forward(&chain, b, &mut ws, Some(&mut history));
-        let score = gold_score(&chain, b, gold);
-        let nll = if log_z == f64::NEG_INFINITY || score == f64::NEG_INFINITY {
-            f64::INFINITY
+        })
+    };
+    let gold = |b: usize| &tags[b * width..b * width + chain.lengths[b]];
+    // Per sequence (or per block's top-order table): NLL and table sums,
+    // in the order they are added up.
+    let per_sequence: Vec<(Option<T>, TableSums)> =
+        if let Some(prep) = scaled_backward::prepare(&chain).filter(|_| scaled) {
+            let size = scaled_backward::block_size(&chain);
+            let blocks = parallel::map_tasks(chain.batch.div_ceil(size), |i| {
+                let range = i * size..chain.batch.min((i + 1) * size);
+                let mut tables: Vec<_> = range.clone().map(|_| new_tables()).collect();
+                let mut sinks: Vec<_> = range
+                    .clone()
+                    .zip(tables.iter_mut())
+                    .map(|(b, tables)| MarginalSink {
+                        // SAFETY: the task of b's block is the only one
+                        // writing sequence b's block.
+                        factors: unsafe { sequence_blocks(&chain, &shared, b) },
+                        tables: tables.each_mut().map(|t| t.as_deref_mut()),
+                        weight: d_nll[b],
+                    })
+                    .collect();
+                let weight: Vec<f64> = range.clone().map(|b| d_nll[b].to_f64()).collect();
+                let want_top = chain.has_table(chain.order);
+                let (log_z, top) = scaled_backward::solve_block(
+                    &chain,
+                    &prep,
+                    range.clone(),
+                    &weight,
+                    &mut sinks,
+                    want_top,
+                );
+                let nll: Vec<T> = range
+                    .clone()
+                    .zip(&mut sinks)
+                    .zip(log_z)
+                    .map(|((b, sink), log_z)| match log_z {
+                        Some(z) => after_scaled(&chain, b, gold(b), z, sink),
+                        None => in_log_space(&chain, b, gold(b), sink),
+                    })
+                    .collect();
+                drop(sinks);
+                let mut parts: Vec<_> = nll.into_iter().map(Some).zip(tables).collect();
+                let mut last: [Option<Vec<f64>>; MAX_ORDER] = Default::default();
+                last[chain.order - 1] = top;
+                parts.push((None, last));
+                parts
+            });
+            blocks.into_iter().flatten().collect()
         } else {
-            log_z - score
+            parallel::map_tasks(chain.batch, |b| {
+                let mut tables = new_tables();
+                let mut sink = MarginalSink {
+                    // SAFETY: task `b` is the only one writing sequence b's block.
+                    factors: unsafe { sequence_blocks(&chain, &shared, b) },
+                    tables: tables.each_mut().map(|t| t.as_deref_mut()),
+                    weight: d_nll[b],
+                };
+                let nll = in_log_space(&chain, b, gold(b), &mut sink);
+                (Some(nll), tables)
+            })
         };
-        if d_nll[b] != T::ZERO || !log_z.is_finite() {
-            finish(&chain, b, &mut ws, &history, log_z, &mut sink);
-            if log_z.is_finite() {
-                subtract_counts(&chain, gold, &mut sink);
-            }
-        }
-        (T::from_f64(nll), tables)
-    });
     let mut table_sums: [Option<Vec<f64>>; MAX_ORDER] = Default::default();
     let mut nll = Vec::with_capacity(chain.batch);
     for (value, tables) in per_sequence {
-        nll.push(value);
+        nll.extend(value);
         for (sum, part) in table_sums.iter_mut().zip(tables) {
             if let Some(part) = part {
                 let sum = sum.get_or_insert_with(|| vec![0.0; part.len()]);
@@ -156,6 +253,59 @@ pub fn nll_and_grad<T: CrfFloat>(
         factors: factor_arrays(&chain, outputs),
         tables,
     })
+}
+
+/// One part of the tables' gradient, per order.
+type TableSums = [Option<Vec<f64>>; MAX_ORDER];
+
+/// NLL and gradient of sequence `b` by the log-space passes.
+fn in_log_space<T: CrfFloat>(
+    chain: &Chain<'_, T>,
+    b: usize,
+    gold: &[u32],
+    sink: &mut MarginalSink<'_, T>,
+) -> T {
+    let mut ws = Workspace::new(chain);
+    let mut history = History::new(chain, b);
+    let log_z = forward(chain, b, &mut ws, Some(&mut history));
+    if sink.weight != T::ZERO || !log_z.is_finite() {
+        finish(chain, b, &mut ws, &history, log_z, sink);
+        if log_z.is_finite() {
+            subtract_counts(chain, gold, sink);
+        }
+    }
+    nll_of(chain, b, gold, log_z)
+}
+
+/// What is left of sequence `b` after the scaled passes found `log_z` (and
+/// emitted its marginals if finite with a nonzero weight).
+fn after_scaled<T: CrfFloat>(
+    chain: &Chain<'_, T>,
+    b: usize,
+    gold: &[u32],
+    log_z: f64,
+    sink: &mut MarginalSink<'_, T>,
+) -> T {
+    if log_z.is_finite() {
+        if sink.weight != T::ZERO {
+            subtract_counts(chain, gold, sink);
+        }
+    } else if log_z != f64::NEG_INFINITY {
+        sink.fill_nan(chain, chain.lengths[b]);
+    }
+    nll_of(chain, b, gold, log_z)
+}
+
+/// `log Z - score(gold)`, `+inf` when either is `-inf`.
+fn nll_of<T: CrfFloat>(chain: &Chain<'_, T>, b: usize, gold: &[u32], log_z: f64) -> T {
+    let score = gold_score(chain, b, gold);
+    T::from_f64(
+        if log_z == f64::NEG_INFINITY || score == f64::NEG_INFINITY {
+            f64::INFINITY
+        } else {
+            log_z - score
+        },
+    )
 }
 
 /// After the forward pass: the backward pass when `log Z` is finite, NaN

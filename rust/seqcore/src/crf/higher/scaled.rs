@@ -48,7 +48,7 @@ use std::sync::OnceLock;
 
 use super::float::CrfFloat;
 use super::forward::{early_step, forward, Workspace};
-use super::gemm::{pack_table, Acc, Step};
+use super::gemm::{pack_table, pack_table_transposed, Acc, Step};
 use super::inputs::Chain;
 use super::lanes::{is_nan, row_max};
 use super::weights::{lower_weights, Outcome};
@@ -65,7 +65,7 @@ pub(crate) fn applies<T: CrfFloat>(chain: &Chain<'_, T>) -> bool {
 
 /// The combined table score of every full n-gram in f64, or `None` when a
 /// table holds NaN or `+inf`.
-fn combined_tables<T: CrfFloat>(chain: &Chain<'_, T>) -> Option<Vec<f64>> {
+pub(crate) fn combined_tables<T: CrfFloat>(chain: &Chain<'_, T>) -> Option<Vec<f64>> {
     let mut out = vec![0.0; chain.ngrams];
     for n in 1..=chain.order {
         if let Some(table) = chain.table(n) {
@@ -83,17 +83,20 @@ fn combined_tables<T: CrfFloat>(chain: &Chain<'_, T>) -> Option<Vec<f64>> {
 }
 
 /// The table weights of one accumulator type, shared by a call's blocks.
-struct Weights<A> {
+pub(crate) struct Weights<A> {
     /// `exp(tables - tmax)`, packed for the tiles.
     packed: Vec<A>,
+    /// The same packed for the backward product, and in index order.
+    pub transposed: Vec<A>,
+    pub plain: Vec<A>,
     tmax: f64,
-    a_min: A,
+    pub a_min: A,
     /// False when a finite table score has no normal weight in `A`.
-    usable: bool,
+    pub usable: bool,
 }
 
 impl<A: Acc> Weights<A> {
-    fn new(tables: &[f64], labels: usize, prefixes: usize) -> Self {
+    pub fn new(tables: &[f64], labels: usize, prefixes: usize) -> Self {
         let tmax = tables.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let tmax = if tmax == f64::NEG_INFINITY { 0.0 } else { tmax };
         let weights = exponentiate::<A>(tables, tmax);
@@ -107,6 +110,8 @@ impl<A: Acc> Weights<A> {
         }
         Self {
             packed: pack_table(&weights, labels, prefixes),
+            transposed: pack_table_transposed(&weights, labels, prefixes),
+            plain: weights,
             tmax,
             a_min: A::from_f64(A::TINY.to_f64() / smallest.to_f64()),
             usable,
@@ -184,18 +189,41 @@ fn solve_block<'w, T: CrfFloat>(
         out[b - first] = forward(chain, b, &mut ws, None);
     }
     if let Some(weights) = single {
-        todo = run_tier(chain, weights, &todo, &mut ws, &mut out[..], first);
+        todo = run_tier(chain, weights, &todo, &mut ws, &mut out[..], first, None);
     }
     if !todo.is_empty() {
         let weights = double();
         if weights.usable {
-            todo = run_tier(chain, weights, &todo, &mut ws, &mut out[..], first);
+            todo = run_tier(chain, weights, &todo, &mut ws, &mut out[..], first, None);
         }
     }
     for b in todo {
         out[b - first] = forward(chain, b, &mut ws, None);
     }
     out.into_iter().map(T::from_f64).collect()
+}
+
+/// The forward messages of a tier, kept for the backward pass
+/// (`scaled_backward`).
+pub(crate) struct Record<A> {
+    /// The tier's sequences in lane order (by decreasing length).
+    pub lanes: Vec<usize>,
+    /// Lanes per state row.
+    pub sp: usize,
+    /// `(len - N + 2, L^(N-1), sp)`: the messages after each position
+    /// from `N - 2` on (the first is the exponentiated log-space start),
+    /// each lane scaled as the forward left it.
+    pub alphas: Vec<A>,
+}
+
+impl<A> Default for Record<A> {
+    fn default() -> Self {
+        Self {
+            lanes: Vec::new(),
+            sp: 0,
+            alphas: Vec::new(),
+        }
+    }
 }
 
 /// Where a lane stands.
@@ -210,13 +238,14 @@ enum Lane {
 /// Runs `seqs` (all at least `N` long) through the scaled forward with
 /// accumulator `A`, writes the results of the untainted ones to
 /// `out[b - first]`, and returns the tainted ones.
-fn run_tier<T: CrfFloat, A: Acc>(
+pub(crate) fn run_tier<T: CrfFloat, A: Acc>(
     chain: &Chain<'_, T>,
     weights: &Weights<A>,
     seqs: &[usize],
     ws: &mut Workspace<T>,
     out: &mut [f64],
     first: usize,
+    record: Option<&mut Record<A>>,
 ) -> Vec<usize> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -228,16 +257,17 @@ fn run_tier<T: CrfFloat, A: Acc>(
             ws: &mut Workspace<T>,
             out: &mut [f64],
             first: usize,
+            record: Option<&mut Record<A>>,
         ) -> Vec<usize> {
-            tier_body(chain, weights, seqs, ws, out, first)
+            tier_body(chain, weights, seqs, ws, out, first, record)
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the processor has the features just detected.
-            return unsafe { wide(chain, weights, seqs, ws, out, first) };
+            return unsafe { wide(chain, weights, seqs, ws, out, first, record) };
         }
     }
-    tier_body(chain, weights, seqs, ws, out, first)
+    tier_body(chain, weights, seqs, ws, out, first, record)
 }
 
 #[inline(always)]
@@ -248,6 +278,7 @@ fn tier_body<T: CrfFloat, A: Acc>(
     ws: &mut Workspace<T>,
     out: &mut [f64],
     first: usize,
+    record: Option<&mut Record<A>>,
 ) -> Vec<usize> {
     if seqs.is_empty() {
         return Vec::new();
@@ -289,6 +320,15 @@ fn tier_body<T: CrfFloat, A: Acc>(
                 }
             }
         }
+    }
+    let mut record = record;
+    if let Some(r) = record.as_deref_mut() {
+        let at = states * sp;
+        r.alphas.clear();
+        r.alphas.resize((len(0) + 2 - order) * at, A::ZERO);
+        r.alphas[..at].copy_from_slice(prev.get());
+        r.lanes.clone_from(&lanes);
+        r.sp = sp;
     }
     let lower = (1..order).any(|n| chain.has_factor(n));
     if !lower {
@@ -362,6 +402,7 @@ fn tier_body<T: CrfFloat, A: Acc>(
             next: next.get_mut(),
             top: &mut top,
             low: &mut low,
+            backward: false,
         });
         for s in 0..active {
             if low[s] != 0 && state[s] == Lane::Running {
@@ -369,6 +410,10 @@ fn tier_body<T: CrfFloat, A: Acc>(
             }
         }
         std::mem::swap(&mut prev, &mut next);
+        if let Some(r) = record.as_deref_mut() {
+            let at = states * sp;
+            r.alphas[(t + 2 - order) * at..][..at].copy_from_slice(prev.get());
+        }
         // Lanes whose last position this was.
         let mut ending = active;
         while ending > 0 && len(ending - 1) == t + 1 {
@@ -509,13 +554,13 @@ pub(super) fn one_tier<T: CrfFloat>(chain: &Chain<'_, T>, single: bool) -> Vec<O
         if !weights.usable {
             return vec![None; chain.batch];
         }
-        run_tier(chain, &weights, &seqs, &mut ws, &mut out, 0)
+        run_tier(chain, &weights, &seqs, &mut ws, &mut out, 0, None)
     } else {
         let weights = Weights::<f64>::new(&tables, chain.labels, prefixes);
         if !weights.usable {
             return vec![None; chain.batch];
         }
-        run_tier(chain, &weights, &seqs, &mut ws, &mut out, 0)
+        run_tier(chain, &weights, &seqs, &mut ws, &mut out, 0, None)
     };
     (0..chain.batch)
         .map(|b| (seqs.contains(&b) && !tainted.contains(&b)).then_some(out[b]))

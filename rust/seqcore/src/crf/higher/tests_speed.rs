@@ -319,3 +319,52 @@ fn scaled_body<T: CrfFloat>(chain: &Chain<'_, T>, b: usize, ws: &mut Workspace<T
     }
     log_z
 }
+
+/// NLL and gradient of order 3 / 26 labels (scaled passes and log space)
+/// against the first-order chain with 50 labels, medians of interleaved
+/// rounds of thread CPU time.
+#[test]
+#[ignore]
+fn nll_and_grad_vs_first_order() {
+    use super::gradients::nll_and_grad_with;
+    let before = parallel::num_threads();
+    parallel::set_num_threads(1).unwrap();
+    let first = Setup::new(2, 50, &[1], &[2]).random_lengths();
+    let emissions = first.data[0].as_ref().unwrap();
+    let transitions = first.tables[1].as_ref().unwrap();
+    let zeros = vec![0.0_f32; 50];
+    let linear = LinearCrf::new(
+        ArrayView::new(emissions, &[BATCH, LEN, 50]).unwrap(),
+        Some(&first.lengths),
+        ArrayView::new(transitions, &[50, 50]).unwrap(),
+        &zeros,
+        &zeros,
+    )
+    .unwrap();
+    let mut rng = Rng(5);
+    let tags: Vec<i64> = (0..BATCH * LEN).map(|_| rng.below(26) as i64).collect();
+    let ones = vec![1.0_f32; BATCH];
+    let setup = Setup::new(3, 26, &[1, 2], &[3]).random_lengths();
+    let inputs = setup.inputs();
+    let tv = ArrayView::new(&tags, &[BATCH, LEN]).unwrap();
+    let dv = ArrayView::new(&ones, &[BATCH]).unwrap();
+    let (mut new, mut old, mut base) = (vec![], vec![], vec![]);
+    for _ in 0..9 {
+        new.push(once(|| {
+            drop(nll_and_grad_with(&inputs, tv, dv, true).unwrap())
+        }));
+        old.push(once(|| {
+            drop(nll_and_grad_with(&inputs, tv, dv, false).unwrap())
+        }));
+        base.push(once(|| drop(linear.nll_and_grad(tv, Some(&ones)).unwrap())));
+    }
+    let (new, old, base) = (median(new), median(old), median(base));
+    println!(
+        "N=3 L=26, factors 1-2, table 3: nll+grad {new:.2} ms (log space {old:.2} ms, {:.1}x faster); \
+         first order L=50 {base:.3} ms; ratio {:.1}x (log space {:.1}x)",
+        old / new,
+        new / base,
+        old / base
+    );
+    parallel::set_num_threads(before).unwrap();
+}
