@@ -28,8 +28,9 @@
 use super::float::CrfFloat;
 use super::forward::{History, Workspace};
 use super::inputs::{Chain, MAX_ORDER};
-use super::lanes::{is_nan, max_nan, row_max, safe_shift, with_avx2};
+use super::lanes::{is_nan, max_nan, row_max, safe_shift};
 use super::transpose::by_next_label;
+use crate::simd::widest;
 
 /// Where the n-gram marginals of one sequence go.
 pub(crate) struct MarginalSink<'o, T> {
@@ -137,18 +138,18 @@ fn fold_first_label<T: CrfFloat>(out: &mut [T], marginals: &[T], smaller: usize)
     }
 }
 
-with_avx2!(
+widest!(
     /// Runs the backward pass over sequence `b` after [`super::forward::forward`]
     /// kept its `history` and returned a finite `log_z`, and hands every
     /// position's marginals to `sink`.
-    fn backward => backward_body(
+    pub(crate) fn backward<T: CrfFloat>(
         chain: &Chain<'_, T>,
         b: usize,
         ws: &mut Workspace<T>,
         history: &History<T>,
         log_z: f64,
         sink: &mut MarginalSink<'_, T>,
-    ) -> ()
+    ) -> () => backward_body
 );
 
 #[inline(always)]

@@ -43,11 +43,12 @@
 
 use super::float::CrfFloat;
 use super::inputs::{validate, Chain, HigherOrderInputs};
-use super::lanes::{is_nan, max_nan, row_max, row_sum, safe_shift, with_avx2};
+use super::lanes::{is_nan, max_nan, row_max, row_sum, safe_shift};
 use super::scaled;
 use crate::array::Array;
 use crate::crf::CrfError;
 use crate::parallel;
+use crate::simd::widest;
 
 /// Buffers of one sequence's passes, sized for the chain.
 pub(crate) struct Workspace<T> {
@@ -123,16 +124,16 @@ pub(crate) fn log_partition_in_log_space<T: CrfFloat>(chain: &Chain<'_, T>) -> V
     })
 }
 
-with_avx2!(
+widest!(
     /// Runs the forward pass over sequence `b` and returns its `log Z` in
     /// f64 (`-inf` or NaN as soon as the messages are); with `history`, keeps
     /// the messages of every position.
-    fn forward => forward_body(
+    pub(crate) fn forward<T: CrfFloat>(
         chain: &Chain<'_, T>,
         b: usize,
         ws: &mut Workspace<T>,
         history: Option<&mut History<T>>,
-    ) -> f64
+    ) -> f64 => forward_body
 );
 
 #[inline(always)]

@@ -1,5 +1,5 @@
-//! Small vectorisable building blocks shared by the passes, and the switch
-//! that runs a pass compiled for AVX2 and FMA where the processor has them.
+//! Small vectorisable building blocks shared by the passes (which run
+//! compiled for the widest vectors the processor has: `crate::simd`).
 //!
 //! Reductions along a contiguous row (max or sum over the next label) do
 //! not vectorise as plain loops: LLVM may not reorder float additions. They
@@ -89,35 +89,6 @@ pub(crate) fn safe_shift<T: CrfFloat>(m: T) -> T {
         m
     }
 }
-
-/// Defines `fn $name<T: CrfFloat>(args) -> ret` that runs `$body(args)`
-/// compiled for AVX2 and FMA where the processor has them (twice the vector
-/// width of the x86-64 baseline, and one instruction per `mul_add`), else
-/// as compiled. Both versions compute the same bits: no multiply-add is
-/// fused unless written as `mul_add`. `$body` and everything hot it calls
-/// must be `#[inline(always)]` to be compiled for the wider target.
-macro_rules! with_avx2 {
-    ($(#[$meta:meta])* fn $name:ident => $body:ident ($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty) => {
-        $(#[$meta])*
-        pub(crate) fn $name<T: CrfFloat>($($arg: $ty),*) -> $ret {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2<T: CrfFloat>($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the processor supports the features just detected.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $body($($arg),*)
-        }
-    };
-}
-pub(crate) use with_avx2;
 
 #[cfg(test)]
 mod tests {

@@ -14,12 +14,13 @@ use std::time::Instant;
 use super::float::CrfFloat;
 use super::forward::{log_partition_in_log_space, Workspace};
 use super::inputs::{validate, Chain, HigherOrderInputs, MAX_ORDER};
-use super::lanes::{row_max, row_sum, safe_shift, with_avx2};
+use super::lanes::{row_max, row_sum, safe_shift};
 use super::tests_brute::Rng;
 use super::*;
 use crate::array::ArrayView;
 use crate::crf::linear::LinearCrf;
 use crate::parallel;
+use crate::simd::widest;
 
 const BATCH: usize = 32;
 const LEN: usize = 128;
@@ -269,9 +270,9 @@ fn scaled_log_partition<T: CrfFloat>(chain: &Chain<'_, T>) -> Vec<f64> {
         .collect()
 }
 
-with_avx2!(
+widest!(
     /// The scaled forward over one sequence.
-    fn scaled_forward => scaled_body(chain: &Chain<'_, T>, b: usize, ws: &mut Workspace<T>) -> f64
+    pub(crate) fn scaled_forward<T: CrfFloat>(chain: &Chain<'_, T>, b: usize, ws: &mut Workspace<T>) -> f64 => scaled_body
 );
 
 #[inline(always)]

@@ -16,9 +16,10 @@
 use super::float::CrfFloat;
 use super::forward::Workspace;
 use super::inputs::{validate, Chain, HigherOrderInputs};
-use super::lanes::{is_nan, row_max, with_avx2};
+use super::lanes::{is_nan, row_max};
 use crate::crf::CrfError;
 use crate::parallel;
+use crate::simd::widest;
 
 /// A labelling of one sequence and its score.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,13 +130,13 @@ impl<T: CrfFloat> MaxTables<T> {
     }
 }
 
-with_avx2!(
+widest!(
     /// Runs the max-plus forward pass over sequence `b` (length >= 1).
-    fn max_tables => max_tables_body(
+    pub(crate) fn max_tables<T: CrfFloat>(
         chain: &Chain<'_, T>,
         b: usize,
         ws: &mut Workspace<T>,
-    ) -> MaxTables<T>
+    ) -> MaxTables<T> => max_tables_body
 );
 
 #[inline(always)]
