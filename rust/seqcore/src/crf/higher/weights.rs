@@ -47,20 +47,26 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
     g0: usize,
     rows: &mut [A],
 ) -> [Outcome; LN] {
-    let (order, states) = (chain.order, chain.states);
+    let states = chain.states;
+    // The highest order below N with a factor: a state's weight depends on
+    // its last `top_order` labels only, so only `distinct` weights are
+    // computed (26, not 676, for a unary factor at order 3 with 26 labels)
+    // and then copied to the other states.
+    let top_order = (1..chain.order).rev().find(|&n| chain.has_factor(n)).unwrap_or(0);
+    let distinct = chain.sizes[top_order];
     let zeros = [T::ZERO; 0];
-    // The order-(N-1) factors (or zeros), transposed into w.
+    // The top order's factors (or zeros), transposed into w.
     let top: [&[T]; LN] = std::array::from_fn(|q| match seqs[q] {
-        Some(b) => chain.factor_row(order - 1, b, t).unwrap_or(&zeros),
-        None => &zeros,
+        Some(b) if top_order > 0 => chain.factor_row(top_order, b, t).unwrap_or(&zeros),
+        _ => &zeros,
     });
-    transpose_rows(&top, states, w, sp, g0);
+    transpose_rows(&top, distinct, w, sp, g0);
     // Lower orders, transposed into `rows` (order n at `sizes[n] - L`
     // times LN onwards: L, L^2, ... back to back).
     let mut lower = [(0, 0); 2];
     let mut count = 0;
     let mut at = 0;
-    for n in 1..order - 1 {
+    for n in 1..top_order {
         let size = chain.sizes[n];
         if chain.has_factor(n) {
             let src: [Option<&[T]>; LN] =
@@ -75,7 +81,14 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
         }
         at += size * LN;
     }
-    let (m, under) = finish::<A, LN>(w, sp, g0, states, rows, &lower[..count]);
+    let (m, under) = finish::<A, LN>(w, sp, g0, distinct, rows, &lower[..count]);
+    for j in distinct..states {
+        // Row `j mod distinct` comes before row `j` and is final. (A fixed
+        // size copy: a few vector moves, not a `memmove` call per row.)
+        let from = (j % distinct) * sp + g0;
+        let lanes: [A; LN] = *lanes_mut::<A, LN>(&mut w[from..], 0);
+        *lanes_mut::<A, LN>(&mut w[j * sp..], g0) = lanes;
+    }
     std::array::from_fn(|q| {
         if seqs[q].is_none() {
             Outcome::Shift(0.0)
