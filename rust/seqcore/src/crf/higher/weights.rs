@@ -52,7 +52,10 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
     // its last `top_order` labels only, so only `distinct` weights are
     // computed (26, not 676, for a unary factor at order 3 with 26 labels)
     // and then copied to the other states.
-    let top_order = (1..chain.order).rev().find(|&n| chain.has_factor(n)).unwrap_or(0);
+    let top_order = (1..chain.order)
+        .rev()
+        .find(|&n| chain.has_factor(n))
+        .unwrap_or(0);
     let distinct = chain.sizes[top_order];
     let zeros = [T::ZERO; 0];
     // The top order's factors (or zeros), transposed into w.
