@@ -79,8 +79,11 @@ pub(crate) struct Step<'s, A> {
     pub table: &'s [A],
     /// `(L^(N-1), sp)`.
     pub prev: &'s [A],
-    /// `(L^(N-1), sp)`: the lower-order weights of this position.
+    /// `(L^(N-1), sp)`: the lower-order weights of this position; output
+    /// state `b L + c` takes row `(b mod w_prefixes) L + c` (forward; the
+    /// backward passes weights of 1 and `w_prefixes = prefixes`).
     pub w: &'s [A],
+    pub w_prefixes: usize,
     /// `(sp,)`: each lane's rescaling (0 for a lane that is not computed).
     pub p: &'s [A],
     /// Nonzero messages below this are an underflow (see `scaled.rs`).
@@ -111,6 +114,22 @@ impl<A> Step<'_, A> {
         } else {
             // Inputs a k + b, outputs b L + c.
             [sp, k * sp, l * sp, sp]
+        }
+    }
+
+    /// Where the weights of prefix `b`'s output row for label `c0` start,
+    /// and the step to the next label's: the output rows themselves, but
+    /// in the forward prefix `b mod w_prefixes` (see `w_prefixes`).
+    #[inline(always)]
+    pub(super) fn w_rows(&self, b: usize, c0: usize) -> (usize, usize) {
+        if self.backward {
+            let [_, _, out_b, out_c] = self.rows();
+            (b * out_b + c0 * out_c, out_c)
+        } else {
+            (
+                ((b % self.w_prefixes) * self.labels + c0) * self.sp,
+                self.sp,
+            )
         }
     }
 }
@@ -219,12 +238,14 @@ fn tile_lanes<A: Acc, const LN: usize, const M: usize, const V: usize>(
             }
         }
     }
+    let (w_start, w_step) = step.w_rows(b, c0);
     let p = &step.p[first..][..V * LN];
     let top = &mut step.top[first..][..V * LN];
     let low = &mut step.low[first..][..V * LN];
     for (i, acc) in acc.iter().enumerate() {
         let row = b * out_b + (c0 + i) * out_c + first;
-        let w = &step.w[row..][..V * LN];
+        let w_row = w_start + i * w_step + first;
+        let w = &step.w[w_row..][..V * LN];
         let out = &mut step.next[row..][..V * LN];
         for v in 0..V {
             for q in 0..LN {
@@ -389,6 +410,7 @@ mod avx2 {
         assert!(step.prev.len() >= step.labels * step.prefixes * step.sp);
         assert!(step.next.len() >= step.labels * step.prefixes * step.sp);
         assert!(step.w.len() >= step.labels * step.prefixes * step.sp);
+        assert!(step.w_prefixes >= 1 && step.w_prefixes <= step.prefixes);
         assert!(step.p.len() >= step.nvec * 8 && step.top.len() >= step.nvec * 8);
         assert!(step.low.len() >= step.nvec * 8 && step.nvec * 8 <= step.sp);
         assert!(step.table.len() >= step.labels * step.labels * step.prefixes);
@@ -429,6 +451,7 @@ mod avx2 {
         }
         let zero = _mm256_setzero_ps();
         let a_min = _mm256_set1_ps(step.a_min);
+        let (w_start, w_step) = step.w_rows(b, c0);
         for v in 0..V {
             let lane = first + v * 8;
             let p = _mm256_loadu_ps(step.p.as_ptr().add(lane));
@@ -438,7 +461,8 @@ mod avx2 {
             let mut low = _mm256_loadu_ps(low_at as *const f32);
             for i in 0..M {
                 let row = b * out_b + (c0 + i) * out_c + lane;
-                let w = _mm256_loadu_ps(step.w.as_ptr().add(row));
+                let w_row = w_start + i * w_step + lane;
+                let w = _mm256_loadu_ps(step.w.as_ptr().add(w_row));
                 let scaled = _mm256_mul_ps(acc[i][v], p);
                 let value = _mm256_mul_ps(scaled, w);
                 _mm256_storeu_ps(step.next.as_mut_ptr().add(row), value);
@@ -462,6 +486,21 @@ mod tests {
     /// Every tile shape against a plain loop, f32 (AVX-512 or AVX2 where available)
     /// and f64, with the lanes past `nvec` left alone.
     fn check<A: Acc>(labels: usize, prefixes: usize, sp: usize, nvec: usize, backward: bool) {
+        check_with::<A>(labels, prefixes, sp, nvec, backward, prefixes);
+        // Forward weights that depend on the last labels only.
+        if !backward && prefixes > 1 {
+            check_with::<A>(labels, prefixes, sp, nvec, backward, 1);
+        }
+    }
+
+    fn check_with<A: Acc>(
+        labels: usize,
+        prefixes: usize,
+        sp: usize,
+        nvec: usize,
+        backward: bool,
+        w_prefixes: usize,
+    ) {
         let states = labels * prefixes;
         let mut seed = 7_u64;
         let mut draw = || {
@@ -488,6 +527,7 @@ mod tests {
             table: &table,
             prev: &prev,
             w: &w,
+            w_prefixes,
             p: &p,
             a_min: A::from_f64(0.01),
             next: &mut next,
@@ -516,7 +556,12 @@ mod tests {
                     };
                     acc = prev[from * sp + s].fma(weights[g], acc);
                 }
-                let want = (acc * p[s]) * w[j * sp + s];
+                let w_row = if backward {
+                    j
+                } else {
+                    (j / labels % w_prefixes) * labels + j % labels
+                };
+                let want = (acc * p[s]) * w[w_row * sp + s];
                 assert_eq!(got.to_f64(), want.to_f64(), "state {j} lane {s}");
                 if want > best {
                     best = want;

@@ -33,6 +33,7 @@ pub(super) unsafe fn step(step: &mut Step<'_, f32>) {
     let rows = step.labels * step.prefixes * step.sp;
     assert!(step.prev.len() >= rows && step.next.len() >= rows && step.w.len() >= rows);
     assert!(step.nvec * 8 <= step.sp && step.p.len() >= step.sp);
+    assert!(step.w_prefixes >= 1 && step.w_prefixes <= step.prefixes);
     assert!(step.top.len() >= step.sp && step.low.len() >= step.sp);
     assert!(step.table.len() >= step.labels * step.labels * step.prefixes);
     let l = step.labels;
@@ -118,6 +119,7 @@ unsafe fn tile<const M: usize, const V: usize>(step: &mut Step<'_, f32>, t: &Til
     }
     let zero = _mm512_setzero_ps();
     let a_min = _mm512_set1_ps(step.a_min);
+    let (w_start, w_step) = step.w_rows(t.b, t.c0);
     for v in 0..V {
         let lane = t.first + v * 16;
         let m = mask[v];
@@ -127,7 +129,8 @@ unsafe fn tile<const M: usize, const V: usize>(step: &mut Step<'_, f32>, t: &Til
         let mut under: __mmask16 = 0;
         for i in 0..M {
             let row = t.b * out_b + (t.c0 + i) * out_c + lane;
-            let w = _mm512_maskz_loadu_ps(m, step.w.as_ptr().add(row));
+            let w_row = w_start + i * w_step + lane;
+            let w = _mm512_maskz_loadu_ps(m, step.w.as_ptr().add(w_row));
             let scaled = _mm512_mul_ps(acc[i][v], p);
             let value = _mm512_mul_ps(scaled, w);
             _mm512_mask_storeu_ps(step.next.as_mut_ptr().add(row), m, value);
@@ -192,6 +195,7 @@ mod tests {
                             table: &table,
                             prev: &prev,
                             w: &w,
+                            w_prefixes: if backward { prefixes } else { 1 },
                             p: &p,
                             a_min: 1e-3,
                             next: &mut next,

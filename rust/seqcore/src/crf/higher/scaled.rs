@@ -51,7 +51,7 @@ use super::forward::{early_step, forward, Workspace};
 use super::gemm::{pack_table, pack_table_transposed, Acc, Step};
 use super::inputs::Chain;
 use super::lanes::{is_nan, row_max};
-use super::weights::{lower_weights, Outcome};
+use super::weights::{lower_weights, weight_prefixes, Outcome};
 use crate::parallel;
 
 /// The most sequences in one block (lanes of the product).
@@ -397,6 +397,11 @@ fn tier_body<T: CrfFloat, A: Acc>(
             table: &weights.packed,
             prev: prev.get(),
             w: w.get(),
+            w_prefixes: if lower {
+                weight_prefixes(chain)
+            } else {
+                chain.sizes[order - 2]
+            },
             p: &p,
             a_min: weights.a_min,
             next: next.get_mut(),

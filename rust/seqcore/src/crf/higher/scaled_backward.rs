@@ -48,7 +48,7 @@ use super::inputs::Chain;
 use super::lanes::is_nan;
 use super::scaled::{applies, combined_tables, run_tier, Record, Weights};
 use super::table_grad::{accumulate, Operands};
-use super::weights::lower_weights;
+use super::weights::{lower_weights, spread_rows};
 use crate::simd::widest;
 
 widest!(
@@ -184,6 +184,7 @@ fn backward_body<T: CrfFloat, A: Acc>(
             table: &weights.transposed,
             prev: &v,
             w: &ones,
+            w_prefixes: k,
             p: &p,
             a_min: weights.a_min,
             next: &mut next,
@@ -281,6 +282,8 @@ fn weights_of<T: CrfFloat, A: Acc, const LN: usize>(
         (s < active && live[s]).then(|| lanes[s])
     });
     lower_weights(chain, &seqs, t, w, sp, g0, rows);
+    // Read row by row below, so every state's row is written.
+    spread_rows::<T, A, LN>(chain, w, sp, g0);
 }
 
 /// Scratch for the marginals of one lane.

@@ -47,16 +47,12 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
     g0: usize,
     rows: &mut [A],
 ) -> [Outcome; LN] {
-    let states = chain.states;
     // The highest order below N with a factor: a state's weight depends on
-    // its last `top_order` labels only, so only `distinct` weights are
-    // computed (26, not 676, for a unary factor at order 3 with 26 labels)
-    // and then copied to the other states.
-    let top_order = (1..chain.order)
-        .rev()
-        .find(|&n| chain.has_factor(n))
-        .unwrap_or(0);
-    let distinct = chain.sizes[top_order];
+    // its last `top_order` labels only, so only the first `distinct` rows
+    // are computed (26, not 676, for a unary factor at order 3 with 26
+    // labels); see `weight_prefixes`.
+    let top_order = top_factor_order(chain);
+    let distinct = chain.sizes[top_order.max(1)];
     let zeros = [T::ZERO; 0];
     // The top order's factors (or zeros), transposed into w.
     let top: [&[T]; LN] = std::array::from_fn(|q| match seqs[q] {
@@ -85,13 +81,6 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
         at += size * LN;
     }
     let (m, under) = finish::<A, LN>(w, sp, g0, distinct, rows, &lower[..count]);
-    for j in distinct..states {
-        // Row `j mod distinct` comes before row `j` and is final. (A fixed
-        // size copy: a few vector moves, not a `memmove` call per row.)
-        let from = (j % distinct) * sp + g0;
-        let lanes: [A; LN] = *lanes_mut::<A, LN>(&mut w[from..], 0);
-        *lanes_mut::<A, LN>(&mut w[j * sp..], g0) = lanes;
-    }
     std::array::from_fn(|q| {
         if seqs[q].is_none() {
             Outcome::Shift(0.0)
@@ -105,6 +94,41 @@ pub(crate) fn lower_weights<T: CrfFloat, A: Acc, const LN: usize>(
             Outcome::Shift(m[q].to_f64())
         }
     })
+}
+
+/// The highest order below N that has a factor (0 for none).
+fn top_factor_order<T: CrfFloat>(chain: &Chain<'_, T>) -> usize {
+    (1..chain.order)
+        .rev()
+        .find(|&n| chain.has_factor(n))
+        .unwrap_or(0)
+}
+
+/// How many state prefixes [`lower_weights`] writes: state `b L + c` has
+/// the weight of row `(b mod prefixes) L + c`, so only the first
+/// `prefixes * L` rows are written (a weight depends only on the last
+/// labels that some factor sees).
+pub(crate) fn weight_prefixes<T: CrfFloat>(chain: &Chain<'_, T>) -> usize {
+    chain.sizes[top_factor_order(chain).max(1) - 1]
+}
+
+/// Copies the rows [`lower_weights`] wrote (lanes `g0..g0 + LN`) to every
+/// state, for passes that read `w` row by row.
+#[inline(always)]
+pub(crate) fn spread_rows<T: CrfFloat, A: Acc, const LN: usize>(
+    chain: &Chain<'_, T>,
+    w: &mut [A],
+    sp: usize,
+    g0: usize,
+) {
+    let distinct = weight_prefixes(chain) * chain.labels;
+    for j in distinct..chain.states {
+        // Row `j mod distinct` comes before row `j` and is final. (A fixed
+        // size copy: a few vector moves, not a `memmove` call per row.)
+        let from = (j % distinct) * sp + g0;
+        let lanes: [A; LN] = *lanes_mut::<A, LN>(&mut w[from..], 0);
+        *lanes_mut::<A, LN>(&mut w[j * sp..], g0) = lanes;
+    }
 }
 
 /// Adds the lower orders (`(offset in rows, L^n)` each) to every state
