@@ -53,6 +53,7 @@ use super::inputs::Chain;
 use super::lanes::{is_nan, row_max};
 use super::weights::{lower_weights, weight_prefixes, Outcome};
 use crate::parallel;
+use crate::simd::widest;
 
 /// The most sequences in one block (lanes of the product).
 const BLOCK: usize = 64;
@@ -119,29 +120,22 @@ impl<A: Acc> Weights<A> {
     }
 }
 
-/// `exp(x - tmax)` of every table score, compiled for FMA where the
-/// processor has it (else each `mul_add` of the `exp` is a library call).
-fn exponentiate<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> {
-    #[inline(always)]
-    fn body<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> {
-        tables
-            .iter()
-            .map(|&x| A::from_f64(x - tmax).exp_lanes())
-            .collect()
+widest!(
+    /// `exp(x - tmax)` of every table score, compiled for FMA where the
+    /// processor has it (else each `mul_add` of the `exp` is a library
+    /// call).
+    fn exponentiate<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> => exponentiate_body
+);
+
+#[inline(always)]
+fn exponentiate_body<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> {
+    // A plain loop, not `collect`: `collect`'s code is not inlined here,
+    // so it would be compiled without FMA.
+    let mut out = vec![A::ZERO; tables.len()];
+    for (o, &x) in out.iter_mut().zip(tables) {
+        *o = A::from_f64(x - tmax).exp_lanes();
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn wide<A: Acc>(tables: &[f64], tmax: f64) -> Vec<A> {
-            body(tables, tmax)
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor has the features just detected.
-            return unsafe { wide(tables, tmax) };
-        }
-    }
-    body(tables, tmax)
+    out
 }
 
 /// `log Z` of every sequence by the scaled forward, or `None` when the
