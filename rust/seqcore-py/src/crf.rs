@@ -4,7 +4,7 @@ use numpy::IntoPyArray;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use seqcore::crf::linear::{CrfFloat, LinearCrf};
+use seqcore::crf::linear::LinearCrf;
 
 use crate::arrays::{borrow, common_dtype, lengths_arg, owned_to_numpy, view, Dtype};
 use crate::enter::enter;
@@ -133,9 +133,10 @@ fn crf_nll<'py>(
     })
 }
 
-fn paths_list<'py, T: CrfFloat + Into<f64>>(
+/// Per path, a `(labels, score)` tuple (first or higher order).
+pub fn paths_list<'py, T: Copy + Into<f64>>(
     py: Python<'py>,
-    paths: &[seqcore::crf::linear::Path<T>],
+    paths: &[seqcore::crf::Path<T>],
 ) -> PyResult<Bound<'py, PyList>> {
     PyList::new(
         py,
@@ -183,7 +184,7 @@ fn crf_nbest<'py>(
 }
 
 /// A score as f64 (generic, so one body serves f32 and f64).
-fn widen<T: Into<f64>>(score: T) -> f64 {
+pub fn widen<T: Into<f64>>(score: T) -> f64 {
     score.into()
 }
 

@@ -7,10 +7,11 @@ use numpy::{IntoPyArray, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-use seqcore::crf::higher::{self, CrfFloat, HigherOrderInputs, LabelPath, MAX_ORDER};
+use seqcore::crf::higher::{self, HigherOrderInputs, MAX_ORDER};
 use seqcore::ArrayView;
 
 use crate::arrays::{borrow, dtype_of, lengths_arg, owned_to_numpy, view, Dtype};
+use crate::crf::{paths_list, widen};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
@@ -124,19 +125,6 @@ fn optional_arrays<'py, T: numpy::Element>(
     PyList::new(py, items)
 }
 
-fn paths_tuple<'py, T: CrfFloat + Into<f64>>(
-    py: Python<'py>,
-    paths: &[LabelPath<T>],
-) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(
-        py,
-        paths
-            .iter()
-            .map(|p| (p.labels.clone(), p.score.into()).into_pyobject(py))
-            .collect::<PyResult<Vec<_>>>()?,
-    )
-}
-
 /// log Z per sequence.
 #[pyfunction]
 fn hocrf_log_partition<'py>(
@@ -231,13 +219,8 @@ fn hocrf_nbest<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     with_inputs!(order, num_labels, factors, tables, lengths, T, inputs => {
         let out = enter(py, || higher::nbest(&inputs, k))?.map_err(ToPyErr::to_py_err)?;
-        PyList::new(py, out.iter().map(|p| paths_tuple(py, p)).collect::<PyResult<Vec<_>>>()?)
+        PyList::new(py, out.iter().map(|p| paths_list(py, p)).collect::<PyResult<Vec<_>>>()?)
     })
-}
-
-/// A score as f64 (generic, so one body serves f32 and f64).
-fn widen<T: Into<f64>>(score: T) -> f64 {
-    score.into()
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

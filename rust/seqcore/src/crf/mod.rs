@@ -11,3 +11,15 @@ pub mod higher;
 pub mod linear;
 
 pub use error::CrfError;
+
+/// A labelling of one sequence and its score: what Viterbi and n-best give,
+/// for first and higher order alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path<T> {
+    /// One label per position (empty when the sequence has no allowed path
+    /// or unusable scores).
+    pub labels: Vec<u32>,
+    /// The sum of the labelling's scores (emissions, transitions, start and
+    /// end at first order; n-gram scores at higher order).
+    pub score: T,
+}

@@ -21,14 +21,9 @@ use crate::crf::CrfError;
 use crate::parallel;
 use crate::simd::widest;
 
-/// A labelling of one sequence and its score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LabelPath<T> {
-    /// One label per position.
-    pub labels: Vec<u32>,
-    /// The sum of the labelling's n-gram scores.
-    pub score: T,
-}
+/// A labelling of one sequence and its score (the same type as the
+/// first-order chain's).
+pub type LabelPath<T> = crate::crf::Path<T>;
 
 /// The best labelling of every sequence, with its score.
 ///

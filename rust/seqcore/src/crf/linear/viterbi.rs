@@ -15,15 +15,7 @@ use super::CrfFloat;
 use crate::parallel;
 use crate::simd::widest;
 
-/// A label path and its score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Path<T> {
-    /// One label per position (empty when the sequence has no allowed path
-    /// or unusable scores; see [`LinearCrf::viterbi`]).
-    pub labels: Vec<u32>,
-    /// `start[y_0] + sum_t emissions[t, y_t] + sum_t T[y_{t-1}, y_t] + end[y_{n-1}]`.
-    pub score: T,
-}
+pub use crate::crf::Path;
 
 /// The transitions padded for `max_plus`, shared by the sequences of a call.
 pub(super) struct MaxPlus<T> {
