@@ -1,8 +1,8 @@
 //! Encoding and decoding with multi-word tokens.
 
-use super::id_pairs;
+use super::{block_simd, id_pairs};
 use super::{
-    pack, pair_bit, piece_hash, MultiWord, MAX_ORDER, NONE, NOT_WHOLE, STARTS_BY_BYTES,
+    pack, piece_hash, MultiWord, MAX_ORDER, NONE, NOT_WHOLE, STARTS_BY_BYTES,
     STARTS_BY_IDS, WINDOW, WORD,
 };
 use crate::tokenize::added::{Segment, SpecialPolicy};
@@ -30,7 +30,9 @@ impl MultiWord {
             match segment {
                 Segment::Token(id, ..) => out.push(id),
                 Segment::Text(start, end) => {
-                    if self.orders == [2] {
+                    if self.orders == [2] && std::env::var_os("OLD").is_some() {
+                        self.encode_segment_bigrams_streaming(base, &text[start..end], &mut out)?
+                    } else if self.orders == [2] {
                         self.encode_segment_bigrams(base, &text[start..end], &mut out)?
                     } else {
                         self.encode_segment(base, &text[start..end], &mut out)?
@@ -50,7 +52,7 @@ impl MultiWord {
     /// is one probe of the bigram table per piece, without branches on the
     /// words where both pieces are one token each. Gives the same ids as
     /// [`Self::encode_segment`].
-    pub(super) fn encode_segment_bigrams(
+    pub(super) fn encode_segment_bigrams_streaming(
         &self,
         base: &Tokenizer,
         segment: &str,
@@ -192,8 +194,8 @@ impl MultiWord {
             };
             let fast_start =
                 flags & STARTS_BY_IDS != 0 && i + 1 < pieces.len() && whole[i + 1] != NONE && {
-                    let bit = pair_bit(first, whole[i + 1]);
-                    self.pair_bits[bit / 64] & (1 << (bit % 64)) != 0
+                    let bit = block_simd::filter_bit(first, whole[i + 1]);
+                    self.pair_bits[bit / 32] & (1 << (bit % 32)) != 0
                 };
             let slow_start = match first {
                 NONE => {

@@ -22,31 +22,31 @@ const WAYS: usize = 4;
 struct Bucket {
     /// `first << 32 | second`, or [`EMPTY`].
     keys: [u64; WAYS],
-    ids: [u32; WAYS],
+    /// The ids of the four keys, then [`ABSENT`] four times: the answer
+    /// when no way matches, so that the probe needs no branch.
+    ids: [u32; 2 * WAYS],
 }
 
 impl Bucket {
     /// The id stored for `k` (or [`ABSENT`]), and whether a way is empty.
     #[inline(always)]
     fn probe(&self, k: u64) -> (u32, bool) {
-        let mut found = ABSENT;
+        let mut hits = 0u32;
         let mut open = false;
         for way in 0..WAYS {
-            // Selects, not branches.
-            found = if self.keys[way] == k {
-                self.ids[way]
-            } else {
-                found
-            };
+            hits |= u32::from(self.keys[way] == k) << way;
             open |= self.keys[way] == EMPTY;
         }
-        (found, open)
+        // The matching way, or WAYS (an ABSENT slot) when none matches:
+        // an index, not a branch, since which way matches is random.
+        let way = (hits | 1 << WAYS).trailing_zeros() as usize;
+        (self.ids[way], open)
     }
 }
 
 const EMPTY_BUCKET: Bucket = Bucket {
     keys: [EMPTY; WAYS],
-    ids: [ABSENT; WAYS],
+    ids: [ABSENT; 2 * WAYS],
 };
 
 #[derive(Debug, Clone)]

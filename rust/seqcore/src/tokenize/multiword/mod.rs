@@ -19,6 +19,8 @@ use crate::tokenize::error::TokenizeError;
 use crate::tokenize::tokenizer::Tokenizer;
 use crate::tokenize::vocab::TokenKind;
 
+mod bigrams;
+mod block_simd;
 mod counts;
 mod encode;
 mod id_pairs;
@@ -65,15 +67,6 @@ const WINDOW: usize = 1024;
 /// `whole` entry of a piece that is not one base token.
 const NONE: u32 = u32::MAX;
 
-/// Size of the (first id, second id) filter, in bits (16 KiB: stays in
-/// the first-level cache; 5,000 bigrams set under 4% of it).
-const PAIR_BITS: usize = 1 << 17;
-
-fn pair_bit(first: u32, second: u32) -> usize {
-    let key = (u64::from(first) << 32) | u64::from(second);
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 17)) as usize
-}
-
 /// Up to four ids as one hash key.
 fn pack(ids: &[u32]) -> u128 {
     ids.iter()
@@ -103,10 +96,10 @@ pub struct MultiWord {
     /// (ids are below 2^24): one probe per piece answers both questions.
     /// Built on the first bigram encode, so loading stays fast.
     lookup: std::sync::OnceLock<FxHashMap<Box<[u8]>, u32>>,
-    /// A bit per hash of (first id, second id) of every `by_ids` n-gram:
-    /// most positions where a first word occurs fail this test, which
-    /// costs one load instead of a hash-map probe.
-    pair_bits: Vec<u64>,
+    /// A bit per hash of (first id, second id) of every `by_ids` n-gram
+    /// ([`block_simd::filter_bit`]): most positions where a first word
+    /// occurs fail this test, which costs one load instead of a probe.
+    pair_bits: Vec<u32>,
     /// The other n-grams (a word the base splits, or over 4 words), keyed by
     /// joined bytes -> (id, order), with hashes of their first words.
     by_bytes: FxHashMap<Box<[u8]>, ByBytes>,
@@ -137,7 +130,7 @@ impl MultiWord {
         }
         let mut bigrams = Vec::new();
         let mut by_ids: [FxHashMap<u128, u32>; 2] = Default::default();
-        let mut pair_bits = vec![0u64; PAIR_BITS / 64];
+        let mut pair_bits = vec![0u32; (1 << block_simd::FILTER_BITS) / 32];
         let mut by_bytes = FxHashMap::default();
         let mut first_hashes = FxHashSet::default();
         let mut seen = FxHashSet::default();
@@ -172,8 +165,8 @@ impl MultiWord {
             match ids {
                 Some(ids) if ids.len() <= 4 => {
                     flags[ids[0] as usize] |= STARTS_BY_IDS;
-                    let bit = pair_bit(ids[0], ids[1]);
-                    pair_bits[bit / 64] |= 1 << (bit % 64);
+                    let bit = block_simd::filter_bit(ids[0], ids[1]);
+                    pair_bits[bit / 32] |= 1 << (bit % 32);
                     if let [first, second] = ids[..] {
                         bigrams.push((first, second, id));
                     } else {
