@@ -34,6 +34,9 @@ const EVEN: u64 = 0x5555_5555_5555_5555;
 struct Block {
     values: [u32; BLOCK + 1],
     ranges: [(usize, usize); BLOCK + 1],
+    /// The bigram of pieces `i` and `i + 1`, where one was found (kept
+    /// here rather than cleared per block: only found entries are read).
+    hits: [u32; BLOCK],
     len: usize,
     /// Whether piece 0 was taken by the last pair of the previous block.
     consumed: bool,
@@ -67,6 +70,7 @@ impl MultiWord {
         let mut block = Block {
             values: [0; BLOCK + 1],
             ranges: [(0, 0); BLOCK + 1],
+            hits: [0; BLOCK],
             len: 0,
             consumed: false,
         };
@@ -86,24 +90,38 @@ impl MultiWord {
 
     /// Writes the ids of the block's first `emit` pieces (all of them, or
     /// all but the last, which then starts the next block).
-    fn encode_block(&self, bpe: &Bpe, seg: &[u8], block: &mut Block, emit: usize, out: &mut Vec<u32>) {
+    fn encode_block(
+        &self,
+        bpe: &Bpe,
+        seg: &[u8],
+        block: &mut Block,
+        emit: usize,
+        out: &mut Vec<u32>,
+    ) {
         let n = block.len;
         let masks = block_simd::masks(&block.values, n, &self.pair_bits);
-        let mut hits = [id_pairs::ABSENT; BLOCK];
         let mut matches = 0u64;
         let mut todo = masks.by_ids;
         while todo != 0 {
             let i = todo.trailing_zeros() as usize;
-            let hit = self.bigrams.find(block.values[i] & ID, block.values[i + 1] & ID);
-            hits[i] = hit;
+            let hit = self
+                .bigrams
+                .find(block.values[i] & ID, block.values[i + 1] & ID);
+            block.hits[i] = hit;
             matches |= u64::from(hit != id_pairs::ABSENT) << i;
             todo &= todo - 1;
         }
         let mut todo = masks.by_bytes;
         while todo != 0 {
             let i = todo.trailing_zeros() as usize;
-            if let Some(hit) = self.byte_bigram(seg, block.ranges[i], block.ranges[i + 1]) {
-                hits[i] = hit;
+            let ((a, b), (c, d)) = (block.ranges[i], block.ranges[i + 1]);
+            let bit = block_simd::byte_pair_bit(&seg[a..b], &seg[c..d]);
+            let passes = self.byte_pair_bits[bit / 32] >> (bit % 32) & 1 != 0;
+            if let Some(hit) = passes
+                .then(|| self.byte_bigram(seg, (a, b), (c, d)))
+                .flatten()
+            {
+                block.hits[i] = hit;
                 matches |= 1 << i;
             }
             todo &= todo - 1;
@@ -115,13 +133,20 @@ impl MultiWord {
         let mut start = 0;
         while merge != 0 {
             let i = merge.trailing_zeros() as usize;
-            block_simd::emit(&block.values, &hits, taken, !skipped, (start, i), out);
+            block_simd::emit(&block.values, &block.hits, taken, !skipped, (start, i), out);
             let (a, b) = block.ranges[i];
             bpe.merge_piece(&seg[a..b], out);
             start = i + 1;
             merge &= merge - 1;
         }
-        block_simd::emit(&block.values, &hits, taken, !skipped, (start, emit), out);
+        block_simd::emit(
+            &block.values,
+            &block.hits,
+            taken,
+            !skipped,
+            (start, emit),
+            out,
+        );
         if emit < n {
             // The last piece starts the next block.
             block.values[0] = block.values[emit];
@@ -136,7 +161,12 @@ impl MultiWord {
 
     /// The bigram of two adjacent pieces when one of its words is not one
     /// base token: same bytes and the same two word boundaries.
-    fn byte_bigram(&self, seg: &[u8], first: (usize, usize), second: (usize, usize)) -> Option<u32> {
+    fn byte_bigram(
+        &self,
+        seg: &[u8],
+        first: (usize, usize),
+        second: (usize, usize),
+    ) -> Option<u32> {
         let (token, lengths) = self.by_bytes.get(&seg[first.0..second.1])?;
         (lengths[..] == [first.1 - first.0, second.1 - second.0]).then_some(*token)
     }

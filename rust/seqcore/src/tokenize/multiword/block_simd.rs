@@ -17,6 +17,20 @@ pub(super) const ID: u32 = 0xFF_FFFF;
 /// bigrams set under 4% of it).
 pub(super) const FILTER_BITS: u32 = 17;
 
+/// Size of the byte-keyed bigram filter, in bits (4 KiB).
+pub(super) const BYTE_FILTER_BITS: u32 = 15;
+
+/// The byte-keyed filter bit of two adjacent pieces (not empty): from
+/// each one's length and first and last bytes.
+#[inline(always)]
+pub(super) fn byte_pair_bit(first: &[u8], second: &[u8]) -> usize {
+    let signature =
+        |w: &[u8]| (w.len() as u32) << 16 | u32::from(w[0]) << 8 | u32::from(w[w.len() - 1]);
+    (signature(first).wrapping_mul(0x9E37_79B1) ^ signature(second).wrapping_mul(0x85EB_CA77))
+        as usize
+        >> (32 - BYTE_FILTER_BITS)
+}
+
 /// The filter bit of a pair of ids (below 2^24).
 #[inline(always)]
 pub(super) fn filter_bit(first: u32, second: u32) -> usize {
@@ -141,8 +155,14 @@ mod avx512 {
                 & _mm512_test_epi32_mask(g, flag(WORD))
                 & whole;
             let hash = _mm512_xor_si512(
-                _mm512_mullo_epi32(_mm512_and_si512(v, ids), _mm512_set1_epi32(0x9E37_79B1_u32 as i32)),
-                _mm512_mullo_epi32(_mm512_and_si512(w, ids), _mm512_set1_epi32(0x85EB_CA77_u32 as i32)),
+                _mm512_mullo_epi32(
+                    _mm512_and_si512(v, ids),
+                    _mm512_set1_epi32(0x9E37_79B1_u32 as i32),
+                ),
+                _mm512_mullo_epi32(
+                    _mm512_and_si512(w, ids),
+                    _mm512_set1_epi32(0x85EB_CA77_u32 as i32),
+                ),
             );
             let bit = _mm512_srli_epi32::<{ 32 - FILTER_BITS }>(hash);
             // SAFETY: every word index is below 2^FILTER_BITS / 32, inside
@@ -193,7 +213,8 @@ mod avx512 {
             // n + 16` reserved slots (`written` counts kept lanes so far).
             unsafe {
                 let v = _mm512_and_si512(_mm512_loadu_si512(values.as_ptr().add(j).cast()), ids);
-                let v = _mm512_mask_loadu_epi32(v, (taken >> j) as u16, hits.as_ptr().add(j).cast());
+                let v =
+                    _mm512_mask_loadu_epi32(v, (taken >> j) as u16, hits.as_ptr().add(j).cast());
                 let packed = _mm512_maskz_compress_epi32(lanes, v);
                 _mm512_storeu_si512(out.as_mut_ptr().add(len + written).cast(), packed);
             }
@@ -217,7 +238,9 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let filter: Vec<u32> = (0..(1 << FILTER_BITS) / 32).map(|_| next() as u32).collect();
+        let filter: Vec<u32> = (0..(1 << FILTER_BITS) / 32)
+            .map(|_| next() as u32)
+            .collect();
         for _ in 0..2000 {
             let mut values = [0u32; BLOCK + 1];
             for v in &mut values {

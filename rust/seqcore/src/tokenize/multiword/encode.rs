@@ -1,9 +1,8 @@
 //! Encoding and decoding with multi-word tokens.
 
-use super::{block_simd, id_pairs};
+use super::block_simd;
 use super::{
-    pack, piece_hash, MultiWord, MAX_ORDER, NONE, NOT_WHOLE, STARTS_BY_BYTES,
-    STARTS_BY_IDS, WINDOW, WORD,
+    pack, piece_hash, MultiWord, MAX_ORDER, NONE, STARTS_BY_BYTES, STARTS_BY_IDS, WINDOW, WORD,
 };
 use crate::tokenize::added::{Segment, SpecialPolicy};
 use crate::tokenize::error::TokenizeError;
@@ -30,9 +29,7 @@ impl MultiWord {
             match segment {
                 Segment::Token(id, ..) => out.push(id),
                 Segment::Text(start, end) => {
-                    if self.orders == [2] && std::env::var_os("OLD").is_some() {
-                        self.encode_segment_bigrams_streaming(base, &text[start..end], &mut out)?
-                    } else if self.orders == [2] {
+                    if self.orders == [2] {
                         self.encode_segment_bigrams(base, &text[start..end], &mut out)?
                     } else {
                         self.encode_segment(base, &text[start..end], &mut out)?
@@ -44,102 +41,6 @@ impl MultiWord {
             out.extend_from_slice(&base.template().suffix);
         }
         Ok(out)
-    }
-
-    /// Encodes one run of text when every n-gram is a bigram (the default):
-    /// at most one piece waits, and the lookup that base encoding needs
-    /// anyway also gives each piece's flags, so the cost over plain encoding
-    /// is one probe of the bigram table per piece, without branches on the
-    /// words where both pieces are one token each. Gives the same ids as
-    /// [`Self::encode_segment`].
-    pub(super) fn encode_segment_bigrams_streaming(
-        &self,
-        base: &Tokenizer,
-        segment: &str,
-        out: &mut Vec<u32>,
-    ) -> Result<(), TokenizeError> {
-        // A piece that is not in the lookup: not one token, starts nothing.
-        const ABSENT: u32 = (NOT_WHOLE as u32) << 24;
-        let text = base.prefixed(segment);
-        let seg = text.as_bytes();
-        let bpe = base.bpe();
-        let lookup = self.lookup(base);
-        // The piece waiting for a possible second word: its range, its
-        // lookup value; `waiting_flags == 0` means none waits.
-        let (mut wa, mut wb, mut waiting, mut waiting_flags) = (0, 0, 0u32, 0u8);
-        base.split_pieces(&text, &mut |a, b| {
-            let value = lookup.get(&seg[a..b]).copied().unwrap_or(ABSENT);
-            let flags = (value >> 24) as u8;
-            if (waiting_flags | flags) & NOT_WHOLE == 0 {
-                // The common case, without a branch on the words: both
-                // pieces are one token each, so a bigram of them can only
-                // be in the id table. With nothing waiting that starts one
-                // there, or this piece not a word, the probe looks up a key
-                // that is never there. (Keying the probe by the previous
-                // piece, waiting or not, to take it off the chain of
-                // dependent steps, and a bit filter in front of the table
-                // both measured slower.)
-                let id = value & 0xFF_FFFF;
-                let first = if waiting_flags & STARTS_BY_IDS != 0 && flags & WORD != 0 {
-                    waiting & 0xFF_FFFF
-                } else {
-                    id_pairs::ABSENT
-                };
-                let bigram = self.bigrams.find(first, id);
-                let merged = bigram != id_pairs::ABSENT;
-                let waits = !merged && flags & (STARTS_BY_IDS | STARTS_BY_BYTES) != 0;
-                // The bigram, or the piece that waited (if any); then this
-                // piece, unless it was merged or now waits.
-                let head = if merged { bigram } else { waiting & 0xFF_FFFF };
-                let n_head = usize::from(merged || waiting_flags != 0);
-                let n_this = usize::from(!merged && !waits);
-                push_up_to_two(out, head, n_head, id, n_this);
-                (wa, wb, waiting) = (a, b, value);
-                waiting_flags = if waits { flags } else { 0 };
-                return;
-            }
-            if waiting_flags != 0 {
-                if waiting_flags & STARTS_BY_IDS != 0 && flags & WORD != 0 {
-                    if let Some(token) = self.bigrams.get(waiting & 0xFF_FFFF, value & 0xFF_FFFF) {
-                        out.push(token);
-                        waiting_flags = 0;
-                        return;
-                    }
-                }
-                // A byte-keyed bigram has a word that is not one token: when
-                // both pieces are, only the id table can hold their bigram.
-                if waiting_flags & STARTS_BY_BYTES != 0 && (waiting_flags | flags) & NOT_WHOLE != 0
-                {
-                    if let Some((token, lengths)) = self.by_bytes.get(&seg[wa..b]) {
-                        // Same bytes and the same two word boundaries.
-                        if lengths[..] == [wb - wa, b - a] {
-                            out.push(*token);
-                            waiting_flags = 0;
-                            return;
-                        }
-                    }
-                }
-                if waiting_flags & NOT_WHOLE != 0 {
-                    bpe.merge_piece(&seg[wa..wb], out);
-                } else {
-                    out.push(waiting & 0xFF_FFFF);
-                }
-                waiting_flags = 0;
-            }
-            if flags & (STARTS_BY_IDS | STARTS_BY_BYTES) != 0 {
-                (wa, wb, waiting, waiting_flags) = (a, b, value, flags);
-            } else if flags & NOT_WHOLE != 0 {
-                bpe.merge_piece(&seg[a..b], out);
-            } else {
-                out.push(value & 0xFF_FFFF);
-            }
-        })?;
-        if waiting_flags & NOT_WHOLE != 0 {
-            bpe.merge_piece(&seg[wa..wb], out);
-        } else if waiting_flags != 0 {
-            out.push(waiting & 0xFF_FFFF);
-        }
-        Ok(())
     }
 
     /// Encodes one run of text, streaming its pieces through a window of
@@ -290,19 +191,4 @@ impl MultiWord {
         }
         Ok(out)
     }
-}
-
-/// Appends `head` if `n_head` is 1, then `this` if `n_this` is 1, with no
-/// branch on either: both are written, the length grows by their count.
-#[inline(always)]
-fn push_up_to_two(out: &mut Vec<u32>, head: u32, n_head: usize, this: u32, n_this: usize) {
-    debug_assert!(n_head <= 1 && n_this <= 1);
-    out.reserve(2);
-    let len = out.len();
-    let spare = out.spare_capacity_mut();
-    spare[0].write(head);
-    spare[n_head].write(this);
-    // SAFETY: the first `n_head + n_this` (<= 2) spare slots were just
-    // written, and `reserve(2)` made room for them.
-    unsafe { out.set_len(len + n_head + n_this) };
 }

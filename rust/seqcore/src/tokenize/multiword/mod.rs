@@ -100,6 +100,10 @@ pub struct MultiWord {
     /// ([`block_simd::filter_bit`]): most positions where a first word
     /// occurs fail this test, which costs one load instead of a probe.
     pair_bits: Vec<u32>,
+    /// The same for byte-keyed bigrams, by a signature of each word's
+    /// bytes ([`block_simd::byte_pair_bit`]): most pairs where such a
+    /// bigram could start fail it, sparing a hash of their bytes.
+    byte_pair_bits: Vec<u32>,
     /// The other n-grams (a word the base splits, or over 4 words), keyed by
     /// joined bytes -> (id, order), with hashes of their first words.
     by_bytes: FxHashMap<Box<[u8]>, ByBytes>,
@@ -131,6 +135,7 @@ impl MultiWord {
         let mut bigrams = Vec::new();
         let mut by_ids: [FxHashMap<u128, u32>; 2] = Default::default();
         let mut pair_bits = vec![0u32; (1 << block_simd::FILTER_BITS) / 32];
+        let mut byte_pair_bits = vec![0u32; (1 << block_simd::BYTE_FILTER_BITS) / 32];
         let mut by_bytes = FxHashMap::default();
         let mut first_hashes = FxHashSet::default();
         let mut seen = FxHashSet::default();
@@ -180,6 +185,10 @@ impl MultiWord {
                             first_hashes.insert(piece_hash(words[0].as_bytes()));
                         }
                     }
+                    if let [first, second] = &words[..] {
+                        let bit = block_simd::byte_pair_bit(first.as_bytes(), second.as_bytes());
+                        byte_pair_bits[bit / 32] |= 1 << (bit % 32);
+                    }
                     let lengths = words.iter().map(String::len).collect();
                     by_bytes.insert(joined.clone().into_boxed_slice(), (id, lengths));
                 }
@@ -198,6 +207,7 @@ impl MultiWord {
             flags,
             lookup: std::sync::OnceLock::new(),
             pair_bits,
+            byte_pair_bits,
             by_bytes,
             first_hashes,
             orders,

@@ -142,3 +142,31 @@ fn longer_orders_come_first_and_files_round_trip() {
     assert!(MultiWord::from_json(b"{\"format\": 1}", &base).is_err());
     assert!(MultiWord::new(&base, vec![vec!["a".into(), " !".into()]]).is_err());
 }
+
+proptest::proptest! {
+    /// The bigram path against the general window path on texts of up to
+    /// a few hundred pieces (so blocks of 64 pieces fill, and runs of
+    /// bigrams cross from one block to the next), with words the base
+    /// keeps whole and words it splits.
+    #[test]
+    fn the_bigram_path_equals_the_general_path_on_long_texts(
+        words in proptest::collection::vec(0usize..10, 0..400),
+        spaces in proptest::collection::vec(0usize..4, 400),
+        top_k in 1usize..40,
+    ) {
+        const WORDS: [&str; 10] = ["the", "of", "day", "end", "in", "people", "x1", "é", ",", "the,"];
+        let text: String = words
+            .iter()
+            .zip(&spaces)
+            .map(|(&w, &s)| format!("{}{}", " ".repeat(s.min(1) + usize::from(s == 3)), WORDS[w]))
+            .collect();
+        for base in [base(), base_with_words()] {
+            let mwt = MultiWord::train(&base, &[&text, CORPUS[0], CORPUS[1]], &[2], top_k, 1).unwrap();
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
+            mwt.encode_segment(&base, &text, &mut general).unwrap();
+            proptest::prop_assert_eq!(&fast, &general);
+            proptest::prop_assert_eq!(mwt.decode_bytes(&base, &fast, false).unwrap(), text.as_bytes());
+        }
+    }
+}
