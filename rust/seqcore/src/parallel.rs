@@ -139,12 +139,19 @@ where
 /// `wait` so it can block in its own way (e.g. with the GIL released).
 pub type Receive<'a, T> = &'a (dyn Fn() -> Option<(usize, T)> + Sync);
 
-/// Runs `task(i)` for every `i` in `0..tasks` on the pool while the calling
-/// thread consumes the results as they finish: `consume(i, result)` runs on
-/// the caller, in completion order (not task order). This lets a caller do
-/// serial work on each result (e.g. building Python objects) while the pool
-/// computes the rest. The caller blocks for each result through
-/// `wait(receive)`, which must call `receive()` and return what it gives.
+/// Runs `task(i)` for every `i` in `0..tasks` while the calling thread
+/// consumes the results as they finish: `consume(i, result)` runs on the
+/// caller, in completion order (not task order). This lets a caller do
+/// serial work on each result (e.g. building Python objects) while the
+/// rest are computed.
+///
+/// The caller is one of the workers: with `n` threads, `n - 1` pool threads
+/// take tasks in turn, and the caller takes one itself whenever no result
+/// is waiting, so `n` threads share the tasks and the serial work (a caller
+/// that only waited and consumed would be an extra thread competing for the
+/// cores). The caller gets each result through `wait(receive)`, which must
+/// call `receive()` and return what it gives: `receive` may compute a task,
+/// so `wait` is where the caller steps aside (e.g. releases the GIL).
 /// Without a pool, everything runs on the caller.
 pub fn map_tasks_streaming<T, F, W, C>(tasks: usize, task: F, wait: W, mut consume: C)
 where
@@ -155,24 +162,35 @@ where
 {
     match current_pool() {
         Some(pool) if tasks > 1 => {
+            let next = AtomicUsize::new(0);
+            let claim = || Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < tasks);
             let (sender, receiver) = std::sync::mpsc::channel();
             let receiver = Mutex::new(receiver);
             let receive = || {
                 let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
-                receiver.recv().ok()
+                if let Ok(done) = receiver.try_recv() {
+                    return Some(done);
+                }
+                match claim() {
+                    Some(i) => Some((i, task(i))),
+                    // Ends when every worker has finished (or panicked,
+                    // dropping its sender; the scope then re-raises it).
+                    None => receiver.recv().ok(),
+                }
             };
+            let workers = pool.current_num_threads().min(tasks) - 1;
             pool.in_place_scope(|scope| {
-                for i in 0..tasks {
+                for _ in 0..workers {
                     let sender = sender.clone();
-                    let task = &task;
+                    let (task, claim) = (&task, &claim);
                     scope.spawn(move |_| {
-                        // The receiver outlives the scope; a send cannot fail.
-                        let _ = sender.send((i, task(i)));
+                        while let Some(i) = claim() {
+                            // The receiver outlives the scope; a send cannot fail.
+                            let _ = sender.send((i, task(i)));
+                        }
                     });
                 }
                 drop(sender);
-                // Ends when every task has sent (or panicked, dropping its
-                // sender; the scope then re-raises the panic).
                 while let Some((i, result)) = wait(&receive) {
                     consume(i, result);
                 }
@@ -226,6 +244,25 @@ mod tests {
             seen.fetch_add(1 << i, Ordering::Relaxed);
         });
         assert_eq!(seen.load(Ordering::Relaxed), u64::MAX);
+    }
+
+    #[test]
+    fn streaming_consumes_every_result_once_on_the_caller() {
+        let caller = std::thread::current().id();
+        for tasks in [0, 1, 2, 3, 100] {
+            let mut got = vec![0; tasks];
+            map_tasks_streaming(
+                tasks,
+                |i| i * i,
+                |receive| receive(),
+                |i, square| {
+                    assert_eq!(std::thread::current().id(), caller);
+                    assert_eq!(square, i * i);
+                    got[i] += 1;
+                },
+            );
+            assert!(got.iter().all(|&n| n == 1), "{tasks}: {got:?}");
+        }
     }
 
     #[test]
