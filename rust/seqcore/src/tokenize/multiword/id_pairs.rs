@@ -9,8 +9,8 @@
 //! home bucket is full without the key (rare, so well predicted). 5,000
 //! bigrams take 256 KiB, which stays in the second-level cache.
 
-/// Empty slot marker (no real key: ids are below 2^31).
-const EMPTY: u64 = u64::MAX;
+/// Empty slot marker (no real id: ids are below 2^24).
+const EMPTY: u32 = u32::MAX;
 /// What a probe returns when the bigram is absent.
 pub(super) const ABSENT: u32 = u32::MAX;
 /// Slots per bucket.
@@ -20,32 +20,66 @@ const WAYS: usize = 4;
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Bucket {
-    /// `first << 32 | second`, or [`EMPTY`].
-    keys: [u64; WAYS],
+    /// First ids of the keys, or [`EMPTY`].
+    firsts: [u32; WAYS],
+    /// Second ids of the keys.
+    seconds: [u32; WAYS],
     /// The ids of the four keys, then [`ABSENT`] four times: the answer
     /// when no way matches, so that the probe needs no branch.
     ids: [u32; 2 * WAYS],
 }
 
 impl Bucket {
-    /// The id stored for `k` (or [`ABSENT`]), and whether a way is empty.
+    /// The id stored for `(first, second)` (or [`ABSENT`]), and whether a
+    /// way is empty.
     #[inline(always)]
-    fn probe(&self, k: u64) -> (u32, bool) {
-        let mut hits = 0u32;
-        let mut open = false;
-        for way in 0..WAYS {
-            hits |= u32::from(self.keys[way] == k) << way;
-            open |= self.keys[way] == EMPTY;
-        }
+    fn probe(&self, first: u32, second: u32) -> (u32, bool) {
+        let (hits, empty) = self.compare(first, second);
         // The matching way, or WAYS (an ABSENT slot) when none matches:
         // an index, not a branch, since which way matches is random.
         let way = (hits | 1 << WAYS).trailing_zeros() as usize;
-        (self.ids[way], open)
+        (self.ids[way], empty != 0)
+    }
+
+    /// Bit masks of the ways holding the key and of the empty ways: all
+    /// four at once, with SSE2 (every x86-64 has it).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn compare(&self, first: u32, second: u32) -> (u32, u32) {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86-64; the loads read 16 bytes from
+        // 16-byte-aligned arrays of four u32 (the bucket is 64-aligned).
+        unsafe {
+            let firsts = _mm_load_si128(self.firsts.as_ptr().cast());
+            let seconds = _mm_load_si128(self.seconds.as_ptr().cast());
+            let same = _mm_and_si128(
+                _mm_cmpeq_epi32(firsts, _mm_set1_epi32(first as i32)),
+                _mm_cmpeq_epi32(seconds, _mm_set1_epi32(second as i32)),
+            );
+            let empty = _mm_cmpeq_epi32(firsts, _mm_set1_epi32(EMPTY as i32));
+            (
+                _mm_movemask_ps(_mm_castsi128_ps(same)) as u32,
+                _mm_movemask_ps(_mm_castsi128_ps(empty)) as u32,
+            )
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn compare(&self, first: u32, second: u32) -> (u32, u32) {
+        let (mut hits, mut empty) = (0, 0);
+        for way in 0..WAYS {
+            let same = self.firsts[way] == first && self.seconds[way] == second;
+            hits |= u32::from(same) << way;
+            empty |= u32::from(self.firsts[way] == EMPTY) << way;
+        }
+        (hits, empty)
     }
 }
 
 const EMPTY_BUCKET: Bucket = Bucket {
-    keys: [EMPTY; WAYS],
+    firsts: [EMPTY; WAYS],
+    seconds: [EMPTY; WAYS],
     ids: [ABSENT; 2 * WAYS],
 };
 
@@ -83,8 +117,13 @@ impl IdPairs {
             let mut at = table.home(k);
             loop {
                 let bucket = &mut table.buckets[at];
-                if let Some(way) = bucket.keys.iter().position(|&s| s == EMPTY || s == k) {
-                    bucket.keys[way] = k;
+                let free = |w: &usize| {
+                    bucket.firsts[*w] == EMPTY
+                        || (bucket.firsts[*w], bucket.seconds[*w]) == (first, second)
+                };
+                if let Some(way) = (0..WAYS).find(free) {
+                    bucket.firsts[way] = first;
+                    bucket.seconds[way] = second;
                     bucket.ids[way] = id;
                     break;
                 }
@@ -107,7 +146,7 @@ impl IdPairs {
         let mask = self.buckets.len() - 1;
         let mut at = self.home(k);
         loop {
-            let (found, open) = self.buckets[at].probe(k);
+            let (found, open) = self.buckets[at].probe(first, second);
             // Keys fill a bucket's ways in order and are never removed, so
             // a bucket with an empty way ends the probe.
             if found != ABSENT || open {
