@@ -21,6 +21,41 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def paired_ratio(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    rounds: int,
+    per_round: int = 3,
+    before_first: Callable[[], object] = lambda: None,
+    before_second: Callable[[], object] = lambda: None,
+) -> tuple[float, float, float]:
+    """Median times of ``first`` and ``second`` and the median of their
+    per-round ratio (second / first), measured in alternating rounds.
+
+    A ratio of two medians taken minutes apart moves with whatever else
+    the machine does meanwhile (10-40% on a shared VM); timing the two
+    side by side, round after round, cancels that drift. Each round runs
+    ``before_*`` (e.g. to set a thread count) and one warm-up call, then
+    ``per_round`` timed calls.
+    """
+    times: tuple[list[float], list[float]] = ([], [])
+    ratios = []
+    for _ in range(rounds):
+        medians = []
+        for fn, before, out in ((first, before_first, times[0]), (second, before_second, times[1])):
+            before()
+            fn()
+            these = []
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                these.append(time.perf_counter() - start)
+            out.extend(these)
+            medians.append(statistics.median(these))
+        ratios.append(medians[1] / medians[0])
+    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios)
+
+
 def machine(libraries: str) -> str:
     """One line naming the processor, the core count and ``libraries``."""
     model = "unknown cpu"
