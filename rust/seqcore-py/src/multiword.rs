@@ -110,10 +110,16 @@ impl PyMultiWord {
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = policy_or_default(policy);
-        encode_texts(py, texts, &self.ints, self.inner.vocab_size(), |text| {
-            self.inner
-                .encode(&self.base, text, &policy, add_special_tokens)
-        })
+        encode_texts(
+            py,
+            texts,
+            &self.ints,
+            self.inner.vocab_size(),
+            |text, out| {
+                self.inner
+                    .encode_into(&self.base, text, &policy, add_special_tokens, out)
+            },
+        )
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]

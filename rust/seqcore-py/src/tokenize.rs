@@ -481,8 +481,8 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = policy_or_default(policy);
         let inner = &self.inner;
-        encode_texts(py, texts, &self.ints, inner.vocab_size(), |text| {
-            inner.encode(text, &policy, add_special_tokens)
+        encode_texts(py, texts, &self.ints, inner.vocab_size(), |text, out| {
+            inner.encode_into(text, &policy, add_special_tokens, out)
         })
     }
 
@@ -595,6 +595,17 @@ impl PyTokenizer {
     }
 }
 
+/// The ids of one task's texts, end to end, and where each text's ids end.
+///
+/// One buffer per task rather than one per text: the buffers are made on a
+/// pool thread and freed on the calling thread, and thousands of small
+/// frees of another thread's memory contend for the allocator's lock of
+/// that thread's arena.
+pub struct TaskIds {
+    pub ids: Vec<u32>,
+    pub ends: Vec<usize>,
+}
+
 /// Runs the tasks of a batch on the pool and builds the result list on the
 /// calling thread as tasks finish, so building Python lists (serial: it
 /// needs the GIL) overlaps the encoding of the rest. The GIL is released
@@ -606,7 +617,7 @@ pub fn batch_to_lists<'py, F, L>(
     list: L,
 ) -> PyResult<Bound<'py, PyList>>
 where
-    F: Fn(usize) -> Result<Vec<Vec<u32>>, seqcore::tokenize::TokenizeError> + Send + Sync,
+    F: Fn(usize) -> Result<TaskIds, seqcore::tokenize::TokenizeError> + Send + Sync,
     L: Fn(&[u32]) -> PyResult<Bound<'py, PyList>>,
 {
     let total = *tasks.last().unwrap_or(&0);
@@ -618,9 +629,11 @@ where
             &task,
             |receive| py.detach(receive),
             |t, result| {
-                let built = result.map_err(ToPyErr::to_py_err).and_then(|lists| {
-                    for (k, ids) in lists.into_iter().enumerate() {
-                        out.set_item(tasks[t] + k, list(&ids)?)?;
+                let built = result.map_err(ToPyErr::to_py_err).and_then(|done| {
+                    let mut start = 0;
+                    for (k, &end) in done.ends.iter().enumerate() {
+                        out.set_item(tasks[t] + k, list(&done.ids[start..end])?)?;
+                        start = end;
                     }
                     Ok(())
                 });
@@ -665,16 +678,23 @@ pub fn encode_texts<'py>(
     texts: &Bound<'py, PyAny>,
     ints: &IdInts,
     vocab_size: usize,
-    encode: impl Fn(&str) -> Result<Vec<u32>, seqcore::tokenize::TokenizeError> + Sync,
+    encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), seqcore::tokenize::TokenizeError> + Sync,
 ) -> PyResult<Bound<'py, PyList>> {
     let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
     let strs = texts_of(&owned)?;
     let tasks = batch_tasks(&strs);
     let encode_task = |t: usize| {
-        strs[tasks[t]..tasks[t + 1]]
-            .iter()
-            .map(|text| encode(text))
-            .collect::<Result<Vec<_>, _>>()
+        let texts = &strs[tasks[t]..tasks[t + 1]];
+        let bytes: usize = texts.iter().map(|text| text.len()).sum();
+        let mut done = TaskIds {
+            ids: Vec::with_capacity(bytes / 4 + 4),
+            ends: Vec::with_capacity(texts.len()),
+        };
+        for text in texts {
+            encode(text, &mut done.ids)?;
+            done.ends.push(done.ids.len());
+        }
+        Ok(done)
     };
     batch_to_lists(py, &tasks, encode_task, |ids| {
         ints.list(py, vocab_size, ids)

@@ -20,6 +20,19 @@ impl MultiWord {
         add_special_tokens: bool,
     ) -> Result<Vec<u32>, TokenizeError> {
         let mut out = Vec::with_capacity(text.len() / 4 + 4);
+        self.encode_into(base, text, policy, add_special_tokens, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::encode`], appending to `out`.
+    pub fn encode_into(
+        &self,
+        base: &Tokenizer,
+        text: &str,
+        policy: &SpecialPolicy,
+        add_special_tokens: bool,
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizeError> {
         if add_special_tokens {
             out.extend_from_slice(&base.template().prefix);
         }
@@ -30,9 +43,9 @@ impl MultiWord {
                 Segment::Token(id, ..) => out.push(id),
                 Segment::Text(start, end) => {
                     if self.orders == [2] {
-                        self.encode_segment_bigrams(base, &text[start..end], &mut out)?
+                        self.encode_segment_bigrams(base, &text[start..end], out)?
                     } else {
-                        self.encode_segment(base, &text[start..end], &mut out)?
+                        self.encode_segment(base, &text[start..end], out)?
                     }
                 }
             }
@@ -40,7 +53,7 @@ impl MultiWord {
         if add_special_tokens {
             out.extend_from_slice(&base.template().suffix);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Encodes one run of text, streaming its pieces through a window of
