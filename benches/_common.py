@@ -10,15 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls, after one warm-up call."""
+def warm_times(fn: Callable[[], object], repeats: int) -> list[float]:
+    """Wall times of ``repeats`` calls, after one warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls, after one warm-up call."""
+    return statistics.median(warm_times(fn, repeats))
 
 
 def paired_ratio(
@@ -44,12 +49,7 @@ def paired_ratio(
         medians = []
         for fn, before, out in ((first, before_first, times[0]), (second, before_second, times[1])):
             before()
-            fn()
-            these = []
-            for _ in range(per_round):
-                start = time.perf_counter()
-                fn()
-                these.append(time.perf_counter() - start)
+            these = warm_times(fn, per_round)
             out.extend(these)
             medians.append(statistics.median(these))
         ratios.append(medians[1] / medians[0])
