@@ -33,6 +33,7 @@ impl PyMultiWord {
         top_k: usize,
         min_count: u64,
     ) -> PyResult<Self> {
+        let ints = IdInts::extending(Arc::clone(&base.get().ints), base.get().inner.vocab_size());
         let base = Arc::clone(&base.get().inner);
         let owned: Vec<Bound<'_, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
         let strs = texts_of(&owned)?;
@@ -43,19 +44,20 @@ impl PyMultiWord {
         Ok(PyMultiWord {
             inner: Arc::new(inner),
             base,
-            ints: IdInts::default(),
+            ints,
         })
     }
 
     /// Reads a saved multi-word vocabulary for `base`.
     #[staticmethod]
     fn from_json(base: &Bound<'_, PyTokenizer>, data: &[u8]) -> PyResult<Self> {
+        let ints = IdInts::extending(Arc::clone(&base.get().ints), base.get().inner.vocab_size());
         let base = Arc::clone(&base.get().inner);
         let inner = MultiWord::from_json(data, &base).map_err(ToPyErr::to_py_err)?;
         Ok(PyMultiWord {
             inner: Arc::new(inner),
             base,
-            ints: IdInts::default(),
+            ints,
         })
     }
 

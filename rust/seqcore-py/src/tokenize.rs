@@ -53,7 +53,7 @@ impl PySpecialPolicy {
 pub struct PyTokenizer {
     pub inner: Arc<Tokenizer>,
     /// One Python int per id, made on first use (see [`IdInts`]).
-    pub ints: IdInts,
+    pub ints: Arc<IdInts>,
 }
 
 /// Prebuilt Python ints for every id of a vocabulary. Building result
@@ -62,18 +62,39 @@ pub struct PyTokenizer {
 /// allocating one makes it several times cheaper (and freeing the lists
 /// too). Python does the same for ints below 257.
 #[derive(Default)]
-pub struct IdInts(std::sync::OnceLock<Vec<Py<PyAny>>>);
+pub struct IdInts {
+    ints: std::sync::OnceLock<Vec<Py<PyAny>>>,
+    /// Another vocabulary's ints (and its size) that this one extends: a
+    /// multi-word vocabulary shares its base's ints rather than making a
+    /// second 100k of them.
+    base: Option<(Arc<IdInts>, usize)>,
+}
 
 impl IdInts {
+    /// The ints of a vocabulary whose first `base_size` ids are `base`'s.
+    pub fn extending(base: Arc<IdInts>, base_size: usize) -> Self {
+        IdInts {
+            ints: std::sync::OnceLock::new(),
+            base: Some((base, base_size)),
+        }
+    }
+
     fn get(&self, py: Python<'_>, vocab_size: usize) -> &[Py<PyAny>] {
-        self.0.get_or_init(|| {
-            (0..vocab_size as u64)
-                .map(|i| {
-                    i.into_pyobject(py)
-                        .expect("ints convert")
-                        .into_any()
-                        .unbind()
-                })
+        self.ints.get_or_init(|| {
+            let shared = match &self.base {
+                Some((base, size)) => base.get(py, *size),
+                None => &[],
+            };
+            let own = (shared.len() as u64..vocab_size as u64).map(|i| {
+                i.into_pyobject(py)
+                    .expect("ints convert")
+                    .into_any()
+                    .unbind()
+            });
+            shared
+                .iter()
+                .map(|int| int.clone_ref(py))
+                .chain(own)
                 .collect()
         })
     }
@@ -297,7 +318,7 @@ impl PyTokenizer {
     fn wrap(tokenizer: Tokenizer) -> Self {
         PyTokenizer {
             inner: Arc::new(tokenizer),
-            ints: IdInts::default(),
+            ints: Arc::default(),
         }
     }
 }
