@@ -1,0 +1,106 @@
+//! Multi-word encoding time against base encoding, from Rust alone, as
+//! `benches/tokenizer.py` sets it up: cl100k, 5,000 bigrams learned on the
+//! first 25,000 verses of the King James Bible, encoding the rest.
+//!
+//! `cargo run --release -p seqcore --example multiword_speed -- RANK_FILE KJV_JSONL [ROUNDS]`
+//! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`).
+//!
+//! Prints two figures, since they differ: base and multi-word encoding in
+//! alternating calls (each evicts the other's tables, as in the Python
+//! bench), and each run alone for a while (what a program using only one
+//! of them sees).
+
+use std::time::Instant;
+
+use seqcore::tokenize::multiword::MultiWord;
+use seqcore::tokenize::{
+    tiktoken_file::parse_ranks, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting,
+    Template, Tokenizer,
+};
+
+/// The "text" field of each line of a JSON-lines file.
+fn verses(path: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read the verses")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["text"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+fn seconds(f: &mut dyn FnMut()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [ranks, kjv] = &args[..2] else {
+        panic!("usage: multiword_speed RANK_FILE KJV_JSONL [ROUNDS]");
+    };
+    let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(101);
+    let ranks = parse_ranks(&std::fs::read(ranks).expect("read the rank file")).unwrap();
+    let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(id, b)| (*id, &b[..])).collect();
+    let splitting = Splitting {
+        pretokenizer: Some(PreTokenizer::preset(Preset::Cl100k)),
+        add_prefix_space: false,
+    };
+    let base = Tokenizer::new(
+        &tokens,
+        Vec::new(),
+        MergeRule::Ranks,
+        splitting,
+        Vec::new(),
+        Template::default(),
+    )
+    .unwrap();
+    let verses = verses(kjv);
+    let (train, held) = verses.split_at(25_000.min(verses.len()));
+    let train: Vec<&str> = train.iter().map(String::as_str).collect();
+    let mwt = MultiWord::train(&base, &train, &[2], 5000, 1).unwrap();
+    let text = held.join("\n");
+    let policy = SpecialPolicy::default();
+    let mut encode_base = || {
+        std::hint::black_box(base.encode(&text, &policy, false).unwrap());
+    };
+    let mut encode_mwt = || {
+        std::hint::black_box(mwt.encode(&base, &text, &policy, false).unwrap());
+    };
+    let (n_base, n_mwt) = (
+        base.encode(&text, &policy, false).unwrap().len(),
+        mwt.encode(&base, &text, &policy, false).unwrap().len(),
+    );
+    // Alternating calls: the median of per-pair ratios.
+    let ratios: Vec<f64> = (0..rounds)
+        .map(|_| seconds(&mut encode_mwt) / seconds(&mut encode_base))
+        .collect();
+    // Each alone: warm up, then time a run of calls.
+    let alone = |f: &mut dyn FnMut()| {
+        for _ in 0..10 {
+            f();
+        }
+        median((0..rounds).map(|_| seconds(f)).collect())
+    };
+    let (t_base, t_mwt) = (alone(&mut encode_base), alone(&mut encode_mwt));
+    println!(
+        "{:.0} kB held out, {} tokens -> {} with {} bigrams; multi-word / base: \
+         {:+.1}% alternating, {:+.1}% each alone ({:.2} / {:.2} ms)",
+        text.len() as f64 / 1e3,
+        n_base,
+        n_mwt,
+        mwt.ngrams().len(),
+        (median(ratios) - 1.0) * 100.0,
+        (t_mwt / t_base - 1.0) * 100.0,
+        t_mwt * 1e3,
+        t_base * 1e3,
+    );
+}
