@@ -249,3 +249,27 @@ pub(super) fn close(a: f64, b: f64, tol: f64) -> bool {
     }
     (a - b).abs() <= tol * b.abs().max(1.0)
 }
+
+/// A random chain the scaled passes apply to (no factor of the full
+/// order): order 2 to 4 with up to `max_labels[order - 2]` labels, a batch
+/// that fills vectors partly, lengths from 0 up, lower factors and tables
+/// present or not, `-inf` entries.
+pub(super) fn scaled_case(rng: &mut Rng, max_labels: [usize; 3]) -> Case {
+    let order = 2 + rng.below(3);
+    let labels = 1 + rng.below(max_labels[order - 2]);
+    let max_len = rng.below(12);
+    let batch = 1 + rng.below(19);
+    let lengths = (0..batch).map(|_| rng.below(max_len + 1)).collect();
+    let mut case = Case::new(order, labels, max_len, lengths);
+    let forbid = [0.0, 0.05, 0.3][rng.below(3)];
+    let scale = [1.0, 5.0, 20.0][rng.below(3)];
+    for n in 1..=order {
+        if n < order && rng.below(3) != 0 {
+            case.set_factor(n, |_, _, _| value(rng, forbid) * scale);
+        }
+        if rng.below(3) != 0 {
+            case.set_table(n, |_| value(rng, forbid) * scale);
+        }
+    }
+    case
+}

@@ -5,31 +5,10 @@
 use proptest::prelude::*;
 
 use super::gradients::{marginals_with, nll_and_grad_with};
-use super::tests_brute::{close, value, Case, Rng};
+use super::tests_brute::{close, scaled_case, value, Case, Rng};
 use super::*;
 use crate::array::ArrayView;
 use crate::parallel;
-
-/// A random chain the scaled passes apply to (no factor of the full order).
-fn random_case(rng: &mut Rng) -> Case {
-    let order = 2 + rng.below(3);
-    let labels = 1 + rng.below([9, 6, 4][order - 2]);
-    let max_len = rng.below(12);
-    let batch = 1 + rng.below(19);
-    let lengths = (0..batch).map(|_| rng.below(max_len + 1)).collect();
-    let mut case = Case::new(order, labels, max_len, lengths);
-    let forbid = [0.0, 0.05, 0.3][rng.below(3)];
-    let scale = [1.0, 5.0, 20.0][rng.below(3)];
-    for n in 1..=order {
-        if n < order && rng.below(3) != 0 {
-            case.set_factor(n, |_, _, _| value(rng, forbid) * scale);
-        }
-        if rng.below(3) != 0 {
-            case.set_table(n, |_| value(rng, forbid) * scale);
-        }
-    }
-    case
-}
 
 /// Gold tags (a max_len wide row each) and upstream weights (some zero).
 fn tags_and_weights(case: &Case, rng: &mut Rng) -> (Vec<i64>, Vec<f64>) {
@@ -105,7 +84,7 @@ proptest! {
     #[test]
     fn matches_log_space(seed in any::<u64>()) {
         let mut rng = Rng(seed);
-        let case = random_case(&mut rng);
+        let case = scaled_case(&mut rng, [9, 6, 4]);
         check(&case, &mut rng, 1e-10, 1e-4);
     }
 }
