@@ -6,10 +6,9 @@
 
 use std::time::Instant;
 
-use seqcore::tokenize::{
-    tiktoken_file::parse_ranks, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting,
-    Template, Tokenizer,
-};
+use seqcore::tokenize::SpecialPolicy;
+
+mod common;
 
 /// The fastest of `repeats` runs: on a machine shared with other work the
 /// minimum moves far less than the median.
@@ -23,41 +22,14 @@ fn min_seconds(repeats: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// The "text" field of each line of a JSON-lines file.
-fn verses(path: &str) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .expect("read the verses")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
-            v["text"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect()
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [ranks, kjv] = &args[..2] else {
         panic!("usage: bpe_speed RANK_FILE KJV_JSONL [REPEATS]");
     };
     let repeats: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(9);
-    let ranks = parse_ranks(&std::fs::read(ranks).expect("read the rank file")).unwrap();
-    let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(id, b)| (*id, &b[..])).collect();
-    let splitting = Splitting {
-        pretokenizer: Some(PreTokenizer::preset(Preset::Cl100k)),
-        add_prefix_space: false,
-    };
-    let tok = Tokenizer::new(
-        &tokens,
-        Vec::new(),
-        MergeRule::Ranks,
-        splitting,
-        Vec::new(),
-        Template::default(),
-    )
-    .unwrap();
-    let mut prose = verses(kjv).join("\n");
+    let tok = common::cl100k(ranks);
+    let mut prose = common::verses(kjv).join("\n");
     let n = 1_000_000;
     while !prose.is_char_boundary(n) {
         prose.pop();

@@ -13,23 +13,9 @@
 use std::time::Instant;
 
 use seqcore::tokenize::multiword::MultiWord;
-use seqcore::tokenize::{
-    tiktoken_file::parse_ranks, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting,
-    Template, Tokenizer,
-};
+use seqcore::tokenize::SpecialPolicy;
 
-/// The "text" field of each line of a JSON-lines file.
-fn verses(path: &str) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .expect("read the verses")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
-            v["text"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect()
-}
+mod common;
 
 fn seconds(f: &mut dyn FnMut()) -> f64 {
     let start = Instant::now();
@@ -48,22 +34,8 @@ fn main() {
         panic!("usage: multiword_speed RANK_FILE KJV_JSONL [ROUNDS]");
     };
     let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(101);
-    let ranks = parse_ranks(&std::fs::read(ranks).expect("read the rank file")).unwrap();
-    let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(id, b)| (*id, &b[..])).collect();
-    let splitting = Splitting {
-        pretokenizer: Some(PreTokenizer::preset(Preset::Cl100k)),
-        add_prefix_space: false,
-    };
-    let base = Tokenizer::new(
-        &tokens,
-        Vec::new(),
-        MergeRule::Ranks,
-        splitting,
-        Vec::new(),
-        Template::default(),
-    )
-    .unwrap();
-    let verses = verses(kjv);
+    let base = common::cl100k(ranks);
+    let verses = common::verses(kjv);
     let (train, held) = verses.split_at(25_000.min(verses.len()));
     let train: Vec<&str> = train.iter().map(String::as_str).collect();
     let mwt = MultiWord::train(&base, &train, &[2], 5000, 1).unwrap();
