@@ -59,7 +59,7 @@ const WORD: u8 = 1;
 const STARTS_BY_IDS: u8 = 2;
 /// Flag: the base id starts a byte-keyed n-gram.
 const STARTS_BY_BYTES: u8 = 4;
-/// Flag (in the streaming lookup only): the piece is not one base token.
+/// Flag (in the bigram lookup only): the piece is not one base token.
 const NOT_WHOLE: u8 = 8;
 
 /// Pieces encoded per window when streaming a long text.
@@ -253,7 +253,7 @@ impl MultiWord {
         Self::new(base, ngrams)
     }
 
-    /// The streaming lookup (see the `lookup` field), built on first use.
+    /// The bigram lookup (see the `lookup` field), built on first use.
     fn lookup(&self, base: &Tokenizer) -> &FxHashMap<Box<[u8]>, u32> {
         self.lookup.get_or_init(|| {
             let bpe = base.bpe();
