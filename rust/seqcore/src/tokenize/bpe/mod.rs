@@ -244,6 +244,12 @@ impl Bpe {
         let len = PAIR_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             cache.serve(self);
+            #[cfg(target_arch = "x86_64")]
+            if (vector_pieces::VECTOR_MIN..=vector_pieces::VECTOR_PIECE).contains(&ids.len())
+                && crate::simd::has_avx512()
+            {
+                return self.merge_vector(ids, &mut cache);
+            }
             if ids.len() <= SMALL_PIECE {
                 self.merge_small(ids, &mut cache)
             } else if let Some(len) = ids
@@ -276,5 +282,6 @@ mod pair_cache;
 mod small_pieces;
 #[cfg(test)]
 mod tests;
+mod vector_pieces;
 
 use pair_cache::PairCache;

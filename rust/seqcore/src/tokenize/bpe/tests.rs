@@ -219,3 +219,31 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    /// The vector kernel on its own, at every length it accepts (the
+    /// dispatch only sends it pieces of 20 ids and more).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_vector_kernel_matches_the_plain_rule(
+        seed in 0u64..1_000_000,
+        merges in 1usize..60,
+        ranks in proptest::bool::ANY,
+        piece in proptest::collection::vec(proptest::sample::select(b"abcdx".to_vec()), 2..=64),
+    ) {
+        if !crate::simd::has_avx512() {
+            return Ok(());
+        }
+        let rule = if ranks {
+            MergeRule::Ranks
+        } else {
+            MergeRule::Merges { ignore_merges: false }
+        };
+        let bpe = random_table(seed, merges, rule);
+        let mut ids: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
+        let mut cache = PairCache::new();
+        cache.serve(&bpe);
+        let len = bpe.merge_vector(&mut ids, &mut cache);
+        proptest::prop_assert_eq!(&ids[..len], &naive(&bpe, &piece)[..]);
+    }
+}

@@ -1,0 +1,114 @@
+//! Merging pieces of up to 32 ids with AVX-512: the ranks of all pairs sit
+//! in two vector registers, so finding the lowest is a vector minimum, and
+//! a merge kills a slot in a bitmask instead of moving the tail.
+//!
+//! A merge's steps depend on each other (find the lowest rank, look up the
+//! two new neighbour pairs, find the lowest again), so what counts is the
+//! length of that chain: here a vector reduction, a mask scan, two lookups
+//! side by side and three lane writes, with no loop over the slots.
+
+use super::{Bpe, PairCache, NO_PAIR};
+
+/// Pieces up to this many ids take the vector path.
+pub(super) const VECTOR_PIECE: usize = 64;
+/// ... and from this many: below it the plain scan is as fast (its setup
+/// is smaller; prose pieces the base splits are mostly 5-12 bytes).
+pub(super) const VECTOR_MIN: usize = 20;
+/// Ranks per vector register.
+const LANES: usize = 16;
+/// Registers of ranks.
+const REGS: usize = VECTOR_PIECE / LANES;
+
+impl Bpe {
+    /// [`Bpe::merge_small`] for pieces of 2 to [`VECTOR_PIECE`] ids, on a
+    /// processor with AVX-512; returns the new length.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn merge_vector(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
+        debug_assert!((2..=VECTOR_PIECE).contains(&piece.len()));
+        // SAFETY: callers check `crate::simd::has_avx512()` first.
+        unsafe { self.merge_vector_avx512(piece, cache) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,bmi1,bmi2,lzcnt,popcnt")]
+    unsafe fn merge_vector_avx512(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
+        use std::arch::x86_64::*;
+        let n = piece.len();
+        let mut ids = [0u32; VECTOR_PIECE];
+        ids[..n].copy_from_slice(piece);
+        // merged[i]: the id pair (i, next live slot) merges into.
+        let mut merged = [0u32; VECTOR_PIECE];
+        let mut ranks = [u32::MAX; VECTOR_PIECE];
+        for i in 0..n - 1 {
+            let (rank, id) = split(cache.get(self, ids[i], ids[i + 1]));
+            ranks[i] = rank;
+            merged[i] = id;
+        }
+        // SAFETY: each load reads 16 of the ranks.
+        let mut regs: [__m512i; REGS] = std::array::from_fn(|r| unsafe {
+            _mm512_loadu_si512(ranks.as_ptr().add(r * LANES).cast())
+        });
+        // Writes `rank` into lane `i`.
+        let set = |regs: &mut [__m512i; REGS], i: u32, rank: u32| {
+            let r = i as usize / LANES;
+            regs[r] = _mm512_mask_set1_epi32(regs[r], 1 << (i as usize % LANES), rank as i32);
+        };
+        let mut live: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
+        loop {
+            let mut m = regs[0];
+            for reg in &regs[1..] {
+                m = _mm512_min_epu32(m, *reg);
+            }
+            let best = _mm512_reduce_min_epu32(m);
+            if best == u32::MAX {
+                break;
+            }
+            let b = _mm512_set1_epi32(best as i32);
+            let mut hits = 0u64;
+            for (r, reg) in regs.iter().enumerate() {
+                hits |= u64::from(_mm512_cmpeq_epi32_mask(*reg, b)) << (r * LANES);
+            }
+            // The leftmost of the lowest: slot `at` and the next live one.
+            let at = hits.trailing_zeros();
+            let above = live & !((2u64 << at).wrapping_sub(1));
+            let gone = above.trailing_zeros();
+            ids[at as usize] = merged[at as usize];
+            live &= !(1 << gone);
+            set(&mut regs, gone, u32::MAX);
+            // New neighbours: the live slots after and before `at`.
+            let after = above & !(1 << gone);
+            let (rank, id) = if after != 0 {
+                split(cache.get(self, ids[at as usize], ids[after.trailing_zeros() as usize]))
+            } else {
+                (u32::MAX, 0)
+            };
+            merged[at as usize] = id;
+            set(&mut regs, at, rank);
+            let below = live & ((1u64 << at) - 1);
+            if below != 0 {
+                let h = 63 - below.leading_zeros();
+                let (rank, id) = split(cache.get(self, ids[h as usize], ids[at as usize]));
+                merged[h as usize] = id;
+                set(&mut regs, h, rank);
+            }
+        }
+        let mut len = 0;
+        let mut rest = live;
+        while rest != 0 {
+            piece[len] = ids[rest.trailing_zeros() as usize];
+            len += 1;
+            rest &= rest - 1;
+        }
+        len
+    }
+}
+
+/// `(rank, merged id)` of a packed pair value; no pair ranks `u32::MAX`.
+#[inline(always)]
+fn split(packed: u64) -> (u32, u32) {
+    if packed == NO_PAIR {
+        (u32::MAX, 0)
+    } else {
+        ((packed >> 32) as u32, packed as u32)
+    }
+}
