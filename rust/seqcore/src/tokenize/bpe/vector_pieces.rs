@@ -1,5 +1,5 @@
-//! Merging pieces of up to 32 ids with AVX-512: the ranks of all pairs sit
-//! in two vector registers, so finding the lowest is a vector minimum, and
+//! Merging pieces of 20 to 64 ids with AVX-512: the ranks of all pairs sit
+//! in four vector registers, so finding the lowest is a vector minimum, and
 //! a merge kills a slot in a bitmask instead of moving the tail.
 //!
 //! A merge's steps depend on each other (find the lowest rank, look up the
