@@ -56,8 +56,8 @@ pub struct Bpe {
 static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 thread_local! {
-    /// Each thread's cache in front of the pair table it used last.
-    static PAIR_CACHE: std::cell::RefCell<PairCache> = std::cell::RefCell::new(PairCache::new());
+    /// Each thread's caches in front of the pair tables it used lately.
+    static PAIR_CACHE: std::cell::RefCell<PairCaches> = std::cell::RefCell::new(PairCaches::new());
 }
 
 #[inline]
@@ -241,17 +241,17 @@ impl Bpe {
                 .filter(|&id| id != u32::MAX),
         );
         let ids = &mut out[start..];
-        let len = PAIR_CACHE.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            cache.serve(self);
+        let len = PAIR_CACHE.with(|caches| {
+            let mut caches = caches.borrow_mut();
+            let cache = caches.serve(self);
             #[cfg(target_arch = "x86_64")]
             if (vector_pieces::VECTOR_MIN..=vector_pieces::VECTOR_PIECE).contains(&ids.len())
                 && crate::simd::has_avx512()
             {
-                return self.merge_vector(ids, &mut cache);
+                return self.merge_vector(ids, cache);
             }
             if ids.len() <= SMALL_PIECE {
-                self.merge_small(ids, &mut cache)
+                self.merge_small(ids, cache)
             } else if let Some(len) = ids
                 .iter()
                 .all(|&id| id == ids[0])
@@ -260,9 +260,9 @@ impl Bpe {
             {
                 len
             } else if ids.len() <= HEAP_PIECE {
-                self.merge_heap(ids, &mut cache)
+                self.merge_heap(ids, cache)
             } else {
-                self.merge_large(ids, &mut cache)
+                self.merge_large(ids, cache)
             }
         });
         out.truncate(start + len);
@@ -284,4 +284,4 @@ mod small_pieces;
 mod tests;
 mod vector_pieces;
 
-use pair_cache::PairCache;
+use pair_cache::{PairCache, PairCaches};

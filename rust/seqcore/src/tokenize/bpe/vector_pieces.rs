@@ -48,10 +48,14 @@ impl Bpe {
         let mut regs: [__m512i; REGS] = std::array::from_fn(|r| unsafe {
             _mm512_loadu_si512(ranks.as_ptr().add(r * LANES).cast())
         });
-        // Writes `rank` into lane `i`.
+        // Writes `rank` into lane `i`. Every register takes a masked write
+        // (three of them with an empty mask): indexing the array by a
+        // runtime number would keep it in memory instead of registers.
         let set = |regs: &mut [__m512i; REGS], i: u32, rank: u32| {
-            let r = i as usize / LANES;
-            regs[r] = _mm512_mask_set1_epi32(regs[r], 1 << (i as usize % LANES), rank as i32);
+            let bit = 1u64 << i;
+            for (r, reg) in regs.iter_mut().enumerate() {
+                *reg = _mm512_mask_set1_epi32(*reg, (bit >> (r * LANES)) as u16, rank as i32);
+            }
         };
         let mut live: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
         loop {
