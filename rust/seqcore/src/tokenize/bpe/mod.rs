@@ -50,6 +50,9 @@ pub struct Bpe {
     rule: MergeRule,
     /// Identifies this table to the per-thread pair cache.
     table_id: u64,
+    /// Whether every rank leaves room for a slot number in a vector lane
+    /// (`vector_pieces`).
+    ranks_fit_lanes: bool,
 }
 
 /// Hands out a distinct id to every merge table built.
@@ -140,12 +143,16 @@ impl Bpe {
                 }
             }
         }
+        let ranks_fit_lanes = pairs
+            .values()
+            .all(|&v| (v >> 32) < u64::from(vector_pieces::RANK_LIMIT));
         let mut bpe = Bpe {
             encoder,
             byte_ids,
             pairs,
             rule,
             table_id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ranks_fit_lanes,
         };
         if rule
             == (MergeRule::Merges {
@@ -246,6 +253,7 @@ impl Bpe {
             let cache = caches.serve(self);
             #[cfg(target_arch = "x86_64")]
             if (vector_pieces::VECTOR_MIN..=vector_pieces::VECTOR_PIECE).contains(&ids.len())
+                && self.ranks_fit_lanes
                 && crate::simd::has_avx512()
             {
                 return self.merge_vector(ids, cache);

@@ -14,6 +14,12 @@ pub(super) const VECTOR_PIECE: usize = 64;
 /// ... and from this many: below it the plain scan is as fast (its setup
 /// is smaller; prose pieces the base splits are mostly 5-12 bytes).
 pub(super) const VECTOR_MIN: usize = 20;
+/// Bits of a slot number: a lane holds `rank << SLOT_BITS | slot`, so the
+/// vector minimum is at once the lowest rank and its leftmost slot.
+const SLOT_BITS: u32 = 6;
+/// Ranks must be below this to leave room for the slot number (checked
+/// when the table is built; cl100k's go to 100k, o200k's to 200k).
+pub(super) const RANK_LIMIT: u32 = (1 << (32 - SLOT_BITS)) - 1;
 /// Ranks per vector register.
 const LANES: usize = 16;
 /// Registers of ranks.
@@ -41,7 +47,7 @@ impl Bpe {
         let mut ranks = [u32::MAX; VECTOR_PIECE];
         for i in 0..n - 1 {
             let (rank, id) = split(cache.get(self, ids[i], ids[i + 1]));
-            ranks[i] = rank;
+            ranks[i] = lane(rank, i as u32);
             merged[i] = id;
         }
         // SAFETY: each load reads 16 of the ranks.
@@ -67,13 +73,8 @@ impl Bpe {
             if best == u32::MAX {
                 break;
             }
-            let b = _mm512_set1_epi32(best as i32);
-            let mut hits = 0u64;
-            for (r, reg) in regs.iter().enumerate() {
-                hits |= u64::from(_mm512_cmpeq_epi32_mask(*reg, b)) << (r * LANES);
-            }
             // The leftmost of the lowest: slot `at` and the next live one.
-            let at = hits.trailing_zeros();
+            let at = best & ((1 << SLOT_BITS) - 1);
             let above = live & !((2u64 << at).wrapping_sub(1));
             let gone = above.trailing_zeros();
             ids[at as usize] = merged[at as usize];
@@ -87,13 +88,13 @@ impl Bpe {
                 (u32::MAX, 0)
             };
             merged[at as usize] = id;
-            set(&mut regs, at, rank);
+            set(&mut regs, at, lane(rank, at));
             let below = live & ((1u64 << at) - 1);
             if below != 0 {
                 let h = 63 - below.leading_zeros();
                 let (rank, id) = split(cache.get(self, ids[h as usize], ids[at as usize]));
                 merged[h as usize] = id;
-                set(&mut regs, h, rank);
+                set(&mut regs, h, lane(rank, h));
             }
         }
         let mut len = 0;
@@ -104,6 +105,17 @@ impl Bpe {
             rest &= rest - 1;
         }
         len
+    }
+}
+
+/// The lane value of a pair at `slot`: its rank and slot, or `u32::MAX`
+/// for no pair.
+#[inline(always)]
+fn lane(rank: u32, slot: u32) -> u32 {
+    if rank == u32::MAX {
+        u32::MAX
+    } else {
+        rank << SLOT_BITS | slot
     }
 }
 
