@@ -254,7 +254,6 @@ impl Bpe {
             #[cfg(target_arch = "x86_64")]
             if (vector_pieces::VECTOR_MIN..=vector_pieces::VECTOR_PIECE).contains(&ids.len())
                 && self.ranks_fit_lanes
-                && crate::simd::has_avx512()
             {
                 return self.merge_vector(ids, cache);
             }

@@ -4,8 +4,9 @@
 //!
 //! A merge's steps depend on each other (find the lowest rank, look up the
 //! two new neighbour pairs, find the lowest again), so what counts is the
-//! length of that chain: here a vector reduction, a mask scan, two lookups
-//! side by side and three lane writes, with no loop over the slots.
+//! length of that chain: here a vector reduction, a few bit operations,
+//! two lookups side by side and three lane writes, with no loop over the
+//! slots.
 
 use super::{Bpe, PairCache, NO_PAIR};
 
@@ -26,12 +27,16 @@ const LANES: usize = 16;
 const REGS: usize = VECTOR_PIECE / LANES;
 
 impl Bpe {
-    /// [`Bpe::merge_small`] for pieces of 2 to [`VECTOR_PIECE`] ids, on a
-    /// processor with AVX-512; returns the new length.
+    /// [`Bpe::merge_small`] for pieces of 2 to [`VECTOR_PIECE`] ids, with
+    /// AVX-512 where the processor has it; returns the new length. The
+    /// table's ranks must be below [`RANK_LIMIT`] (`ranks_fit_lanes`).
     #[cfg(target_arch = "x86_64")]
     pub(super) fn merge_vector(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
-        debug_assert!((2..=VECTOR_PIECE).contains(&piece.len()));
-        // SAFETY: callers check `crate::simd::has_avx512()` first.
+        debug_assert!((2..=VECTOR_PIECE).contains(&piece.len()) && self.ranks_fit_lanes);
+        if !crate::simd::has_avx512() {
+            return self.merge_small(piece, cache);
+        }
+        // SAFETY: the processor supports the features just detected.
         unsafe { self.merge_vector_avx512(piece, cache) }
     }
 
@@ -54,13 +59,13 @@ impl Bpe {
         let mut regs: [__m512i; REGS] = std::array::from_fn(|r| unsafe {
             _mm512_loadu_si512(ranks.as_ptr().add(r * LANES).cast())
         });
-        // Writes `rank` into lane `i`. Every register takes a masked write
+        // Writes `value` into lane `i`. Every register takes a masked write
         // (three of them with an empty mask): indexing the array by a
         // runtime number would keep it in memory instead of registers.
-        let set = |regs: &mut [__m512i; REGS], i: u32, rank: u32| {
+        let set = |regs: &mut [__m512i; REGS], i: u32, value: u32| {
             let bit = 1u64 << i;
             for (r, reg) in regs.iter_mut().enumerate() {
-                *reg = _mm512_mask_set1_epi32(*reg, (bit >> (r * LANES)) as u16, rank as i32);
+                *reg = _mm512_mask_set1_epi32(*reg, (bit >> (r * LANES)) as u16, value as i32);
             }
         };
         let mut live: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
