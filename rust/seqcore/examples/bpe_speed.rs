@@ -23,13 +23,9 @@ fn min_seconds(repeats: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [ranks, kjv] = &args[..2] else {
-        panic!("usage: bpe_speed RANK_FILE KJV_JSONL [REPEATS]");
-    };
-    let repeats: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(9);
-    let tok = common::cl100k(ranks);
-    let mut prose = common::verses(kjv).join("\n");
+    let (ranks, kjv, repeats) = common::args("bpe_speed RANK_FILE KJV_JSONL [REPEATS]", 9);
+    let tok = common::cl100k(&ranks);
+    let mut prose = common::verses(&kjv).join("\n");
     let n = 1_000_000;
     while !prose.is_char_boundary(n) {
         prose.pop();

@@ -29,13 +29,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [ranks, kjv] = &args[..2] else {
-        panic!("usage: multiword_speed RANK_FILE KJV_JSONL [ROUNDS]");
-    };
-    let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(101);
-    let base = common::cl100k(ranks);
-    let verses = common::verses(kjv);
+    let (ranks, kjv, rounds) = common::args("multiword_speed RANK_FILE KJV_JSONL [ROUNDS]", 101);
+    let base = common::cl100k(&ranks);
+    let verses = common::verses(&kjv);
     let (train, held) = verses.split_at(25_000.min(verses.len()));
     let train: Vec<&str> = train.iter().map(String::as_str).collect();
     let mwt = MultiWord::train(&base, &train, &[2], 5000, 1).unwrap();

@@ -1,9 +1,22 @@
-//! What the tokenizer timing examples share: the cl100k tokenizer from a
-//! rank file, and the King James Bible's verses.
+//! What the tokenizer timing examples share: their command line, the
+//! cl100k tokenizer from a rank file, and the King James Bible's verses.
 
 use seqcore::tokenize::{
     tiktoken_file::parse_ranks, MergeRule, PreTokenizer, Preset, Splitting, Template, Tokenizer,
 };
+
+/// The command line `RANK_FILE KJV_JSONL [COUNT]`: both paths and the
+/// count (`default` when absent); prints `usage` and exits when a path is
+/// missing.
+pub fn args(usage: &str, default: usize) -> (String, String, usize) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [ranks, kjv, ..] = &args[..] else {
+        eprintln!("usage: {usage}");
+        std::process::exit(2);
+    };
+    let count = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(default);
+    (ranks.clone(), kjv.clone(), count)
+}
 
 /// cl100k from its rank file (`cl100k_base.tiktoken`), without specials.
 pub fn cl100k(rank_file: &str) -> Tokenizer {
