@@ -3,45 +3,89 @@
 //!
 //! Whether pieces `i` and `i + 1` form a bigram depends on those two pieces
 //! alone; only the greedy left-to-right choice between overlapping matches
-//! needs what came before. So a block is encoded in passes:
-//! 1. each piece is looked up once as it arrives (its id and flags; base
-//!    encoding needs the same lookup);
-//! 2. flags and a bit filter mark the pairs that may be bigrams
-//!    ([`block_simd::masks`], 16 pieces per step with AVX-512);
-//! 3. only those pairs probe the bigram table, each probe independent of
-//!    the others, so the processor overlaps them;
-//! 4. the greedy choice is made on the 64-bit mask of matches with a few
+//! needs what came before. So:
+//! 1. as each piece arrives, its key is taken from its first eight bytes
+//!    and the pair it ends tests a bit filter ([`joined`]), with no table
+//!    lookup and no branch;
+//! 2. at the end of a block, only the pairs that passed (a quarter of them
+//!    on English prose, nearly all bigrams) probe the bigram table, each
+//!    probe independent of the others, so the processor overlaps them;
+//! 3. the greedy choice is made on the 64-bit mask of matches with a few
 //!    word operations ([`greedy`]);
+//! 4. only the pieces left over are looked up in the base's table: the
+//!    two pieces of a bigram cost one probe of a small table instead of
+//!    two lookups in the base's large one;
 //! 5. ids are written 16 at a time ([`block_simd::emit`]), with the pieces
 //!    the base must merge merged in order between them.
 //!
-//! The streaming version this replaced probed one piece at a time, and the
-//! next write depended on each probe's answer: a chain of dependent cache
-//! accesses that cost 36-40% over base encoding, against 15-19% here.
+//! The version this replaced looked every piece up in a copy of the
+//! base's table with flags added (6 MB for cl100k, built on the first
+//! encode in 10-13 ms) and keyed bigrams by the two ids. Both cost the
+//! same, +18-19% over base encoding in the same runs from Python; this one
+//! needs no copy. Streaming one piece at a time with the same keys cost
+//! +20-23%: the filter's answer then decides a branch that mispredicts on
+//! about a third of the pieces, and each miss throws away the lookups
+//! in flight.
 
-use super::block_simd::{self, BLOCK, ID};
-use super::{id_pairs, MultiWord, NOT_WHOLE};
+use super::block_simd::{self, BLOCK};
+use super::joined::{self, Joined};
+use super::MultiWord;
 use crate::tokenize::bpe::Bpe;
 use crate::tokenize::error::TokenizeError;
 use crate::tokenize::tokenizer::Tokenizer;
 
-/// The lookup value of a piece that is not in the lookup: not one token,
-/// starts nothing.
-const NOT_FOUND: u32 = (NOT_WHOLE as u32) << 24;
+/// The value of a piece that is not one base token.
+const NOT_WHOLE: u32 = u32::MAX;
 /// The even bit positions (0, 2, 4, ...).
 const EVEN: u64 = 0x5555_5555_5555_5555;
 
-/// The pieces of one block: lookup values and byte ranges. Piece `BLOCK`
-/// is the first piece of the next block, kept for the pair that ends there.
+/// The pieces of one block. Piece `BLOCK` is the first piece of the next
+/// block, kept for the pair that ends there.
 struct Block {
-    values: [u32; BLOCK + 1],
+    keys: [u64; BLOCK + 1],
     ranges: [(usize, usize); BLOCK + 1],
+    /// Base ids of the pieces looked up ([`NOT_WHOLE`] if not one token;
+    /// the others are not read).
+    values: [u32; BLOCK + 1],
     /// The bigram of pieces `i` and `i + 1`, where one was found (kept
     /// here rather than cleared per block: only found entries are read).
     hits: [u32; BLOCK],
     len: usize,
+    /// Bit `i`: pieces `i` and `i + 1` pass the bigram filter.
+    candidates: u64,
     /// Whether piece 0 was taken by the last pair of the previous block.
     consumed: bool,
+}
+
+impl Block {
+    fn new() -> Self {
+        Block {
+            keys: [0; BLOCK + 1],
+            ranges: [(0, 0); BLOCK + 1],
+            values: [0; BLOCK + 1],
+            hits: [0; BLOCK],
+            len: 0,
+            candidates: 0,
+            consumed: false,
+        }
+    }
+
+    /// Adds a piece and filters the pair it ends; returns whether the
+    /// block is full.
+    #[inline(always)]
+    fn push(&mut self, bigrams: &Joined, seg: &[u8], (a, b): (usize, usize)) -> bool {
+        let at = self.len;
+        let key = joined::piece_key(seg, a, b);
+        self.keys[at] = key;
+        self.ranges[at] = (a, b);
+        self.len = at + 1;
+        if at > 0 {
+            let (c, d) = self.ranges[at - 1];
+            let hash = joined::pair_hash(self.keys[at - 1], key, joined::lengths(d - c, b - a));
+            self.candidates |= u64::from(bigrams.may_hold(hash)) << (at - 1);
+        }
+        self.len == BLOCK + 1
+    }
 }
 
 /// Of each run of consecutive matches in `matches` (bit `i`: pieces `i`
@@ -68,109 +112,83 @@ impl MultiWord {
         let text = base.prefixed(segment);
         let seg = text.as_bytes();
         let bpe = base.bpe();
-        let lookup = self.lookup(base);
-        let mut block = Block {
-            values: [0; BLOCK + 1],
-            ranges: [(0, 0); BLOCK + 1],
-            hits: [0; BLOCK],
-            len: 0,
-            consumed: false,
-        };
+        let mut block = Block::new();
         base.split_pieces(&text, &mut |a, b| {
-            let at = block.len;
-            block.values[at] = lookup.get(&seg[a..b]).copied().unwrap_or(NOT_FOUND);
-            block.ranges[at] = (a, b);
-            block.len = at + 1;
-            if block.len == BLOCK + 1 {
-                self.encode_block(bpe, seg, &mut block, BLOCK, out);
+            if block.push(&self.joined, seg, (a, b)) {
+                encode_block(&self.joined, bpe, seg, &mut block, BLOCK, out);
             }
         })?;
         let len = block.len;
-        self.encode_block(bpe, seg, &mut block, len, out);
+        encode_block(&self.joined, bpe, seg, &mut block, len, out);
         Ok(())
     }
+}
 
-    /// Writes the ids of the block's first `emit` pieces (all of them, or
-    /// all but the last, which then starts the next block).
-    fn encode_block(
-        &self,
-        bpe: &Bpe,
-        seg: &[u8],
-        block: &mut Block,
-        emit: usize,
-        out: &mut Vec<u32>,
-    ) {
-        let n = block.len;
-        let masks = block_simd::masks(&block.values, n, &self.pair_bits);
-        let mut matches = 0u64;
-        let mut todo = masks.by_ids;
-        while todo != 0 {
-            let i = todo.trailing_zeros() as usize;
-            let hit = self
-                .bigrams
-                .find(block.values[i] & ID, block.values[i + 1] & ID);
+/// Writes the ids of the block's first `emit` pieces (all of them, or all
+/// but the last, which then starts the next block).
+fn encode_block(
+    bigrams: &Joined,
+    bpe: &Bpe,
+    seg: &[u8],
+    block: &mut Block,
+    emit: usize,
+    out: &mut Vec<u32>,
+) {
+    let n = block.len;
+    let pairs = n.saturating_sub(1);
+    // Probes for the pairs that passed the filter.
+    let candidates = block.candidates & block_simd::low_bits(pairs);
+    block.candidates = 0;
+    let mut matches = 0u64;
+    let mut todo = candidates;
+    while todo != 0 {
+        let i = todo.trailing_zeros() as usize;
+        let ((a, b), (_, d)) = (block.ranges[i], block.ranges[i + 1]);
+        let keys = (block.keys[i], block.keys[i + 1]);
+        if let Some(hit) = bigrams.find(seg, (a, d), keys, joined::lengths(b - a, d - b)) {
             block.hits[i] = hit;
-            matches |= u64::from(hit != id_pairs::ABSENT) << i;
-            todo &= todo - 1;
+            matches |= 1 << i;
         }
-        let mut todo = masks.by_bytes;
-        while todo != 0 {
-            let i = todo.trailing_zeros() as usize;
-            let ((a, b), (c, d)) = (block.ranges[i], block.ranges[i + 1]);
-            let bit = block_simd::byte_pair_bit(&seg[a..b], &seg[c..d]);
-            let passes = self.byte_pair_bits[bit / 32] >> (bit % 32) & 1 != 0;
-            if let Some(hit) = passes
-                .then(|| self.byte_bigram(seg, (a, b), (c, d)))
-                .flatten()
-            {
-                block.hits[i] = hit;
-                matches |= 1 << i;
-            }
-            todo &= todo - 1;
-        }
-        let taken = greedy(matches & !u64::from(block.consumed));
-        let skipped = (taken << 1) | u64::from(block.consumed);
-        // Pieces the base must merge, in order between runs of single ids.
-        let mut merge = masks.not_whole & !taken & !skipped & block_simd::low_bits(emit);
-        let mut start = 0;
-        while merge != 0 {
-            let i = merge.trailing_zeros() as usize;
-            block_simd::emit(&block.values, &block.hits, taken, !skipped, (start, i), out);
-            let (a, b) = block.ranges[i];
-            bpe.merge_piece(&seg[a..b], out);
-            start = i + 1;
-            merge &= merge - 1;
-        }
-        block_simd::emit(
-            &block.values,
-            &block.hits,
-            taken,
-            !skipped,
-            (start, emit),
-            out,
-        );
-        if emit < n {
-            // The last piece starts the next block.
-            block.values[0] = block.values[emit];
-            block.ranges[0] = block.ranges[emit];
-            block.consumed = (taken >> (emit - 1)) & 1 != 0;
-            block.len = 1;
-        } else {
-            block.len = 0;
-            block.consumed = false;
-        }
+        todo &= todo - 1;
     }
-
-    /// The bigram of two adjacent pieces when one of its words is not one
-    /// base token: same bytes and the same two word boundaries.
-    fn byte_bigram(
-        &self,
-        seg: &[u8],
-        first: (usize, usize),
-        second: (usize, usize),
-    ) -> Option<u32> {
-        let (token, lengths) = self.by_bytes.get(&seg[first.0..second.1])?;
-        (lengths[..] == [first.1 - first.0, second.1 - second.0]).then_some(*token)
+    // The greedy choice.
+    let taken = greedy(matches & !u64::from(block.consumed));
+    let skipped = (taken << 1) | u64::from(block.consumed);
+    // The pieces left over, looked up in the base's table.
+    let single = !taken & !skipped & block_simd::low_bits(emit);
+    let mut not_whole = 0u64;
+    let mut todo = single;
+    while todo != 0 {
+        let i = todo.trailing_zeros() as usize;
+        let (a, b) = block.ranges[i];
+        let v = bpe.whole_piece(&seg[a..b]).unwrap_or(NOT_WHOLE);
+        block.values[i] = v;
+        not_whole |= u64::from(v == NOT_WHOLE) << i;
+        todo &= todo - 1;
+    }
+    // Ids in order, with the pieces the base must merge merged between
+    // runs of single ids.
+    let keep = single & !not_whole | taken;
+    let mut merge = not_whole;
+    let mut start = 0;
+    while merge != 0 {
+        let i = merge.trailing_zeros() as usize;
+        block_simd::emit(&block.values, &block.hits, taken, keep, (start, i), out);
+        let (a, b) = block.ranges[i];
+        bpe.merge_piece(&seg[a..b], out);
+        start = i + 1;
+        merge &= merge - 1;
+    }
+    block_simd::emit(&block.values, &block.hits, taken, keep, (start, emit), out);
+    if emit < n {
+        // The last piece starts the next block.
+        block.keys[0] = block.keys[emit];
+        block.ranges[0] = block.ranges[emit];
+        block.consumed = (taken >> (emit - 1)) & 1 != 0;
+        block.len = 1;
+    } else {
+        block.len = 0;
+        block.consumed = false;
     }
 }
 

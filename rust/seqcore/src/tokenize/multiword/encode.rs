@@ -1,6 +1,6 @@
 //! Encoding and decoding with multi-word tokens.
 
-use super::block_simd;
+use super::id_pairs;
 use super::{
     pack, piece_hash, MultiWord, MAX_ORDER, NONE, STARTS_BY_BYTES, STARTS_BY_IDS, WINDOW, WORD,
 };
@@ -108,7 +108,7 @@ impl MultiWord {
             };
             let fast_start =
                 flags & STARTS_BY_IDS != 0 && i + 1 < pieces.len() && whole[i + 1] != NONE && {
-                    let bit = block_simd::filter_bit(first, whole[i + 1]);
+                    let bit = id_pairs::filter_bit(first, whole[i + 1]);
                     self.pair_bits[bit / 32] & (1 << (bit % 32)) != 0
                 };
             let slow_start = match first {

@@ -1,14 +1,25 @@
 //! The table of bigrams whose two words are each one base token, keyed by
-//! the two ids.
+//! the two ids, for the general n-gram path ([`super::encode`]).
 //!
-//! Bigram encoding probes it for a third of all pieces, so a probe must
-//! not branch on the data, and the table must stay small: it shares the
-//! caches with the base's own tables, the text and the output. Keys live
+//! A probe does not branch on the data, and the table stays small: it
+//! shares the caches with the base's own tables, the text and the output.
+//! Keys live
 //! in buckets of four, one cache line each, 40-80% full; a probe compares
 //! the four keys at once and moves on to the next bucket only when the
 //! home bucket is full without the key (rare, so well predicted). 5,000
 //! bigrams take 128 KiB (at half the load, encoding was ~6% slower when
 //! run alone; a denser 8-byte entry cost more in the probe than it saved).
+
+/// Size in bits of the filter over id pairs ([`filter_bit`]; 16 KiB, in
+/// the first-level cache; 5,000 bigrams set under 4% of it).
+pub(super) const FILTER_BITS: u32 = 17;
+
+/// The filter bit of a pair of ids.
+#[inline(always)]
+pub(super) fn filter_bit(first: u32, second: u32) -> usize {
+    (first.wrapping_mul(0x9E37_79B1) ^ second.wrapping_mul(0x85EB_CA77)) as usize
+        >> (32 - FILTER_BITS)
+}
 
 /// Empty slot marker (no real id: ids are below 2^24).
 const EMPTY: u32 = u32::MAX;

@@ -24,6 +24,7 @@ mod block_simd;
 mod counts;
 mod encode;
 mod id_pairs;
+mod joined;
 #[cfg(test)]
 mod tests;
 
@@ -59,8 +60,6 @@ const WORD: u8 = 1;
 const STARTS_BY_IDS: u8 = 2;
 /// Flag: the base id starts a byte-keyed n-gram.
 const STARTS_BY_BYTES: u8 = 4;
-/// Flag (in the bigram lookup only): the piece is not one base token.
-const NOT_WHOLE: u8 = 8;
 
 /// Pieces encoded per window when streaming a long text.
 const WINDOW: usize = 1024;
@@ -92,18 +91,13 @@ pub struct MultiWord {
     /// Per base id, [`WORD`] | [`STARTS_BY_IDS`] | [`STARTS_BY_BYTES`]: one
     /// byte per id, so each piece costs one load for all three questions.
     flags: Vec<u8>,
-    /// The base's whole-piece lookup with each id's flags in the top byte
-    /// (ids are below 2^24): one probe per piece answers both questions.
-    /// Built on the first bigram encode, so loading stays fast.
-    lookup: std::sync::OnceLock<FxHashMap<Box<[u8]>, u32>>,
     /// A bit per hash of (first id, second id) of every `by_ids` n-gram
-    /// ([`block_simd::filter_bit`]): most positions where a first word
+    /// ([`id_pairs::filter_bit`]): most positions where a first word
     /// occurs fail this test, which costs one load instead of a probe.
     pair_bits: Vec<u32>,
-    /// The same for byte-keyed bigrams, by a signature of each word's
-    /// bytes ([`block_simd::byte_pair_bit`]): most pairs where such a
-    /// bigram could start fail it, sparing a hash of their bytes.
-    byte_pair_bits: Vec<u32>,
+    /// Every bigram, keyed by its two words' bytes: the one table the
+    /// bigram path ([`bigrams`]) needs.
+    joined: joined::Joined,
     /// The other n-grams (a word the base splits, or over 4 words), keyed by
     /// joined bytes -> (id, order), with hashes of their first words.
     by_bytes: FxHashMap<Box<[u8]>, ByBytes>,
@@ -134,8 +128,7 @@ impl MultiWord {
         }
         let mut bigrams = Vec::new();
         let mut by_ids: [FxHashMap<u128, u32>; 2] = Default::default();
-        let mut pair_bits = vec![0u32; (1 << block_simd::FILTER_BITS) / 32];
-        let mut byte_pair_bits = vec![0u32; (1 << block_simd::BYTE_FILTER_BITS) / 32];
+        let mut pair_bits = vec![0u32; (1 << id_pairs::FILTER_BITS) / 32];
         let mut by_bytes = FxHashMap::default();
         let mut first_hashes = FxHashSet::default();
         let mut seen = FxHashSet::default();
@@ -170,7 +163,7 @@ impl MultiWord {
             match ids {
                 Some(ids) if ids.len() <= 4 => {
                     flags[ids[0] as usize] |= STARTS_BY_IDS;
-                    let bit = block_simd::filter_bit(ids[0], ids[1]);
+                    let bit = id_pairs::filter_bit(ids[0], ids[1]);
                     pair_bits[bit / 32] |= 1 << (bit % 32);
                     if let [first, second] = ids[..] {
                         bigrams.push((first, second, id));
@@ -185,10 +178,6 @@ impl MultiWord {
                             first_hashes.insert(piece_hash(words[0].as_bytes()));
                         }
                     }
-                    if let [first, second] = &words[..] {
-                        let bit = block_simd::byte_pair_bit(first.as_bytes(), second.as_bytes());
-                        byte_pair_bits[bit / 32] |= 1 << (bit % 32);
-                    }
                     let lengths = words.iter().map(String::len).collect();
                     by_bytes.insert(joined.clone().into_boxed_slice(), (id, lengths));
                 }
@@ -199,15 +188,23 @@ impl MultiWord {
             bytes.push(joined);
         }
         orders.sort_unstable_by(|a, b| b.cmp(a));
+        let pairs: Vec<(&[u8], &[u8], u32)> = ngrams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, words)| match &words[..] {
+                [first, second] => Some((first.as_bytes(), second.as_bytes(), first_id + i as u32)),
+                _ => None,
+            })
+            .collect();
+        let joined = joined::Joined::new(&pairs);
         Ok(MultiWord {
             base_vocab_size: first_id,
             ngrams,
             bigrams: id_pairs::IdPairs::new(&bigrams),
             by_ids,
             flags,
-            lookup: std::sync::OnceLock::new(),
             pair_bits,
-            byte_pair_bits,
+            joined,
             by_bytes,
             first_hashes,
             orders,
@@ -251,35 +248,6 @@ impl MultiWord {
             );
         }
         Self::new(base, ngrams)
-    }
-
-    /// The bigram lookup (see the `lookup` field), built on first use.
-    fn lookup(&self, base: &Tokenizer) -> &FxHashMap<Box<[u8]>, u32> {
-        self.lookup.get_or_init(|| {
-            let bpe = base.bpe();
-            // Keys are allocated in id order: frequent tokens (low ids) end
-            // up close together in memory, as in the base's own table.
-            let mut pieces: Vec<(&[u8], u32)> = bpe.whole_pieces().collect();
-            pieces.sort_unstable_by_key(|&(_, id)| id);
-            let mut lookup: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
-            lookup.reserve(pieces.len() + self.ngrams.len());
-            for (piece, id) in pieces {
-                lookup.insert(
-                    piece.into(),
-                    id | (u32::from(self.flags[id as usize]) << 24),
-                );
-            }
-            // First words the base splits: in the same table, marked
-            // NOT_WHOLE, so no second hash of the piece is needed to know an
-            // n-gram may start there.
-            for words in &self.ngrams {
-                let first = words[0].as_bytes();
-                if bpe.whole_piece(first).is_none() {
-                    lookup.insert(first.into(), u32::from(NOT_WHOLE | STARTS_BY_BYTES) << 24);
-                }
-            }
-            lookup
-        })
     }
 
     /// The first n-gram id (the base tokenizer's vocabulary size).

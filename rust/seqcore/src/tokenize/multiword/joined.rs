@@ -1,0 +1,221 @@
+//! The bigram table of the bigram path, keyed by the two words' bytes.
+//!
+//! Each piece gets a key from its length and first eight bytes
+//! ([`piece_key`], a few instructions on bytes already in cache); a pair
+//! of keys gives one hash, which picks a bit of a 16 KiB filter and the
+//! table's home slot. A pair whose filter bit is clear is no bigram; the
+//! others probe the table, whose entries hold both keys and lengths, so a
+//! match is exact for words of up to eight bytes; longer words also
+//! compare their bytes. Finding a bigram needs no lookup in the base's
+//! table, so the two pieces of a bigram cost one probe of this small table
+//! instead of two lookups in the base's large one.
+
+/// Filter size in bits (16 KiB: stays in the first-level cache; 5,000
+/// bigrams set under 4% of it).
+const FILTER_BITS: u32 = 17;
+/// Length field of an empty slot (no piece is empty).
+const EMPTY: u32 = 0;
+/// Words longer than this many bytes also compare their bytes.
+const KEY_BYTES: u32 = 8;
+
+/// A piece's key: a bijection of its first eight bytes (zero-padded), so
+/// for pieces of up to eight bytes equal keys and lengths mean equal
+/// bytes. Reads `seg[a..b]`, and the bytes after it when there are eight.
+#[inline(always)]
+pub(super) fn piece_key(seg: &[u8], a: usize, b: usize) -> u64 {
+    let len = b - a;
+    let word = match seg.get(a..a + 8) {
+        Some(eight) => u64::from_le_bytes(eight.try_into().expect("eight bytes")),
+        None => {
+            let mut buf = [0u8; 8];
+            let n = len.min(8);
+            buf[..n].copy_from_slice(&seg[a..a + n]);
+            u64::from_le_bytes(buf)
+        }
+    };
+    let word = if len >= 8 {
+        word
+    } else {
+        word & ((1u64 << (8 * len)) - 1)
+    };
+    word.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+}
+
+/// Both lengths in one word, or `u32::MAX` (no bigram) if either is 2^16
+/// bytes or more.
+#[inline(always)]
+pub(super) fn lengths(first: usize, second: usize) -> u32 {
+    if first < 1 << 16 && second < 1 << 16 {
+        (first as u32) << 16 | second as u32
+    } else {
+        u32::MAX
+    }
+}
+
+/// The hash of two adjacent pieces, from their keys and [`lengths`].
+#[inline(always)]
+pub(super) fn pair_hash(first: u64, second: u64, lengths: u32) -> u64 {
+    (first.rotate_left(26) ^ second ^ u64::from(lengths)).wrapping_mul(0x94D0_49BB_1331_11EB)
+}
+
+/// One bigram: 32 bytes, two to a cache line.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct Entry {
+    first: u64,
+    second: u64,
+    /// [`lengths`] of the two words, or [`EMPTY`].
+    lengths: u32,
+    id: u32,
+    /// Where the joined bytes start in `Joined::bytes` (read only for
+    /// words over [`KEY_BYTES`]).
+    at: u32,
+}
+
+const EMPTY_ENTRY: Entry = Entry {
+    first: 0,
+    second: 0,
+    lengths: EMPTY,
+    id: 0,
+    at: 0,
+};
+
+#[derive(Debug, Clone)]
+pub(super) struct Joined {
+    filter: Vec<u64>,
+    /// Open addressing, linear probing, at most 5/8 full.
+    entries: Vec<Entry>,
+    /// `64 - log2(entries.len())`.
+    shift: u32,
+    /// The joined bytes of every bigram, one after another.
+    bytes: Vec<u8>,
+}
+
+impl Joined {
+    /// A table of `bigrams` (first word, second word, id), each joined
+    /// pair of words once.
+    pub(super) fn new(bigrams: &[(&[u8], &[u8], u32)]) -> Self {
+        let len = (bigrams.len() * 8 / 5 + 1).next_power_of_two().max(2);
+        let mut table = Joined {
+            filter: vec![0; (1 << FILTER_BITS) / 64],
+            entries: vec![EMPTY_ENTRY; len],
+            shift: 64 - len.trailing_zeros(),
+            bytes: Vec::new(),
+        };
+        for &(first, second, id) in bigrams {
+            let lengths = lengths(first.len(), second.len());
+            if lengths == u32::MAX || first.is_empty() || second.is_empty() {
+                continue; // no pair of pieces can match it
+            }
+            let entry = Entry {
+                first: piece_key(first, 0, first.len()),
+                second: piece_key(second, 0, second.len()),
+                lengths,
+                id,
+                at: table.bytes.len() as u32,
+            };
+            table.bytes.extend_from_slice(first);
+            table.bytes.extend_from_slice(second);
+            let hash = pair_hash(entry.first, entry.second, lengths);
+            let bit = filter_bit(hash);
+            table.filter[bit / 64] |= 1 << (bit % 64);
+            let mut slot = table.home(hash);
+            while table.entries[slot].lengths != EMPTY {
+                slot = (slot + 1) & (len - 1);
+            }
+            table.entries[slot] = entry;
+        }
+        table
+    }
+
+    #[inline(always)]
+    fn home(&self, hash: u64) -> usize {
+        // The bits below the filter's, so the two are independent.
+        ((hash << FILTER_BITS) >> self.shift) as usize
+    }
+
+    /// Whether a pair with this [`pair_hash`] may be a bigram (no false
+    /// negatives).
+    #[inline(always)]
+    pub(super) fn may_hold(&self, hash: u64) -> bool {
+        let bit = filter_bit(hash);
+        self.filter[bit / 64] >> (bit % 64) & 1 != 0
+    }
+
+    /// The bigram whose words are the two pieces making up
+    /// `seg[start..end]`, given their keys and [`lengths`].
+    #[inline]
+    pub(super) fn find(
+        &self,
+        seg: &[u8],
+        (start, end): (usize, usize),
+        keys: (u64, u64),
+        lengths: u32,
+    ) -> Option<u32> {
+        let hash = pair_hash(keys.0, keys.1, lengths);
+        let mask = self.entries.len() - 1;
+        let mut slot = self.home(hash);
+        loop {
+            let e = &self.entries[slot];
+            if e.lengths == EMPTY {
+                return None;
+            }
+            if (e.first, e.second, e.lengths) == (keys.0, keys.1, lengths) {
+                let long = (lengths >> 16) > KEY_BYTES || (lengths & 0xFFFF) > KEY_BYTES;
+                let at = e.at as usize;
+                if !long || self.bytes[at..at + (end - start)] == seg[start..end] {
+                    return Some(e.id);
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+}
+
+#[inline(always)]
+fn filter_bit(hash: u64) -> usize {
+    (hash >> (64 - FILTER_BITS)) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_each_bigram_by_its_pieces_and_nothing_else() {
+        // Words of 3 to 17 bytes: keys alone decide the short ones.
+        let words: Vec<String> = (0..300)
+            .map(|i| format!(" w{}{}", i, "x".repeat(i % 13)))
+            .collect();
+        let bigrams: Vec<(&[u8], &[u8], u32)> = words
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| (w[0].as_bytes(), w[1].as_bytes(), 1000 + i as u32))
+            .collect();
+        let table = Joined::new(&bigrams);
+        let find = |first: &[u8], second: &[u8]| {
+            let seg = [first, second].concat();
+            let (a, b, c) = (0, first.len(), seg.len());
+            let keys = (piece_key(&seg, a, b), piece_key(&seg, b, c));
+            let lengths = lengths(b - a, c - b);
+            let found = table.find(&seg, (a, c), keys, lengths);
+            assert!(found.is_none() || table.may_hold(pair_hash(keys.0, keys.1, lengths)));
+            found
+        };
+        for (i, w) in words.windows(2).enumerate() {
+            let (first, second) = (w[0].as_bytes(), w[1].as_bytes());
+            assert_eq!(find(first, second), Some(1000 + i as u32), "{w:?}");
+            assert_eq!(find(second, first), None);
+        }
+        // A long word that differs from a bigram's only after its first
+        // eight bytes: same keys and lengths, different bytes.
+        let mut changed = words[12].clone().into_bytes();
+        *changed.last_mut().unwrap() = b'y';
+        assert_eq!(find(&changed, words[13].as_bytes()), None);
+        assert_eq!(find(words[11].as_bytes(), &changed), None);
+        // The same joined bytes cut at another place.
+        assert_eq!(find(b" w1x", b" w2xx"), Some(1001));
+        assert_eq!(find(b" w1", b"x w2xx"), None);
+        assert_eq!(Joined::new(&[]).find(b"ab", (0, 2), (1, 2), 0x1_0001), None);
+    }
+}
