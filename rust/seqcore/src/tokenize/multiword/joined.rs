@@ -15,6 +15,9 @@
 const FILTER_BITS: u32 = 17;
 /// Length field of an empty slot (no piece is empty).
 const EMPTY: u32 = 0;
+/// Lengths are kept up to this many bytes; no bigram has a longer word,
+/// so a longer piece, counted as this long, matches none.
+const LONGEST: usize = 0xFFFF;
 /// Words longer than this many bytes also compare their bytes.
 const KEY_BYTES: u32 = 8;
 
@@ -33,23 +36,15 @@ pub(super) fn piece_key(seg: &[u8], a: usize, b: usize) -> u64 {
             u64::from_le_bytes(buf)
         }
     };
-    let word = if len >= 8 {
-        word
-    } else {
-        word & ((1u64 << (8 * len)) - 1)
-    };
+    // Keeps the first min(len, 8) bytes (a piece is never empty).
+    let word = word & u64::MAX.wrapping_shr(8 * (8 - len.min(8)) as u32);
     word.wrapping_mul(0xBF58_476D_1CE4_E5B9)
 }
 
-/// Both lengths in one word, or `u32::MAX` (no bigram) if either is 2^16
-/// bytes or more.
+/// Both lengths in one word, each at most [`LONGEST`].
 #[inline(always)]
 pub(super) fn lengths(first: usize, second: usize) -> u32 {
-    if first < 1 << 16 && second < 1 << 16 {
-        (first as u32) << 16 | second as u32
-    } else {
-        u32::MAX
-    }
+    (first.min(LONGEST) as u32) << 16 | second.min(LONGEST) as u32
 }
 
 /// The hash of two adjacent pieces, from their keys and [`lengths`].
@@ -103,10 +98,10 @@ impl Joined {
             bytes: Vec::new(),
         };
         for &(first, second, id) in bigrams {
-            let lengths = lengths(first.len(), second.len());
-            if lengths == u32::MAX || first.is_empty() || second.is_empty() {
+            if !(1..LONGEST).contains(&first.len()) || !(1..LONGEST).contains(&second.len()) {
                 continue; // no pair of pieces can match it
             }
+            let lengths = lengths(first.len(), second.len());
             let entry = Entry {
                 first: piece_key(first, 0, first.len()),
                 second: piece_key(second, 0, second.len()),
