@@ -1,10 +1,42 @@
-//! Writing a block's ids for bigram encoding ([`super::bigrams`]): with
-//! AVX-512 where the processor has it (16 pieces a step: one load, one
-//! masked load of the bigram ids, one compress), a plain loop otherwise.
-//! Both write the same ids.
+//! The two per-block passes of bigram encoding ([`super::bigrams`]) that
+//! touch every piece: testing each pair against the bigram filter (8 pairs
+//! a step: the hashes in vector registers, the filter read with one
+//! gather) and writing the ids (16 pieces a step: one load, one masked
+//! load of the bigram ids, one compress). With AVX-512 where the processor
+//! has it, plain loops otherwise; both give the same bits.
+
+use super::joined;
 
 /// Pieces (and pairs) per block.
 pub(super) const BLOCK: usize = 64;
+
+/// Bit `i`: pieces `i` and `i + 1` pass the bigram filter, for the first
+/// `pairs` pairs. `keys` and `lengths` ([`joined::piece_key`], lengths up
+/// to [`joined::LONGEST`]) are read in full; entries past the block's
+/// pieces only make bits that are cleared.
+pub(super) fn candidates(
+    keys: &[u64; BLOCK + 1],
+    lengths: &[u32; BLOCK + 1],
+    pairs: usize,
+    filter: &[u64],
+) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() && std::arch::is_x86_feature_detected!("avx512dq") {
+        // SAFETY: the processor supports the features just detected.
+        return unsafe { avx512::candidates(keys, lengths, filter) } & low_bits(pairs);
+    }
+    candidates_plain(keys, lengths, filter) & low_bits(pairs)
+}
+
+fn candidates_plain(keys: &[u64; BLOCK + 1], lengths: &[u32; BLOCK + 1], filter: &[u64]) -> u64 {
+    let mut mask = 0u64;
+    for i in 0..BLOCK {
+        let hash = joined::pair_hash(keys[i], keys[i + 1], lengths[i] << 16 | lengths[i + 1]);
+        let bit = joined::filter_bit(hash);
+        mask |= (filter[bit / 64] >> (bit % 64) & 1) << i;
+    }
+    mask
+}
 
 /// Bits `0..n` set (`n <= 64`).
 #[inline(always)]
@@ -48,7 +80,43 @@ pub(super) fn emit(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::BLOCK;
+    use super::{joined, BLOCK};
+
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
+    pub(super) fn candidates(
+        keys: &[u64; BLOCK + 1],
+        lengths: &[u32; BLOCK + 1],
+        filter: &[u64],
+    ) -> u64 {
+        assert!(filter.len() << 6 >= 1 << joined::FILTER_BITS);
+        let mix = _mm512_set1_epi64(joined::PAIR_MIX as i64);
+        let mut mask = 0u64;
+        for j in (0..BLOCK).step_by(8) {
+            // SAFETY: lanes j..j + 9 are inside the BLOCK + 1 entries.
+            let (k1, k2, l1, l2) = unsafe {
+                (
+                    _mm512_loadu_si512(keys.as_ptr().add(j).cast()),
+                    _mm512_loadu_si512(keys.as_ptr().add(j + 1).cast()),
+                    _mm512_cvtepu32_epi64(_mm256_loadu_si256(lengths.as_ptr().add(j).cast())),
+                    _mm512_cvtepu32_epi64(_mm256_loadu_si256(lengths.as_ptr().add(j + 1).cast())),
+                )
+            };
+            let both = _mm512_or_si512(_mm512_slli_epi64::<16>(l1), l2);
+            let rotated = _mm512_rol_epi64::<{ joined::PAIR_ROTATE as i32 }>(k1);
+            let hash =
+                _mm512_mullo_epi64(_mm512_xor_si512(_mm512_xor_si512(rotated, k2), both), mix);
+            let bit = _mm512_srli_epi64::<{ 64 - joined::FILTER_BITS }>(hash);
+            // SAFETY: every word index is below 2^FILTER_BITS / 64, inside
+            // `filter` (asserted above).
+            let word = unsafe {
+                _mm512_i64gather_epi64::<8>(_mm512_srli_epi64::<6>(bit), filter.as_ptr().cast())
+            };
+            let shifted = _mm512_srlv_epi64(word, _mm512_and_si512(bit, _mm512_set1_epi64(63)));
+            let passes = _mm512_test_epi64_mask(shifted, _mm512_set1_epi64(1));
+            mask |= u64::from(passes) << j;
+        }
+        mask
+    }
 
     #[target_feature(enable = "avx512f,avx512vl,avx2,popcnt")]
     pub(super) fn emit(
@@ -87,6 +155,35 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vector_and_plain_filters_agree() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let filter: Vec<u64> = (0..(1 << joined::FILTER_BITS) / 64)
+            .map(|_| next())
+            .collect();
+        for _ in 0..2000 {
+            let keys: [u64; BLOCK + 1] = std::array::from_fn(|_| next());
+            let lengths: [u32; BLOCK + 1] =
+                std::array::from_fn(|_| (next() % (joined::LONGEST as u64 + 1)) as u32);
+            let pairs = (next() % 65) as usize;
+            let want = candidates_plain(&keys, &lengths, &filter) & low_bits(pairs);
+            assert_eq!(candidates(&keys, &lengths, pairs, &filter), want);
+            // And the plain loop is the filter test of `joined`, pair by pair.
+            for i in 0..pairs {
+                let hash =
+                    joined::pair_hash(keys[i], keys[i + 1], lengths[i] << 16 | lengths[i + 1]);
+                let bit = joined::filter_bit(hash);
+                assert_eq!(want >> i & 1, filter[bit / 64] >> (bit % 64) & 1);
+            }
+        }
+    }
 
     #[test]
     fn vector_and_plain_writes_agree() {

@@ -12,12 +12,12 @@
 
 /// Filter size in bits (16 KiB: stays in the first-level cache; 5,000
 /// bigrams set under 4% of it).
-const FILTER_BITS: u32 = 17;
+pub(super) const FILTER_BITS: u32 = 17;
 /// Length field of an empty slot (no piece is empty).
 const EMPTY: u32 = 0;
 /// Lengths are kept up to this many bytes; no bigram has a longer word,
 /// so a longer piece, counted as this long, matches none.
-const LONGEST: usize = 0xFFFF;
+pub(super) const LONGEST: usize = 0xFFFF;
 /// Words longer than this many bytes also compare their bytes.
 const KEY_BYTES: u32 = 8;
 
@@ -47,10 +47,15 @@ pub(super) fn lengths(first: usize, second: usize) -> u32 {
     (first.min(LONGEST) as u32) << 16 | second.min(LONGEST) as u32
 }
 
+/// Multiplier of [`pair_hash`].
+pub(super) const PAIR_MIX: u64 = 0x94D0_49BB_1331_11EB;
+/// Rotation of the first key in [`pair_hash`].
+pub(super) const PAIR_ROTATE: u32 = 26;
+
 /// The hash of two adjacent pieces, from their keys and [`lengths`].
 #[inline(always)]
 pub(super) fn pair_hash(first: u64, second: u64, lengths: u32) -> u64 {
-    (first.rotate_left(26) ^ second ^ u64::from(lengths)).wrapping_mul(0x94D0_49BB_1331_11EB)
+    (first.rotate_left(PAIR_ROTATE) ^ second ^ u64::from(lengths)).wrapping_mul(PAIR_MIX)
 }
 
 /// One bigram: 32 bytes, two to a cache line.
@@ -129,9 +134,15 @@ impl Joined {
         ((hash << FILTER_BITS) >> self.shift) as usize
     }
 
+    /// The filter's words: bit [`filter_bit`] of a pair's hash is set if
+    /// the pair may be a bigram.
+    pub(super) fn filter(&self) -> &[u64] {
+        &self.filter
+    }
+
     /// Whether a pair with this [`pair_hash`] may be a bigram (no false
-    /// negatives).
-    #[inline(always)]
+    /// negatives); encoding reads [`Self::filter`] a block at a time.
+    #[cfg(test)]
     pub(super) fn may_hold(&self, hash: u64) -> bool {
         let bit = filter_bit(hash);
         self.filter[bit / 64] >> (bit % 64) & 1 != 0
@@ -167,8 +178,9 @@ impl Joined {
     }
 }
 
+/// The filter bit of a pair's hash.
 #[inline(always)]
-fn filter_bit(hash: u64) -> usize {
+pub(super) fn filter_bit(hash: u64) -> usize {
     (hash >> (64 - FILTER_BITS)) as usize
 }
 
