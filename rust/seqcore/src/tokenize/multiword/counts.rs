@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::{is_word, MAX_ORDER};
+use super::{is_word, MAX_ORDER, MAX_WORD_BYTES};
 use crate::parallel::map_tasks;
 use crate::tokenize::added::{Segment, SpecialPolicy};
 use crate::tokenize::error::TokenizeError;
@@ -72,7 +72,12 @@ impl NgramCounts {
         let mut key = Vec::new();
         for_each_segment(base, text, &SpecialPolicy::allow_all(), |_, seg, pieces| {
             words.clear();
-            words.extend(pieces.iter().map(|&(a, b)| is_word(&seg[a..b])));
+            // Words too long for an n-gram are counted as no word.
+            words.extend(
+                pieces
+                    .iter()
+                    .map(|&(a, b)| b - a <= MAX_WORD_BYTES && is_word(&seg[a..b])),
+            );
             for &n in orders {
                 for i in 0..pieces.len().saturating_sub(n - 1) {
                     if words[i..i + n].iter().all(|&w| w) {

@@ -15,8 +15,9 @@
 pub(super) const FILTER_BITS: u32 = 17;
 /// Length field of an empty slot (no piece is empty).
 const EMPTY: u32 = 0;
-/// Lengths are kept up to this many bytes; no bigram has a longer word,
-/// so a longer piece, counted as this long, matches none.
+/// Lengths are kept up to this many bytes; bigram words are shorter
+/// ([`super::MAX_WORD_BYTES`]), so a longer piece, counted as this long,
+/// matches none.
 pub(super) const LONGEST: usize = 0xFFFF;
 /// Words longer than this many bytes also compare their bytes.
 const KEY_BYTES: u32 = 8;
@@ -103,9 +104,8 @@ impl Joined {
             bytes: Vec::new(),
         };
         for &(first, second, id) in bigrams {
-            if !(1..LONGEST).contains(&first.len()) || !(1..LONGEST).contains(&second.len()) {
-                continue; // no pair of pieces can match it
-            }
+            // `MultiWord::new` refuses longer words (and empty ones).
+            debug_assert!(first.len() < LONGEST && second.len() < LONGEST);
             let lengths = lengths(first.len(), second.len());
             let entry = Entry {
                 first: piece_key(first, 0, first.len()),

@@ -38,6 +38,9 @@ pub const FORMAT: &str = "seqcore.multiword";
 pub const VERSION: u64 = 1;
 /// The longest n-gram order supported.
 pub const MAX_ORDER: usize = 8;
+/// The longest word an n-gram may hold, in bytes (the bigram table keeps
+/// lengths in 16 bits).
+pub const MAX_WORD_BYTES: usize = joined::LONGEST - 1;
 
 /// Whether a piece is a word: letters and digits after an optional space.
 pub fn is_word(piece: &[u8]) -> bool {
@@ -146,6 +149,15 @@ impl MultiWord {
                 return Err(TokenizeError::format(
                     at(),
                     format!("{w:?} is not a word (letters and digits after an optional space)"),
+                ));
+            }
+            if let Some(w) = words.iter().find(|w| w.len() > MAX_WORD_BYTES) {
+                return Err(TokenizeError::format(
+                    at(),
+                    format!(
+                        "a word of {} bytes; n-gram words are at most {MAX_WORD_BYTES} bytes",
+                        w.len()
+                    ),
                 ));
             }
             let joined: Vec<u8> = words.concat().into_bytes();

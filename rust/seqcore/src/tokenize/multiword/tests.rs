@@ -128,6 +128,29 @@ fn the_bigram_path_equals_the_general_path() {
 }
 
 #[test]
+fn pieces_longer_than_a_bigram_word_can_be_are_left_alone() {
+    // A piece over 64 KiB is counted as 64 KiB long by the bigram path;
+    // it must still match nothing, next to words that do form bigrams.
+    let base = base();
+    let long = "a".repeat(70_000);
+    let corpus = [" of the", &format!(" of{long}"), &format!("{long} the")];
+    // Counting skips words too long to be in an n-gram.
+    let mwt = MultiWord::train(&base, &[&corpus[..], &corpus[..]].concat(), &[2], 10, 1).unwrap();
+    assert!(mwt.ngrams().iter().flatten().all(|w| w.len() < 100));
+    for text in corpus.iter().map(|t| format!("{t} of the")) {
+        let (mut fast, mut general) = (Vec::new(), Vec::new());
+        mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
+        mwt.encode_segment(&base, &text, &mut general).unwrap();
+        assert_eq!(fast, general);
+        assert!(fast.iter().any(|&id| id as usize >= base.vocab_size()));
+        assert_eq!(
+            mwt.decode_bytes(&base, &fast, false).unwrap(),
+            text.as_bytes()
+        );
+    }
+}
+
+#[test]
 fn longer_orders_come_first_and_files_round_trip() {
     let base = base();
     let mwt = MultiWord::train(&base, CORPUS, &[2, 3], 20, 2).unwrap();
