@@ -572,6 +572,7 @@ def test_ngram_matching_does_not_depend_on_unrelated_ngrams(small_base):
         ({"ngrams": [[" of", ""]]}, "not a word"),
         ({"ngrams": [[" of", " "]]}, "not a word"),
         ({"ngrams": [["of\n", " the"]]}, "not a word"),
+        ({"ngrams": [[" of", " " + "a" * 70_000]]}, "at most 65534 bytes"),
         ({"ngrams": [[" of", " the"], [" of", " the"]]}, "twice"),
         ({"ngrams": [[" of", " the"], [" of", " th", "e"]]}, "twice"),
         ({"ngrams": [[" of", 3]]}, "ngrams\\[0\\]"),
