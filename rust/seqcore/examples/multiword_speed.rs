@@ -3,7 +3,8 @@
 //! first 25,000 verses of the King James Bible, encoding the rest.
 //!
 //! `cargo run --release -p seqcore --example multiword_speed -- RANK_FILE KJV_JSONL [ROUNDS]`
-//! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`).
+//! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`); set
+//! `ORDERS=2,3` (say) for other n-gram orders than bigrams.
 //!
 //! Prints two figures, since they differ: base and multi-word encoding in
 //! alternating calls (each evicts the other's tables, as in the Python
@@ -34,7 +35,14 @@ fn main() {
     let verses = common::verses(&kjv);
     let (train, held) = verses.split_at(25_000.min(verses.len()));
     let train: Vec<&str> = train.iter().map(String::as_str).collect();
-    let mwt = MultiWord::train(&base, &train, &[2], 5000, 1).unwrap();
+    let orders: Vec<usize> = std::env::var("ORDERS")
+        .map(|o| {
+            o.split(',')
+                .map(|n| n.trim().parse().expect("ORDERS: numbers"))
+                .collect()
+        })
+        .unwrap_or_else(|_| vec![2]);
+    let mwt = MultiWord::train(&base, &train, &orders, 5000, 1).unwrap();
     let text = held.join("\n");
     let policy = SpecialPolicy::default();
     let mut encode_base = || {
@@ -60,7 +68,7 @@ fn main() {
     };
     let (t_base, t_mwt) = (alone(&mut encode_base), alone(&mut encode_mwt));
     println!(
-        "{:.0} kB held out, {} tokens -> {} with {} bigrams; multi-word / base: \
+        "{:.0} kB held out, {} tokens -> {} with {} n-grams; multi-word / base: \
          {:+.1}% alternating, {:+.1}% each alone ({:.2} / {:.2} ms)",
         text.len() as f64 / 1e3,
         n_base,

@@ -1,4 +1,4 @@
-//! The two per-block passes of bigram encoding ([`super::bigrams`]) that
+//! The two per-block passes of multi-word encoding ([`super::blocks`]) that
 //! touch every piece: testing each pair against the bigram filter (8 pairs
 //! a step: the hashes in vector registers, the filter read with one
 //! gather) and writing the ids (16 pieces a step: one load, one masked

@@ -10,21 +10,18 @@
 //! longest order first, left to right; everything else goes through the
 //! base BPE unchanged, so decoding gives back the exact text.
 
-use std::hash::BuildHasher;
-
-use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use serde_json::{json, Value};
 
 use crate::tokenize::error::TokenizeError;
 use crate::tokenize::tokenizer::Tokenizer;
-use crate::tokenize::vocab::TokenKind;
 
-mod bigrams;
 mod block_simd;
+mod blocks;
 mod counts;
 mod encode;
-mod id_pairs;
 mod joined;
+mod longer;
 #[cfg(test)]
 mod tests;
 
@@ -38,7 +35,7 @@ pub const FORMAT: &str = "seqcore.multiword";
 pub const VERSION: u64 = 1;
 /// The longest n-gram order supported.
 pub const MAX_ORDER: usize = 8;
-/// The longest word an n-gram may hold, in bytes (the bigram table keeps
+/// The longest word an n-gram may hold, in bytes (the tables keep
 /// lengths in 16 bits).
 pub const MAX_WORD_BYTES: usize = joined::LONGEST - 1;
 
@@ -54,59 +51,16 @@ pub fn is_word(piece: &[u8]) -> bool {
     std::str::from_utf8(body).is_ok_and(|s| s.chars().all(char::is_alphanumeric))
 }
 
-/// A byte-keyed n-gram: its id and its words' lengths in bytes.
-type ByBytes = (u32, Box<[usize]>);
-
-/// Flag: the base id is a word.
-const WORD: u8 = 1;
-/// Flag: the base id starts an id-keyed n-gram.
-const STARTS_BY_IDS: u8 = 2;
-/// Flag: the base id starts a byte-keyed n-gram.
-const STARTS_BY_BYTES: u8 = 4;
-
-/// Pieces encoded per window when streaming a long text.
-const WINDOW: usize = 1024;
-/// `whole` entry of a piece that is not one base token.
-const NONE: u32 = u32::MAX;
-
-/// Up to four ids as one hash key.
-fn pack(ids: &[u32]) -> u128 {
-    ids.iter()
-        .fold(0u128, |key, &id| (key << 32) | u128::from(id))
-}
-
-fn piece_hash(bytes: &[u8]) -> u64 {
-    FxBuildHasher.hash_one(bytes)
-}
-
 /// The n-gram vocabulary and the tables that find n-grams while encoding.
 #[derive(Debug, Clone)]
 pub struct MultiWord {
     base_vocab_size: u32,
     /// The words of each n-gram; id = base_vocab_size + index.
     ngrams: Vec<Vec<String>>,
-    /// Bigrams of two words that are each one base token, keyed by the
-    /// words' ids: the ids come from the lookup base encoding does anyway,
-    /// so matching costs one probe of a small integer table.
-    bigrams: id_pairs::IdPairs,
-    /// The same for 3 and 4 words (`by_ids[n - 3]`).
-    by_ids: [FxHashMap<u128, u32>; 2],
-    /// Per base id, [`WORD`] | [`STARTS_BY_IDS`] | [`STARTS_BY_BYTES`]: one
-    /// byte per id, so each piece costs one load for all three questions.
-    flags: Vec<u8>,
-    /// A bit per hash of (first id, second id) of every `by_ids` n-gram
-    /// ([`id_pairs::filter_bit`]): most positions where a first word
-    /// occurs fail this test, which costs one load instead of a probe.
-    pair_bits: Vec<u32>,
-    /// Every bigram, keyed by its two words' bytes: the one table the
-    /// bigram path ([`bigrams`]) needs.
+    /// Every bigram, keyed by its two words' bytes.
     joined: joined::Joined,
-    /// The other n-grams (a word the base splits, or over 4 words), keyed by
-    /// joined bytes -> (id, order), with hashes of their first words.
-    by_bytes: FxHashMap<Box<[u8]>, ByBytes>,
-    /// (First words that are one base token have STARTS_BY_BYTES instead,
-    /// so the hash is only computed for pieces that are not.)
-    first_hashes: FxHashSet<u64>,
+    /// Every n-gram of 3 or more words, keyed by a hash of its pieces.
+    longer: longer::Longer,
     /// Orders present, longest first.
     orders: Vec<usize>,
     /// Joined bytes of each n-gram (for decoding).
@@ -122,18 +76,6 @@ impl MultiWord {
             .ok()
             .filter(|&b| (b as usize) + ngrams.len() < (1 << 31))
             .ok_or_else(|| TokenizeError::Invalid("vocabulary too large".into()))?;
-        let bpe = base.bpe();
-        let mut flags = vec![0u8; base_vocab_size];
-        for (id, bytes, kind) in base.vocab().iter() {
-            if kind == TokenKind::Merged && is_word(bytes) {
-                flags[id as usize] |= WORD;
-            }
-        }
-        let mut bigrams = Vec::new();
-        let mut by_ids: [FxHashMap<u128, u32>; 2] = Default::default();
-        let mut pair_bits = vec![0u32; (1 << id_pairs::FILTER_BITS) / 32];
-        let mut by_bytes = FxHashMap::default();
-        let mut first_hashes = FxHashSet::default();
         let mut seen = FxHashSet::default();
         let mut orders = Vec::new();
         let mut bytes = Vec::with_capacity(ngrams.len());
@@ -167,33 +109,6 @@ impl MultiWord {
                     format!("{:?} appears twice", words.concat()),
                 ));
             }
-            let id = first_id + i as u32;
-            let ids: Option<Vec<u32>> = words
-                .iter()
-                .map(|w| bpe.whole_piece(w.as_bytes()))
-                .collect();
-            match ids {
-                Some(ids) if ids.len() <= 4 => {
-                    flags[ids[0] as usize] |= STARTS_BY_IDS;
-                    let bit = id_pairs::filter_bit(ids[0], ids[1]);
-                    pair_bits[bit / 32] |= 1 << (bit % 32);
-                    if let [first, second] = ids[..] {
-                        bigrams.push((first, second, id));
-                    } else {
-                        by_ids[ids.len() - 3].insert(pack(&ids), id);
-                    }
-                }
-                _ => {
-                    match bpe.whole_piece(words[0].as_bytes()) {
-                        Some(first) => flags[first as usize] |= STARTS_BY_BYTES,
-                        None => {
-                            first_hashes.insert(piece_hash(words[0].as_bytes()));
-                        }
-                    }
-                    let lengths = words.iter().map(String::len).collect();
-                    by_bytes.insert(joined.clone().into_boxed_slice(), (id, lengths));
-                }
-            }
             if !orders.contains(&words.len()) {
                 orders.push(words.len());
             }
@@ -209,16 +124,21 @@ impl MultiWord {
             })
             .collect();
         let joined = joined::Joined::new(&pairs);
+        let longer_ngrams: Vec<(Vec<&[u8]>, u32)> = ngrams
+            .iter()
+            .enumerate()
+            .filter(|(_, words)| words.len() >= 3)
+            .map(|(i, words)| {
+                let words = words.iter().map(|w| w.as_bytes()).collect();
+                (words, first_id + i as u32)
+            })
+            .collect();
+        let longer = longer::Longer::new(&longer_ngrams);
         Ok(MultiWord {
             base_vocab_size: first_id,
             ngrams,
-            bigrams: id_pairs::IdPairs::new(&bigrams),
-            by_ids,
-            flags,
-            pair_bits,
             joined,
-            by_bytes,
-            first_hashes,
+            longer,
             orders,
             bytes,
         })

@@ -1,5 +1,5 @@
-//! Multi-word tokens: round trips, and the bigram fast path against the
-//! general window path.
+//! Multi-word tokens: round trips, and the block path against the merge
+//! rule written out plainly.
 
 use super::*;
 use crate::tokenize::added::SpecialPolicy;
@@ -70,6 +70,41 @@ fn texts() -> Vec<String> {
         .collect()
 }
 
+/// The rule written out plainly: at each piece, the longest n-gram whose
+/// words are the next pieces, else that piece through the base BPE.
+fn reference(mwt: &MultiWord, base: &Tokenizer, segment: &str) -> Vec<u32> {
+    let table: std::collections::HashMap<Vec<&[u8]>, u32> = mwt
+        .ngrams()
+        .iter()
+        .enumerate()
+        .map(|(i, words)| {
+            let words = words.iter().map(|w| w.as_bytes()).collect();
+            (words, (mwt.base_vocab_size() + i) as u32)
+        })
+        .collect();
+    let mut pieces = Vec::new();
+    let text = base.pieces(segment, &mut pieces).unwrap();
+    let piece = |i: usize| &text.as_bytes()[pieces[i].0..pieces[i].1];
+    let mut out = Vec::new();
+    let mut i = 0;
+    'pieces: while i < pieces.len() {
+        for &n in &mwt.orders {
+            let window: Vec<&[u8]> = (i..i + n)
+                .take_while(|&j| j < pieces.len())
+                .map(piece)
+                .collect();
+            if let Some(&id) = table.get(&window) {
+                out.push(id);
+                i += n;
+                continue 'pieces;
+            }
+        }
+        base.bpe().encode_piece(piece(i), &mut out);
+        i += 1;
+    }
+    out
+}
+
 #[test]
 fn decoding_gives_back_the_text_and_bigrams_shorten_it() {
     let base = base();
@@ -94,14 +129,14 @@ fn decoding_gives_back_the_text_and_bigrams_shorten_it() {
 }
 
 #[test]
-fn the_bigram_path_equals_the_general_path() {
+fn the_block_path_follows_the_rule() {
     for base in [base(), base_with_words()] {
         let mwt = MultiWord::train(&base, CORPUS, &[2], 30, 1).unwrap();
         assert_eq!(mwt.orders, vec![2]);
         for text in texts() {
-            let (mut fast, mut general) = (Vec::new(), Vec::new());
-            mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
-            mwt.encode_segment(&base, &text, &mut general).unwrap();
+            let mut fast = Vec::new();
+            mwt.encode_segment_blocks(&base, &text, &mut fast).unwrap();
+            let general = reference(&mwt, &base, &text);
             assert_eq!(fast, general, "{text:?}");
             assert_eq!(
                 mwt.decode_bytes(&base, &fast, false).unwrap(),
@@ -138,9 +173,9 @@ fn pieces_longer_than_a_bigram_word_can_be_are_left_alone() {
     let mwt = MultiWord::train(&base, &[&corpus[..], &corpus[..]].concat(), &[2], 10, 1).unwrap();
     assert!(mwt.ngrams().iter().flatten().all(|w| w.len() < 100));
     for text in corpus.iter().map(|t| format!("{t} of the")) {
-        let (mut fast, mut general) = (Vec::new(), Vec::new());
-        mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
-        mwt.encode_segment(&base, &text, &mut general).unwrap();
+        let mut fast = Vec::new();
+        mwt.encode_segment_blocks(&base, &text, &mut fast).unwrap();
+        let general = reference(&mwt, &base, &text);
         assert_eq!(fast, general);
         assert!(fast.iter().any(|&id| id as usize >= base.vocab_size()));
         assert_eq!(
@@ -167,15 +202,19 @@ fn longer_orders_come_first_and_files_round_trip() {
 }
 
 proptest::proptest! {
-    /// The bigram path against the general window path on texts of up to
+    /// The block path against the rule on texts of up to
     /// a few hundred pieces (so blocks of 64 pieces fill, and runs of
     /// bigrams cross from one block to the next), with words the base
     /// keeps whole and words it splits.
     #[test]
-    fn the_bigram_path_equals_the_general_path_on_long_texts(
+    fn the_block_path_follows_the_rule_on_long_texts(
         words in proptest::collection::vec(0usize..14, 0..400),
         spaces in proptest::collection::vec(0usize..4, 400),
         top_k in 1usize..40,
+        orders in proptest::sample::select(vec![
+            vec![2], vec![3], vec![2, 3], vec![2, 4], vec![3, 4, 5], vec![2, 3, 8],
+        ]),
+        alphabet in 2usize..15,
     ) {
         // Words over eight bytes, some with the same length and first
         // eight bytes, take the bigram table's byte comparison.
@@ -183,16 +222,20 @@ proptest::proptest! {
             "the", "of", "day", "end", "in", "people", "x1", "é", ",", "the,",
             "commanded", "commander", "commandments", "Jerusalem",
         ];
+        // A small alphabet repeats n-grams of every order.
         let text: String = words
             .iter()
             .zip(&spaces)
-            .map(|(&w, &s)| format!("{}{}", " ".repeat(s.min(1) + usize::from(s == 3)), WORDS[w]))
+            .map(|(&w, &s)| {
+                let word = WORDS[w % alphabet.min(WORDS.len())];
+                format!("{}{}", " ".repeat(s.min(1) + usize::from(s == 3)), word)
+            })
             .collect();
         for base in [base(), base_with_words()] {
-            let mwt = MultiWord::train(&base, &[&text, CORPUS[0], CORPUS[1]], &[2], top_k, 1).unwrap();
-            let (mut fast, mut general) = (Vec::new(), Vec::new());
-            mwt.encode_segment_bigrams(&base, &text, &mut fast).unwrap();
-            mwt.encode_segment(&base, &text, &mut general).unwrap();
+            let mwt = MultiWord::train(&base, &[&text, CORPUS[0], CORPUS[1]], &orders, top_k, 1).unwrap();
+            let mut fast = Vec::new();
+            mwt.encode_segment_blocks(&base, &text, &mut fast).unwrap();
+            let general = reference(&mwt, &base, &text);
             proptest::prop_assert_eq!(&fast, &general);
             proptest::prop_assert_eq!(mwt.decode_bytes(&base, &fast, false).unwrap(), text.as_bytes());
         }

@@ -1,0 +1,209 @@
+//! The table of n-grams of 3 or more words, keyed by a hash of their
+//! pieces' keys and lengths ([`joined::piece_key`]), and checked against
+//! their bytes.
+//!
+//! A window's hash is built a piece at a time ([`extend`]), so one pass
+//! over a block gives the hashes of all its windows of every order; a bit
+//! filter (16 KiB) turns most of them away, and the rest probe the table,
+//! whose entries hold the full hash, the order, where the words' lengths
+//! and joined bytes are kept, and the id.
+
+use super::joined;
+
+/// Filter size in bits.
+const FILTER_BITS: u32 = 17;
+/// Order field of an empty slot.
+const EMPTY: u32 = 0;
+
+/// The hash of a window of one piece.
+#[inline(always)]
+pub(super) fn start(key: u64, length: u32) -> u64 {
+    key ^ u64::from(length)
+}
+
+/// The hash of a window grown by one piece.
+#[inline(always)]
+pub(super) fn extend(hash: u64, key: u64, length: u32) -> u64 {
+    joined::pair_hash(hash, key, length)
+}
+
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct Entry {
+    hash: u64,
+    /// Number of words, or [`EMPTY`].
+    order: u32,
+    id: u32,
+    /// Where the joined bytes start in `Longer::bytes`.
+    at: u32,
+    /// Where the words' lengths start in `Longer::lengths`.
+    lengths_at: u32,
+}
+
+const EMPTY_ENTRY: Entry = Entry {
+    hash: 0,
+    order: EMPTY,
+    id: 0,
+    at: 0,
+    lengths_at: 0,
+};
+
+#[derive(Debug, Clone)]
+pub(super) struct Longer {
+    filter: Vec<u64>,
+    /// Open addressing, linear probing, at most 5/8 full.
+    entries: Vec<Entry>,
+    /// `64 - log2(entries.len())`.
+    shift: u32,
+    bytes: Vec<u8>,
+    lengths: Vec<u32>,
+}
+
+/// The hash of a list of words, as [`start`] and [`extend`] build it from
+/// the pieces.
+fn words_hash(words: &[&[u8]]) -> u64 {
+    let key = |w: &[u8]| joined::piece_key(w, 0, w.len());
+    let length = |w: &[u8]| w.len().min(joined::LONGEST) as u32;
+    words[1..]
+        .iter()
+        .fold(start(key(words[0]), length(words[0])), |h, w| {
+            extend(h, key(w), length(w))
+        })
+}
+
+impl Longer {
+    /// A table of `ngrams` (their words, 3 or more of them, and their id).
+    pub(super) fn new(ngrams: &[(Vec<&[u8]>, u32)]) -> Self {
+        let len = (ngrams.len() * 8 / 5 + 1).next_power_of_two().max(2);
+        let mut table = Longer {
+            filter: vec![0; (1 << FILTER_BITS) / 64],
+            entries: vec![EMPTY_ENTRY; len],
+            shift: 64 - len.trailing_zeros(),
+            bytes: Vec::new(),
+            lengths: Vec::new(),
+        };
+        for (words, id) in ngrams {
+            debug_assert!(words.len() >= 3);
+            let hash = words_hash(words);
+            let bit = filter_bit(hash);
+            table.filter[bit / 64] |= 1 << (bit % 64);
+            let entry = Entry {
+                hash,
+                order: words.len() as u32,
+                id: *id,
+                at: table.bytes.len() as u32,
+                lengths_at: table.lengths.len() as u32,
+            };
+            for w in words {
+                table.bytes.extend_from_slice(w);
+                table.lengths.push(w.len() as u32);
+            }
+            let mut slot = table.home(hash);
+            while table.entries[slot].order != EMPTY {
+                slot = (slot + 1) & (len - 1);
+            }
+            table.entries[slot] = entry;
+        }
+        table
+    }
+
+    #[inline(always)]
+    fn home(&self, hash: u64) -> usize {
+        ((hash << FILTER_BITS) >> self.shift) as usize
+    }
+
+    /// Whether a window with this hash may be an n-gram.
+    #[inline(always)]
+    pub(super) fn may_hold(&self, hash: u64) -> bool {
+        let bit = filter_bit(hash);
+        self.filter[bit / 64] >> (bit % 64) & 1 != 0
+    }
+
+    /// The n-gram whose words are the pieces `ranges` (adjacent, in
+    /// `seg`), given the window's hash.
+    pub(super) fn find(&self, seg: &[u8], ranges: &[(usize, usize)], hash: u64) -> Option<u32> {
+        let mask = self.entries.len() - 1;
+        let mut slot = self.home(hash);
+        loop {
+            let e = &self.entries[slot];
+            if e.order == EMPTY {
+                return None;
+            }
+            if e.hash == hash && e.order as usize == ranges.len() {
+                let lengths = &self.lengths[e.lengths_at as usize..][..ranges.len()];
+                let same_words = ranges
+                    .iter()
+                    .zip(lengths)
+                    .all(|(&(a, b), &l)| b - a == l as usize);
+                let (start, end) = (ranges[0].0, ranges[ranges.len() - 1].1);
+                if same_words && self.bytes[e.at as usize..][..end - start] == seg[start..end] {
+                    return Some(e.id);
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+}
+
+#[inline(always)]
+fn filter_bit(hash: u64) -> usize {
+    (hash >> (64 - FILTER_BITS)) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_each_ngram_by_its_pieces_and_nothing_else() {
+        let words: Vec<String> = (0..200)
+            .map(|i| format!(" w{}{}", i, "x".repeat(i % 11)))
+            .collect();
+        let ngrams: Vec<(Vec<&[u8]>, u32)> = (0..150)
+            .map(|i| {
+                let n = 3 + i % 4;
+                let ws = words[i..i + n].iter().map(|w| w.as_bytes()).collect();
+                (ws, 1000 + i as u32)
+            })
+            .collect();
+        let table = Longer::new(&ngrams);
+        let find = |ws: &[&[u8]]| {
+            let seg = ws.concat();
+            let mut ranges = Vec::new();
+            let mut at = 0;
+            let mut hash = 0;
+            for (k, w) in ws.iter().enumerate() {
+                ranges.push((at, at + w.len()));
+                let key = joined::piece_key(&seg, at, at + w.len());
+                let length = w.len() as u32;
+                hash = if k == 0 {
+                    start(key, length)
+                } else {
+                    extend(hash, key, length)
+                };
+                at += w.len();
+            }
+            let found = table.find(&seg, &ranges, hash);
+            assert!(found.is_none() || table.may_hold(hash));
+            found
+        };
+        for (ws, id) in &ngrams {
+            assert_eq!(find(ws), Some(*id));
+            // One word fewer, one more, or the last changed: none.
+            assert_eq!(find(&ws[..ws.len() - 1]), None);
+            let mut more = ws.clone();
+            more.push(b" the");
+            assert_eq!(find(&more), None);
+            let mut changed = ws.clone();
+            let last = [ws[ws.len() - 1], b"y"].concat();
+            *changed.last_mut().unwrap() = &last;
+            assert_eq!(find(&changed), None);
+        }
+        // The same bytes cut at other places.
+        let (ws, _) = &ngrams[0];
+        let joined = ws.concat();
+        let (a, b) = joined.split_at(3);
+        let (b, c) = b.split_at(b.len() - 2);
+        assert_eq!(find(&[a, b, c]), None);
+    }
+}
