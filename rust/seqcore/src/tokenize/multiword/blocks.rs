@@ -114,10 +114,14 @@ impl MultiWord {
         let text = base.prefixed(segment);
         let seg = text.as_bytes();
         let bpe = base.bpe();
+        let Some(&longest) = self.orders.first() else {
+            // No n-grams: the base's encoding.
+            return base.split_pieces(&text, &mut |a, b| bpe.encode_piece(&seg[a..b], out));
+        };
         let mut block = Block::new();
         // A full block writes all but the pieces an n-gram starting in it
         // may still reach.
-        let emit = BLOCK + 2 - self.orders[0];
+        let emit = BLOCK + 2 - longest;
         // With orders other than 2: the hash of the window of `k` pieces
         // from each piece (`windows[k]`).
         let mut windows =
