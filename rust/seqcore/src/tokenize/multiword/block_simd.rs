@@ -5,7 +5,7 @@
 //! load of the bigram ids, one compress). With AVX-512 where the processor
 //! has it, plain loops otherwise; both give the same bits.
 
-use super::joined;
+use super::{hashed, joined};
 
 /// Pieces (and pairs) per block.
 pub(super) const BLOCK: usize = 64;
@@ -32,7 +32,7 @@ fn candidates_plain(keys: &[u64; BLOCK + 1], lengths: &[u32; BLOCK + 1], filter:
     let mut mask = 0u64;
     for i in 0..BLOCK {
         let hash = joined::pair_hash(keys[i], keys[i + 1], lengths[i] << 16 | lengths[i + 1]);
-        let bit = joined::filter_bit(hash);
+        let bit = hashed::filter_bit(hash);
         mask |= (filter[bit / 64] >> (bit % 64) & 1) << i;
     }
     mask
@@ -80,7 +80,7 @@ pub(super) fn emit(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{joined, BLOCK};
+    use super::{hashed, joined, BLOCK};
 
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
     pub(super) fn candidates(
@@ -88,7 +88,7 @@ mod avx512 {
         lengths: &[u32; BLOCK + 1],
         filter: &[u64],
     ) -> u64 {
-        assert!(filter.len() << 6 >= 1 << joined::FILTER_BITS);
+        assert!(filter.len() << 6 >= 1 << hashed::FILTER_BITS);
         let mix = _mm512_set1_epi64(joined::PAIR_MIX as i64);
         let mut mask = 0u64;
         for j in (0..BLOCK).step_by(8) {
@@ -105,7 +105,7 @@ mod avx512 {
             let rotated = _mm512_rol_epi64::<{ joined::PAIR_ROTATE as i32 }>(k1);
             let hash =
                 _mm512_mullo_epi64(_mm512_xor_si512(_mm512_xor_si512(rotated, k2), both), mix);
-            let bit = _mm512_srli_epi64::<{ 64 - joined::FILTER_BITS }>(hash);
+            let bit = _mm512_srli_epi64::<{ 64 - hashed::FILTER_BITS }>(hash);
             // SAFETY: every word index is below 2^FILTER_BITS / 64, inside
             // `filter` (asserted above).
             let word = unsafe {
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn vector_and_plain_filters_agree() {
         let mut next = random(0x2545_F491_4F6C_DD1D);
-        let filter: Vec<u64> = (0..(1 << joined::FILTER_BITS) / 64)
+        let filter: Vec<u64> = (0..(1 << hashed::FILTER_BITS) / 64)
             .map(|_| next())
             .collect();
         for _ in 0..2000 {

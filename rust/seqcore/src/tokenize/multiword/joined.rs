@@ -10,9 +10,8 @@
 //! table, so the two pieces of a bigram cost one probe of this small table
 //! instead of two lookups in the base's large one.
 
-/// Filter size in bits (16 KiB: stays in the first-level cache; 5,000
-/// bigrams set under 4% of it).
-pub(super) const FILTER_BITS: u32 = 17;
+use super::hashed::Slots;
+
 /// Length field of an empty slot (no piece is empty).
 const EMPTY: u32 = 0;
 /// Lengths are kept up to this many bytes; bigram words are shorter
@@ -83,11 +82,8 @@ const EMPTY_ENTRY: Entry = Entry {
 
 #[derive(Debug, Clone)]
 pub(super) struct Joined {
-    filter: Vec<u64>,
-    /// Open addressing, linear probing, at most 5/8 full.
+    slots: Slots,
     entries: Vec<Entry>,
-    /// `64 - log2(entries.len())`.
-    shift: u32,
     /// The joined bytes of every bigram, one after another.
     bytes: Vec<u8>,
 }
@@ -96,11 +92,10 @@ impl Joined {
     /// A table of `bigrams` (first word, second word, id), each joined
     /// pair of words once.
     pub(super) fn new(bigrams: &[(&[u8], &[u8], u32)]) -> Self {
-        let len = (bigrams.len() * 8 / 5 + 1).next_power_of_two().max(2);
+        let (slots, len) = Slots::new(bigrams.len());
         let mut table = Joined {
-            filter: vec![0; (1 << FILTER_BITS) / 64],
+            slots,
             entries: vec![EMPTY_ENTRY; len],
-            shift: 64 - len.trailing_zeros(),
             bytes: Vec::new(),
         };
         for &(first, second, id) in bigrams {
@@ -117,35 +112,27 @@ impl Joined {
             table.bytes.extend_from_slice(first);
             table.bytes.extend_from_slice(second);
             let hash = pair_hash(entry.first, entry.second, lengths);
-            let bit = filter_bit(hash);
-            table.filter[bit / 64] |= 1 << (bit % 64);
-            let mut slot = table.home(hash);
+            table.slots.mark(hash);
+            let mut slot = table.slots.home(hash);
             while table.entries[slot].lengths != EMPTY {
-                slot = (slot + 1) & (len - 1);
+                slot = table.slots.next(slot);
             }
             table.entries[slot] = entry;
         }
         table
     }
 
-    #[inline(always)]
-    fn home(&self, hash: u64) -> usize {
-        // The bits below the filter's, so the two are independent.
-        ((hash << FILTER_BITS) >> self.shift) as usize
-    }
-
     /// The filter's words: bit [`filter_bit`] of a pair's hash is set if
     /// the pair may be a bigram.
     pub(super) fn filter(&self) -> &[u64] {
-        &self.filter
+        self.slots.filter()
     }
 
     /// Whether a pair with this [`pair_hash`] may be a bigram (no false
     /// negatives); encoding reads [`Self::filter`] a block at a time.
     #[cfg(test)]
     pub(super) fn may_hold(&self, hash: u64) -> bool {
-        let bit = filter_bit(hash);
-        self.filter[bit / 64] >> (bit % 64) & 1 != 0
+        self.slots.may_hold(hash)
     }
 
     /// The bigram whose words are the two pieces making up
@@ -159,8 +146,7 @@ impl Joined {
         lengths: u32,
     ) -> Option<u32> {
         let hash = pair_hash(keys.0, keys.1, lengths);
-        let mask = self.entries.len() - 1;
-        let mut slot = self.home(hash);
+        let mut slot = self.slots.home(hash);
         loop {
             let e = &self.entries[slot];
             if e.lengths == EMPTY {
@@ -173,15 +159,9 @@ impl Joined {
                     return Some(e.id);
                 }
             }
-            slot = (slot + 1) & mask;
+            slot = self.slots.next(slot);
         }
     }
-}
-
-/// The filter bit of a pair's hash.
-#[inline(always)]
-pub(super) fn filter_bit(hash: u64) -> usize {
-    (hash >> (64 - FILTER_BITS)) as usize
 }
 
 #[cfg(test)]

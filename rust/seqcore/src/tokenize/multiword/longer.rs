@@ -8,10 +8,9 @@
 //! whose entries hold the full hash, the order, where the words' lengths
 //! and joined bytes are kept, and the id.
 
+use super::hashed::Slots;
 use super::joined;
 
-/// Filter size in bits.
-const FILTER_BITS: u32 = 17;
 /// Order field of an empty slot.
 const EMPTY: u32 = 0;
 
@@ -50,11 +49,8 @@ const EMPTY_ENTRY: Entry = Entry {
 
 #[derive(Debug, Clone)]
 pub(super) struct Longer {
-    filter: Vec<u64>,
-    /// Open addressing, linear probing, at most 5/8 full.
+    slots: Slots,
     entries: Vec<Entry>,
-    /// `64 - log2(entries.len())`.
-    shift: u32,
     bytes: Vec<u8>,
     lengths: Vec<u32>,
 }
@@ -74,19 +70,17 @@ fn words_hash(words: &[&[u8]]) -> u64 {
 impl Longer {
     /// A table of `ngrams` (their words, 3 or more of them, and their id).
     pub(super) fn new(ngrams: &[(Vec<&[u8]>, u32)]) -> Self {
-        let len = (ngrams.len() * 8 / 5 + 1).next_power_of_two().max(2);
+        let (slots, len) = Slots::new(ngrams.len());
         let mut table = Longer {
-            filter: vec![0; (1 << FILTER_BITS) / 64],
+            slots,
             entries: vec![EMPTY_ENTRY; len],
-            shift: 64 - len.trailing_zeros(),
             bytes: Vec::new(),
             lengths: Vec::new(),
         };
         for (words, id) in ngrams {
             debug_assert!(words.len() >= 3);
             let hash = words_hash(words);
-            let bit = filter_bit(hash);
-            table.filter[bit / 64] |= 1 << (bit % 64);
+            table.slots.mark(hash);
             let entry = Entry {
                 hash,
                 order: words.len() as u32,
@@ -98,32 +92,25 @@ impl Longer {
                 table.bytes.extend_from_slice(w);
                 table.lengths.push(w.len() as u32);
             }
-            let mut slot = table.home(hash);
+            let mut slot = table.slots.home(hash);
             while table.entries[slot].order != EMPTY {
-                slot = (slot + 1) & (len - 1);
+                slot = table.slots.next(slot);
             }
             table.entries[slot] = entry;
         }
         table
     }
 
-    #[inline(always)]
-    fn home(&self, hash: u64) -> usize {
-        ((hash << FILTER_BITS) >> self.shift) as usize
-    }
-
     /// Whether a window with this hash may be an n-gram.
     #[inline(always)]
     pub(super) fn may_hold(&self, hash: u64) -> bool {
-        let bit = filter_bit(hash);
-        self.filter[bit / 64] >> (bit % 64) & 1 != 0
+        self.slots.may_hold(hash)
     }
 
     /// The n-gram whose words are the pieces `ranges` (adjacent, in
     /// `seg`), given the window's hash.
     pub(super) fn find(&self, seg: &[u8], ranges: &[(usize, usize)], hash: u64) -> Option<u32> {
-        let mask = self.entries.len() - 1;
-        let mut slot = self.home(hash);
+        let mut slot = self.slots.home(hash);
         loop {
             let e = &self.entries[slot];
             if e.order == EMPTY {
@@ -140,14 +127,9 @@ impl Longer {
                     return Some(e.id);
                 }
             }
-            slot = (slot + 1) & mask;
+            slot = self.slots.next(slot);
         }
     }
-}
-
-#[inline(always)]
-fn filter_bit(hash: u64) -> usize {
-    (hash >> (64 - FILTER_BITS)) as usize
 }
 
 #[cfg(test)]

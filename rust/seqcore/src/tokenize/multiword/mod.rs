@@ -20,6 +20,7 @@ mod block_simd;
 mod blocks;
 mod counts;
 mod encode;
+mod hashed;
 mod joined;
 mod longer;
 #[cfg(test)]

@@ -1,0 +1,66 @@
+//! What the two n-gram tables ([`super::joined`], [`super::longer`])
+//! share: a bit filter read from the top bits of an n-gram's hash, and
+//! open-addressing slots (linear probing, at most 5/8 full) homed by the
+//! bits below those, so the two are independent.
+
+/// Filter size in bits (16 KiB: stays in the first-level cache; 5,000
+/// n-grams set under 4% of it).
+pub(super) const FILTER_BITS: u32 = 17;
+
+/// The filter bit of a hash.
+#[inline(always)]
+pub(super) fn filter_bit(hash: u64) -> usize {
+    (hash >> (64 - FILTER_BITS)) as usize
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Slots {
+    filter: Vec<u64>,
+    /// `64 - log2(slot count)`.
+    shift: u32,
+    /// Slot count - 1.
+    mask: usize,
+}
+
+impl Slots {
+    /// Room for `entries`; also returns the number of slots.
+    pub(super) fn new(entries: usize) -> (Self, usize) {
+        let len = (entries * 8 / 5 + 1).next_power_of_two().max(2);
+        let slots = Slots {
+            filter: vec![0; (1 << FILTER_BITS) / 64],
+            shift: 64 - len.trailing_zeros(),
+            mask: len - 1,
+        };
+        (slots, len)
+    }
+
+    /// Sets the filter bit of an n-gram's hash.
+    pub(super) fn mark(&mut self, hash: u64) {
+        let bit = filter_bit(hash);
+        self.filter[bit / 64] |= 1 << (bit % 64);
+    }
+
+    /// Whether a hash may be an n-gram's (no false negatives).
+    #[inline(always)]
+    pub(super) fn may_hold(&self, hash: u64) -> bool {
+        let bit = filter_bit(hash);
+        self.filter[bit / 64] >> (bit % 64) & 1 != 0
+    }
+
+    /// The filter's words (bit [`filter_bit`] of a hash).
+    pub(super) fn filter(&self) -> &[u64] {
+        &self.filter
+    }
+
+    /// The first slot to look at for a hash.
+    #[inline(always)]
+    pub(super) fn home(&self, hash: u64) -> usize {
+        ((hash << FILTER_BITS) >> self.shift) as usize
+    }
+
+    /// The slot after `slot`, wrapping around.
+    #[inline(always)]
+    pub(super) fn next(&self, slot: usize) -> usize {
+        (slot + 1) & self.mask
+    }
+}
