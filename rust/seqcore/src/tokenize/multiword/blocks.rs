@@ -46,8 +46,9 @@ const NOT_WHOLE: u32 = u32::MAX;
 /// The even bit positions (0, 2, 4, ...).
 const EVEN: u64 = 0x5555_5555_5555_5555;
 
-/// The pieces of one block. Piece `BLOCK` is the first piece of the next
-/// block, kept for the pair that ends there.
+/// The pieces of one block. A full block holds `BLOCK + 1` pieces; the
+/// last `longest order - 1` of them start the next block, kept for the
+/// n-grams that reach them.
 struct Block {
     keys: [u64; BLOCK + 1],
     /// Lengths up to [`joined::LONGEST`].
@@ -56,8 +57,8 @@ struct Block {
     /// Base ids of the pieces looked up ([`NOT_WHOLE`] if not one token;
     /// the others are not read).
     values: [u32; BLOCK + 1],
-    /// The bigram of pieces `i` and `i + 1`, where one was found (kept
-    /// here rather than cleared per block: only found entries are read).
+    /// The id of the n-gram taken at piece `i`, where one was (kept here
+    /// rather than cleared per block: only taken entries are read).
     hits: [u32; BLOCK],
     len: usize,
     /// How many of the first pieces the previous block's last n-gram
@@ -103,8 +104,8 @@ fn greedy(matches: u64) -> u64 {
 }
 
 impl MultiWord {
-    /// Encodes one run of text. Gives the same ids as
-    /// [`Self::encode_segment`].
+    /// Encodes one run of text (between special tokens): n-grams greedily,
+    /// longest order first, left to right, the other pieces by the base.
     pub(super) fn encode_segment_blocks(
         &self,
         base: &Tokenizer,
@@ -144,9 +145,7 @@ impl MultiWord {
         self.encode_block(bpe, seg, &mut block, &mut windows, len, out);
         Ok(())
     }
-}
 
-impl MultiWord {
     /// Writes the ids of the block's first `emit` pieces (all of them, or
     /// all but the last few, which then start the next block).
     #[inline(always)]

@@ -43,7 +43,7 @@ fn base() -> Tokenizer {
 }
 
 /// A base where " the", " of" and " day" are one token each and other
-/// words are split, so bigrams are keyed by ids, by bytes, or a mix.
+/// words are split, so a bigram's words may be base tokens or not.
 fn base_with_words() -> Tokenizer {
     byte_base(&[" t", " th", " the", " o", " of", " d", " da", " day"])
 }
@@ -136,16 +136,17 @@ fn the_block_path_follows_the_rule() {
         for text in texts() {
             let mut fast = Vec::new();
             mwt.encode_segment_blocks(&base, &text, &mut fast).unwrap();
-            let general = reference(&mwt, &base, &text);
-            assert_eq!(fast, general, "{text:?}");
+            let want = reference(&mwt, &base, &text);
+            assert_eq!(fast, want, "{text:?}");
             assert_eq!(
                 mwt.decode_bytes(&base, &fast, false).unwrap(),
                 text.as_bytes()
             );
         }
     }
-    // Each kind of bigram is found: two one-token words (" of the"), a
-    // one-token word then a split one (" the end"), and the reverse.
+    // A bigram is found whatever the base makes of its words: two one-token
+    // words (" of the"), a one-token word then a split one (" the end"),
+    // and the reverse.
     let base = base_with_words();
     assert_eq!(
         base.encode(" of the", &SpecialPolicy::ordinary(), false)
@@ -164,7 +165,7 @@ fn the_block_path_follows_the_rule() {
 
 #[test]
 fn pieces_longer_than_a_bigram_word_can_be_are_left_alone() {
-    // A piece over 64 KiB is counted as 64 KiB long by the bigram path;
+    // A piece over 64 KiB is counted as 64 KiB long by the block path;
     // it must still match nothing, next to words that do form bigrams.
     let base = base();
     let long = "a".repeat(70_000);
@@ -175,8 +176,8 @@ fn pieces_longer_than_a_bigram_word_can_be_are_left_alone() {
     for text in corpus.iter().map(|t| format!("{t} of the")) {
         let mut fast = Vec::new();
         mwt.encode_segment_blocks(&base, &text, &mut fast).unwrap();
-        let general = reference(&mwt, &base, &text);
-        assert_eq!(fast, general);
+        let want = reference(&mwt, &base, &text);
+        assert_eq!(fast, want);
         assert!(fast.iter().any(|&id| id as usize >= base.vocab_size()));
         assert_eq!(
             mwt.decode_bytes(&base, &fast, false).unwrap(),
@@ -203,8 +204,8 @@ fn longer_orders_come_first_and_files_round_trip() {
 
 proptest::proptest! {
     /// The block path against the rule on texts of up to
-    /// a few hundred pieces (so blocks of 64 pieces fill, and runs of
-    /// bigrams cross from one block to the next), with words the base
+    /// a few hundred pieces (so blocks of 64 pieces fill, and n-grams
+    /// cross from one block to the next), with words the base
     /// keeps whole and words it splits.
     #[test]
     fn the_block_path_follows_the_rule_on_long_texts(
@@ -235,8 +236,8 @@ proptest::proptest! {
             let mwt = MultiWord::train(&base, &[&text, CORPUS[0], CORPUS[1]], &orders, top_k, 1).unwrap();
             let mut fast = Vec::new();
             mwt.encode_segment_blocks(&base, &text, &mut fast).unwrap();
-            let general = reference(&mwt, &base, &text);
-            proptest::prop_assert_eq!(&fast, &general);
+            let want = reference(&mwt, &base, &text);
+            proptest::prop_assert_eq!(&fast, &want);
             proptest::prop_assert_eq!(mwt.decode_bytes(&base, &fast, false).unwrap(), text.as_bytes());
         }
     }
