@@ -55,6 +55,16 @@ fn main() {
         base.encode(&text, &policy, false).unwrap().len(),
         mwt.encode(&base, &text, &policy, false).unwrap().len(),
     );
+    if let Ok(which) = std::env::var("ONLY") {
+        for _ in 0..rounds {
+            if which == "base" {
+                encode_base()
+            } else {
+                encode_mwt()
+            }
+        }
+        return;
+    }
     // Alternating calls: the median of per-pair ratios.
     let ratios: Vec<f64> = (0..rounds)
         .map(|_| seconds(&mut encode_mwt) / seconds(&mut encode_base))

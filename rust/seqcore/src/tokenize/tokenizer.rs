@@ -347,7 +347,7 @@ impl Tokenizer {
         let Some(offsets) = offsets else {
             return match &self.splitting.pretokenizer {
                 Some(p) => p.split(text, &mut |a, b| {
-                    self.bpe.encode_piece(&text.as_bytes()[a..b], out)
+                    self.bpe.encode_piece_in(text.as_bytes(), (a, b), out)
                 }),
                 None => {
                     self.bpe.encode_piece(text.as_bytes(), out);

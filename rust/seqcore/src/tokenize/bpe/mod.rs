@@ -53,6 +53,9 @@ pub struct Bpe {
     /// Whether every rank leaves room for a slot number in a vector lane
     /// (`vector_pieces`).
     ranks_fit_lanes: bool,
+    /// The pieces that encode as one token (the encoder's direct entries),
+    /// for the lookup every piece takes first.
+    whole: WholeTable,
 }
 
 /// Hands out a distinct id to every merge table built.
@@ -153,6 +156,7 @@ impl Bpe {
             rule,
             table_id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ranks_fit_lanes,
+            whole: WholeTable::new(std::iter::empty()),
         };
         if rule
             == (MergeRule::Merges {
@@ -161,6 +165,8 @@ impl Bpe {
         {
             bpe.mark_indirect_tokens();
         }
+        let direct: Vec<(&[u8], u32)> = bpe.whole_pieces().collect();
+        bpe.whole = WholeTable::new(direct.into_iter());
         Ok(bpe)
     }
 
@@ -206,22 +212,29 @@ impl Bpe {
     /// Appends the ids of one pre-tokenized piece to `out`.
     #[inline]
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        if let Some(&v) = self.encoder.get(piece) {
-            if v & NOT_DIRECT == 0 {
-                out.push(v);
-                return;
-            }
+        self.encode_piece_in(piece, (0, piece.len()), out);
+    }
+
+    /// Appends the ids of the piece `seg[a..b]` to `out` (the bytes after
+    /// it may be read, not changed: a lookup key takes eight at once).
+    #[inline(always)]
+    pub fn encode_piece_in(&self, seg: &[u8], (a, b): (usize, usize), out: &mut Vec<u32>) {
+        match self.whole.get(seg, (a, b), piece_key(seg, a, b)) {
+            Some(id) => out.push(id),
+            None => self.merge_bytes(&seg[a..b], out),
         }
-        self.merge_bytes(piece, out);
     }
 
     /// The token a piece encodes to as a whole, when a lookup settles it.
     #[inline]
     pub fn whole_piece(&self, piece: &[u8]) -> Option<u32> {
-        match self.encoder.get(piece) {
-            Some(&v) if v & NOT_DIRECT == 0 => Some(v),
-            _ => None,
-        }
+        self.whole_piece_in(piece, (0, piece.len()), piece_key(piece, 0, piece.len()))
+    }
+
+    /// [`Bpe::whole_piece`] of `seg[a..b]`, whose [`piece_key`] is `key`.
+    #[inline(always)]
+    pub fn whole_piece_in(&self, seg: &[u8], range: (usize, usize), key: u64) -> Option<u32> {
+        self.whole.get(seg, range, key)
     }
 
     /// Every `(bytes, id)` that [`Bpe::whole_piece`] settles.
@@ -290,5 +303,8 @@ mod small_pieces;
 #[cfg(test)]
 mod tests;
 mod vector_pieces;
+mod whole_table;
 
 use pair_cache::{PairCache, PairCaches};
+pub(crate) use whole_table::piece_key;
+use whole_table::WholeTable;

@@ -117,7 +117,7 @@ impl MultiWord {
         let bpe = base.bpe();
         let Some(&longest) = self.orders.first() else {
             // No n-grams: the base's encoding.
-            return base.split_pieces(&text, &mut |a, b| bpe.encode_piece(&seg[a..b], out));
+            return base.split_pieces(&text, &mut |a, b| bpe.encode_piece_in(seg, (a, b), out));
         };
         let mut block = Block::new();
         // A full block writes all but the pieces an n-gram starting in it
@@ -312,7 +312,9 @@ fn write_block(
     while todo != 0 {
         let i = todo.trailing_zeros() as usize;
         let (a, b) = block.ranges[i];
-        let v = bpe.whole_piece(&seg[a..b]).unwrap_or(NOT_WHOLE);
+        let v = bpe
+            .whole_piece_in(seg, (a, b), block.keys[i])
+            .unwrap_or(NOT_WHOLE);
         block.values[i] = v;
         not_whole |= u64::from(v == NOT_WHOLE) << i;
         todo &= todo - 1;

@@ -1,6 +1,6 @@
 //! What the two n-gram tables ([`super::joined`], [`super::longer`])
 //! share: a bit filter read from the top bits of an n-gram's hash, and
-//! open-addressing slots (linear probing, at most 5/8 full) homed by the
+//! open-addressing slots (linear probing, at most 5/16 full) homed by the
 //! bits below those, so the two are independent.
 
 /// Filter size in bits (16 KiB: stays in the first-level cache; 5,000
@@ -23,9 +23,12 @@ pub(super) struct Slots {
 }
 
 impl Slots {
-    /// Room for `entries`; also returns the number of slots.
+    /// Room for `entries`; also returns the number of slots. At most 5/16
+    /// full rather than 5/8: probing the 5,000-bigram table took a quarter
+    /// less time (fewer runs of taken slots to step through), for 512 KiB
+    /// instead of 256.
     pub(super) fn new(entries: usize) -> (Self, usize) {
-        let len = (entries * 8 / 5 + 1).next_power_of_two().max(2);
+        let len = (entries * 16 / 5 + 1).next_power_of_two().max(2);
         let slots = Slots {
             filter: vec![0; (1 << FILTER_BITS) / 64],
             shift: 64 - len.trailing_zeros(),

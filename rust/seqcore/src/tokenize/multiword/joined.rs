@@ -21,25 +21,7 @@ pub(super) const LONGEST: usize = 0xFFFF;
 /// Words longer than this many bytes also compare their bytes.
 const KEY_BYTES: u32 = 8;
 
-/// A piece's key: a bijection of its first eight bytes (zero-padded), so
-/// for pieces of up to eight bytes equal keys and lengths mean equal
-/// bytes. Reads `seg[a..b]`, and the bytes after it when there are eight.
-#[inline(always)]
-pub(super) fn piece_key(seg: &[u8], a: usize, b: usize) -> u64 {
-    let len = b - a;
-    let word = match seg.get(a..a + 8) {
-        Some(eight) => u64::from_le_bytes(eight.try_into().expect("eight bytes")),
-        None => {
-            let mut buf = [0u8; 8];
-            let n = len.min(8);
-            buf[..n].copy_from_slice(&seg[a..a + n]);
-            u64::from_le_bytes(buf)
-        }
-    };
-    // Keeps the first min(len, 8) bytes (a piece is never empty).
-    let word = word & u64::MAX.wrapping_shr(8 * (8 - len.min(8)) as u32);
-    word.wrapping_mul(0xBF58_476D_1CE4_E5B9)
-}
+pub(super) use crate::tokenize::bpe::piece_key;
 
 /// Both lengths in one word, each at most [`LONGEST`].
 #[inline(always)]
