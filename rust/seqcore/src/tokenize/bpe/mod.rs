@@ -231,6 +231,13 @@ impl Bpe {
         self.whole_piece_in(piece, (0, piece.len()), piece_key(piece, 0, piece.len()))
     }
 
+    /// Starts loading what [`Bpe::whole_piece_in`] of a piece with this
+    /// key and length reads first.
+    #[inline(always)]
+    pub fn prefetch_piece(&self, key: u64, len: usize) {
+        self.whole.prefetch(key, len);
+    }
+
     /// [`Bpe::whole_piece`] of `seg[a..b]`, whose [`piece_key`] is `key`.
     #[inline(always)]
     pub fn whole_piece_in(&self, seg: &[u8], range: (usize, usize), key: u64) -> Option<u32> {
@@ -306,5 +313,5 @@ mod vector_pieces;
 mod whole_table;
 
 use pair_cache::{PairCache, PairCaches};
-pub(crate) use whole_table::piece_key;
+pub use whole_table::piece_key;
 use whole_table::WholeTable;

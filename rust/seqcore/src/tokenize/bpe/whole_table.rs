@@ -12,7 +12,7 @@
 /// for pieces of up to eight bytes equal keys and lengths mean equal
 /// bytes. Reads `seg[a..b]`, and the bytes after it when there are eight.
 #[inline(always)]
-pub(crate) fn piece_key(seg: &[u8], a: usize, b: usize) -> u64 {
+pub fn piece_key(seg: &[u8], a: usize, b: usize) -> u64 {
     let len = b - a;
     let word = match seg.get(a..a + 8) {
         Some(eight) => u64::from_le_bytes(eight.try_into().expect("eight bytes")),
@@ -157,6 +157,25 @@ impl WholeTable {
                 }
             }
             at = (at + 1) & mask;
+        }
+    }
+
+    /// Starts loading the lines a lookup of this piece reads first (the
+    /// filter word and the home bucket).
+    #[inline(always)]
+    pub(super) fn prefetch(&self, key: u64, len: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let bit = self.filter_bit(key, len);
+            let at = self.home(key, len);
+            // SAFETY: both are indices inside their arrays (the shifts
+            // leave log2(length) bits), and a prefetch reads nothing into
+            // the program.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(self.filter.as_ptr().add(bit / 64).cast());
+                _mm_prefetch::<_MM_HINT_T0>(self.buckets.as_ptr().add(at).cast());
+            }
         }
     }
 

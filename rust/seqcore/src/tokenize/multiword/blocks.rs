@@ -82,9 +82,11 @@ impl Block {
 
     /// Adds a piece; returns whether the block is full.
     #[inline(always)]
-    fn push(&mut self, seg: &[u8], (a, b): (usize, usize)) -> bool {
+    fn push(&mut self, bpe: &Bpe, seg: &[u8], (a, b): (usize, usize)) -> bool {
         let at = self.len;
-        self.keys[at] = joined::piece_key(seg, a, b);
+        let key = joined::piece_key(seg, a, b);
+        bpe.prefetch_piece(key, b - a);
+        self.keys[at] = key;
         self.lengths[at] = (b - a).min(joined::LONGEST) as u32;
         self.ranges[at] = (a, b);
         self.len = at + 1;
@@ -119,13 +121,13 @@ impl MultiWord {
         if windows.is_empty() {
             // Bigrams only (the default): the block size known here.
             base.split_pieces(&text, &mut |a, b| {
-                if block.push(seg, (a, b)) {
+                if block.push(bpe, seg, (a, b)) {
                     self.encode_block(bpe, seg, &mut block, &mut [], BLOCK, out);
                 }
             })?;
         } else {
             base.split_pieces(&text, &mut |a, b| {
-                if block.push(seg, (a, b)) {
+                if block.push(bpe, seg, (a, b)) {
                     self.encode_block(bpe, seg, &mut block, &mut windows, emit, out);
                 }
             })?;
