@@ -11,27 +11,35 @@ use super::{hashed, joined};
 pub(super) const BLOCK: usize = 64;
 
 /// Bit `i`: pieces `i` and `i + 1` pass the bigram filter, for the first
-/// `pairs` pairs. `keys` and `lengths` ([`joined::piece_key`], lengths up
-/// to [`joined::LONGEST`]) are read in full; entries past the block's
+/// `pairs` pairs; each pair's [`joined::pair_hash`] goes to `hashes` (the
+/// probes reuse it). `keys` and `lengths` ([`joined::piece_key`], lengths
+/// up to [`joined::LONGEST`]) are read in full; entries past the block's
 /// pieces only make bits that are cleared.
 pub(super) fn candidates(
     keys: &[u64; BLOCK + 1],
     lengths: &[u32; BLOCK + 1],
     pairs: usize,
     filter: &[u64],
+    hashes: &mut [u64; BLOCK],
 ) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx512() && std::arch::is_x86_feature_detected!("avx512dq") {
         // SAFETY: the processor supports the features just detected.
-        return unsafe { avx512::candidates(keys, lengths, filter) } & low_bits(pairs);
+        return unsafe { avx512::candidates(keys, lengths, filter, hashes) } & low_bits(pairs);
     }
-    candidates_plain(keys, lengths, filter) & low_bits(pairs)
+    candidates_plain(keys, lengths, filter, hashes) & low_bits(pairs)
 }
 
-fn candidates_plain(keys: &[u64; BLOCK + 1], lengths: &[u32; BLOCK + 1], filter: &[u64]) -> u64 {
+fn candidates_plain(
+    keys: &[u64; BLOCK + 1],
+    lengths: &[u32; BLOCK + 1],
+    filter: &[u64],
+    hashes: &mut [u64; BLOCK],
+) -> u64 {
     let mut mask = 0u64;
     for i in 0..BLOCK {
         let hash = joined::pair_hash(keys[i], keys[i + 1], lengths[i] << 16 | lengths[i + 1]);
+        hashes[i] = hash;
         let bit = hashed::filter_bit(hash);
         mask |= (filter[bit / 64] >> (bit % 64) & 1) << i;
     }
@@ -87,6 +95,7 @@ mod avx512 {
         keys: &[u64; BLOCK + 1],
         lengths: &[u32; BLOCK + 1],
         filter: &[u64],
+        hashes: &mut [u64; BLOCK],
     ) -> u64 {
         assert!(filter.len() << 6 >= 1 << hashed::FILTER_BITS);
         let mix = _mm512_set1_epi64(joined::PAIR_MIX as i64);
@@ -105,6 +114,8 @@ mod avx512 {
             let rotated = _mm512_rol_epi64::<{ joined::PAIR_ROTATE as i32 }>(k1);
             let hash =
                 _mm512_mullo_epi64(_mm512_xor_si512(_mm512_xor_si512(rotated, k2), both), mix);
+            // SAFETY: lanes j..j + 8 are inside the BLOCK hashes.
+            unsafe { _mm512_storeu_si512(hashes.as_mut_ptr().add(j).cast(), hash) };
             let bit = _mm512_srli_epi64::<{ 64 - hashed::FILTER_BITS }>(hash);
             // SAFETY: every word index is below 2^FILTER_BITS / 64, inside
             // `filter` (asserted above).
@@ -177,8 +188,14 @@ mod tests {
             let lengths: [u32; BLOCK + 1] =
                 std::array::from_fn(|_| (next() % (joined::LONGEST as u64 + 1)) as u32);
             let pairs = (next() % 65) as usize;
-            let want = candidates_plain(&keys, &lengths, &filter) & low_bits(pairs);
-            assert_eq!(candidates(&keys, &lengths, pairs, &filter), want);
+            let (mut plain, mut fast) = ([0; BLOCK], [0; BLOCK]);
+            let want = candidates_plain(&keys, &lengths, &filter, &mut plain) & low_bits(pairs);
+            assert_eq!(candidates(&keys, &lengths, pairs, &filter, &mut fast), want);
+            assert_eq!(fast, plain);
+            assert_eq!(
+                plain[5],
+                joined::pair_hash(keys[5], keys[6], lengths[5] << 16 | lengths[6])
+            );
         }
     }
 

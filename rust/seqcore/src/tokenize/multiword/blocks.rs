@@ -61,6 +61,8 @@ struct Block {
     /// The id of the n-gram taken at piece `i`, where one was (kept here
     /// rather than cleared per block: only taken entries are read).
     hits: [u32; BLOCK],
+    /// [`joined::pair_hash`] of each pair, from the filter pass.
+    hashes: [u64; BLOCK],
     len: usize,
     /// How many of the first pieces the previous block's last n-gram
     /// took.
@@ -75,6 +77,7 @@ impl Block {
             ranges: [(0, 0); BLOCK + 1],
             values: [0; BLOCK + 1],
             hits: [0; BLOCK],
+            hashes: [0; BLOCK],
             len: 0,
             consumed: 0,
         }
@@ -180,8 +183,13 @@ impl MultiWord {
         let pairs = block.len.saturating_sub(1);
         let bigrams = &self.joined;
         let consumed = block_simd::low_bits(block.consumed);
-        let mut todo = block_simd::candidates(&block.keys, &block.lengths, pairs, bigrams.filter())
-            & !consumed;
+        let mut todo = block_simd::candidates(
+            &block.keys,
+            &block.lengths,
+            pairs,
+            bigrams.filter(),
+            &mut block.hashes,
+        ) & !consumed;
         let mut taken = 0u64;
         // In greedy order: a bigram taken at `i` rules out the one at
         // `i + 1`, which is then not probed.
@@ -190,7 +198,8 @@ impl MultiWord {
             todo &= todo - 1;
             let ((a, b), (_, d)) = (block.ranges[i], block.ranges[i + 1]);
             let keys = (block.keys[i], block.keys[i + 1]);
-            if let Some(hit) = bigrams.find(seg, (a, d), keys, joined::lengths(b - a, d - b)) {
+            let lengths = joined::lengths(b - a, d - b);
+            if let Some(hit) = bigrams.find(seg, (a, d), keys, lengths, block.hashes[i]) {
                 block.hits[i] = hit;
                 taken |= 1 << i;
                 todo &= !(2u64 << i);
@@ -224,6 +233,7 @@ impl MultiWord {
                 &block.lengths,
                 n.saturating_sub(1),
                 self.joined.filter(),
+                &mut block.hashes,
             );
         }
         let longest = self.orders[0];
@@ -268,8 +278,13 @@ impl MultiWord {
                 let hit = if k == 2 {
                     let ((a, b), (_, d)) = (block.ranges[i], block.ranges[i + 1]);
                     let keys = (block.keys[i], block.keys[i + 1]);
-                    self.joined
-                        .find(seg, (a, d), keys, joined::lengths(b - a, d - b))
+                    self.joined.find(
+                        seg,
+                        (a, d),
+                        keys,
+                        joined::lengths(b - a, d - b),
+                        block.hashes[i],
+                    )
                 } else {
                     self.longer
                         .find(seg, &block.ranges[i..i + k], windows[k][i])

@@ -118,7 +118,7 @@ impl Joined {
     }
 
     /// The bigram whose words are the two pieces making up
-    /// `seg[start..end]`, given their keys and [`lengths`].
+    /// `seg[start..end]`, given their keys, [`lengths`] and [`pair_hash`].
     #[inline]
     pub(super) fn find(
         &self,
@@ -126,8 +126,8 @@ impl Joined {
         (start, end): (usize, usize),
         keys: (u64, u64),
         lengths: u32,
+        hash: u64,
     ) -> Option<u32> {
-        let hash = pair_hash(keys.0, keys.1, lengths);
         let mut slot = self.slots.home(hash);
         loop {
             let e = &self.entries[slot];
@@ -167,7 +167,8 @@ mod tests {
             let (a, b, c) = (0, first.len(), seg.len());
             let keys = (piece_key(&seg, a, b), piece_key(&seg, b, c));
             let lengths = lengths(b - a, c - b);
-            let found = table.find(&seg, (a, c), keys, lengths);
+            let hash = pair_hash(keys.0, keys.1, lengths);
+            let found = table.find(&seg, (a, c), keys, lengths, hash);
             assert!(found.is_none() || table.may_hold(pair_hash(keys.0, keys.1, lengths)));
             found
         };
@@ -185,6 +186,9 @@ mod tests {
         // The same joined bytes cut at another place.
         assert_eq!(find(b" w1x", b" w2xx"), Some(1001));
         assert_eq!(find(b" w1", b"x w2xx"), None);
-        assert_eq!(Joined::new(&[]).find(b"ab", (0, 2), (1, 2), 0x1_0001), None);
+        assert_eq!(
+            Joined::new(&[]).find(b"ab", (0, 2), (1, 2), 0x1_0001, 7),
+            None
+        );
     }
 }
