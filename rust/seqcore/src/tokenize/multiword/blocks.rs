@@ -191,6 +191,11 @@ impl MultiWord {
             &mut block.hashes,
         ) & !consumed;
         let mut taken = 0u64;
+        let mut ahead = todo;
+        while ahead != 0 {
+            bigrams.prefetch(block.hashes[ahead.trailing_zeros() as usize]);
+            ahead &= ahead - 1;
+        }
         // In greedy order: a bigram taken at `i` rules out the one at
         // `i + 1`, which is then not probed.
         while todo != 0 {

@@ -117,6 +117,19 @@ impl Joined {
         self.slots.may_hold(hash)
     }
 
+    /// Starts loading the home slot of a pair with this hash.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let slot = self.slots.home(hash);
+            // SAFETY: `slot` indexes `entries`; a prefetch reads nothing
+            // into the program.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(self.entries.as_ptr().add(slot).cast()) };
+        }
+    }
+
     /// The bigram whose words are the two pieces making up
     /// `seg[start..end]`, given their keys, [`lengths`] and [`pair_hash`].
     #[inline]
