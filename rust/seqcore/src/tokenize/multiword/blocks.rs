@@ -270,6 +270,18 @@ impl MultiWord {
         let mut todo =
             candidates.iter().fold(0, |all, &m| all | m) & block_simd::low_bits(starts) & !consumed;
         let (mut taken, mut skipped, mut next) = (0u64, consumed, block.consumed);
+        for &k in &self.orders {
+            let mut ahead = candidates[k] & todo;
+            while ahead != 0 {
+                let i = ahead.trailing_zeros() as usize;
+                if k == 2 {
+                    self.joined.prefetch(block.hashes[i]);
+                } else {
+                    self.longer.prefetch(windows[k][i]);
+                }
+                ahead &= ahead - 1;
+            }
+        }
         while todo != 0 {
             let i = todo.trailing_zeros() as usize;
             todo &= todo - 1;

@@ -67,3 +67,16 @@ impl Slots {
         (slot + 1) & self.mask
     }
 }
+
+/// Starts loading `entries[slot]` (the home slot of a hash about to be
+/// probed), so the probes that follow find their lines on the way.
+#[inline(always)]
+pub(super) fn prefetch<T>(entries: &[T], slot: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(entry) = entries.get(slot) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: the pointer comes from a reference; a prefetch reads
+        // nothing into the program.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((entry as *const T).cast()) };
+    }
+}

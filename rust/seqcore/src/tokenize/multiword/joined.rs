@@ -10,7 +10,7 @@
 //! table, so the two pieces of a bigram cost one probe of this small table
 //! instead of two lookups in the base's large one.
 
-use super::hashed::Slots;
+use super::hashed::{self, Slots};
 
 /// Length field of an empty slot (no piece is empty).
 const EMPTY: u32 = 0;
@@ -120,14 +120,7 @@ impl Joined {
     /// Starts loading the home slot of a pair with this hash.
     #[inline(always)]
     pub(super) fn prefetch(&self, hash: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let slot = self.slots.home(hash);
-            // SAFETY: `slot` indexes `entries`; a prefetch reads nothing
-            // into the program.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(self.entries.as_ptr().add(slot).cast()) };
-        }
+        hashed::prefetch(&self.entries, self.slots.home(hash));
     }
 
     /// The bigram whose words are the two pieces making up

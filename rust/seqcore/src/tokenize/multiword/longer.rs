@@ -8,7 +8,7 @@
 //! whose entries hold the full hash, the order, where the words' lengths
 //! and joined bytes are kept, and the id.
 
-use super::hashed::Slots;
+use super::hashed::{self, Slots};
 use super::joined;
 
 /// Order field of an empty slot.
@@ -105,6 +105,12 @@ impl Longer {
     #[inline(always)]
     pub(super) fn may_hold(&self, hash: u64) -> bool {
         self.slots.may_hold(hash)
+    }
+
+    /// Starts loading the home slot of a window with this hash.
+    #[inline(always)]
+    pub(super) fn prefetch(&self, hash: u64) {
+        hashed::prefetch(&self.entries, self.slots.home(hash));
     }
 
     /// The n-gram whose words are the pieces `ranges` (adjacent, in
