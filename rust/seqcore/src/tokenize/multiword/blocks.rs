@@ -4,7 +4,9 @@
 //! only the greedy choice between overlapping matches (longest order first,
 //! left to right) needs what came before. So:
 //! 1. as each piece arrives, only its key is taken, from its length and
-//!    first eight bytes ([`joined::piece_key`]), with no table lookup;
+//!    first eight bytes ([`joined::piece_key`]), with no table lookup; the
+//!    lines that lookup would read are prefetched, so if the piece is left
+//!    over their loads have overlapped with cutting the next pieces;
 //! 2. at the end of the block, each pair's hash tests the bigram filter
 //!    ([`block_simd::candidates`], 8 pairs a step with AVX-512; ~2 points
 //!    less than testing each pair as its second piece arrived), and each
@@ -12,12 +14,13 @@
 //!    longer n-grams ([`longer`]); only the windows that pass (a quarter of
 //!    the pairs on English prose, nearly all of them bigrams) probe a
 //!    table;
-//! 3. the candidates are probed in the greedy order, so a bigram taken at
-//!    piece `i` spares the probe at `i + 1` (a third of the bigram probes
-//!    on English prose: probing every candidate independently and choosing
-//!    from the mask of matches afterwards measured 2-4 points slower; the
-//!    branch on each probe's answer is nearly always "found", so the
-//!    processor still runs ahead);
+//! 3. every candidate's home slot is prefetched, then the candidates are
+//!    probed in the greedy order, so a bigram taken at piece `i` spares
+//!    the probe at `i + 1` (a third of the bigram probes on English prose:
+//!    probing every candidate independently and choosing from the mask of
+//!    matches afterwards measured 2-4 points slower; the branch on each
+//!    probe's answer is nearly always "found", so the processor still runs
+//!    ahead, and the prefetch starts the loads the branch would delay);
 //! 4. only the pieces left over are looked up in the base's table
 //!    ([`Bpe::whole_piece_in`], reusing each piece's key): the two pieces
 //!    of a bigram cost one probe of a small table instead of two lookups
