@@ -10,7 +10,8 @@
 
 /// A piece's key: a bijection of its first eight bytes (zero-padded), so
 /// for pieces of up to eight bytes equal keys and lengths mean equal
-/// bytes. Reads `seg[a..b]`, and the bytes after it when there are eight.
+/// bytes. Reads `seg[a..b]`, and the bytes after it when there are eight;
+/// requires `a <= b <= seg.len()`.
 #[inline(always)]
 pub fn piece_key(seg: &[u8], a: usize, b: usize) -> u64 {
     let len = b - a;
