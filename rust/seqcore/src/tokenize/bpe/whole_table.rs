@@ -7,6 +7,9 @@
 //! length and its first eight bytes ([`piece_key`], no loop), entries sit
 //! four to a 64-byte bucket, and a piece of up to eight bytes is settled by
 //! that one bucket; only longer ones also compare the rest of their bytes.
+//! Tokens with the same length and first eight bytes share a home bucket
+//! (at most six of cl100k's do), so the rest of a long piece is never
+//! hashed.
 
 /// A piece's key: a bijection of its first eight bytes (zero-padded), so
 /// for pieces of up to eight bytes equal keys and lengths mean equal
