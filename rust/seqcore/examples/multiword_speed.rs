@@ -4,7 +4,9 @@
 //!
 //! `cargo run --release -p seqcore --example multiword_speed -- RANK_FILE KJV_JSONL [ROUNDS]`
 //! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`); set
-//! `ORDERS=2,3` (say) for other n-gram orders than bigrams.
+//! `ORDERS=2,3` (say) for other n-gram orders than bigrams, and
+//! `ONLY=base` or `ONLY=mwt` to run just one of them ROUNDS times and
+//! print nothing (for a profiler).
 //!
 //! Prints two figures, since they differ: base and multi-word encoding in
 //! alternating calls (each evicts the other's tables, as in the Python
