@@ -17,19 +17,22 @@
 /// requires `a <= b <= seg.len()`.
 #[inline(always)]
 pub fn piece_key(seg: &[u8], a: usize, b: usize) -> u64 {
-    let len = b - a;
-    let word = match seg.get(a..a + 8) {
+    eight_bytes(seg, a, (b - a).min(8)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+}
+
+/// `seg[at..at + n]` (`n <= 8`, and `n > 0`) as a little-endian word, zero
+/// above: one load when eight bytes follow `at`.
+#[inline(always)]
+fn eight_bytes(seg: &[u8], at: usize, n: usize) -> u64 {
+    let word = match seg.get(at..at + 8) {
         Some(eight) => u64::from_le_bytes(eight.try_into().expect("eight bytes")),
         None => {
             let mut buf = [0u8; 8];
-            let n = len.min(8);
-            buf[..n].copy_from_slice(&seg[a..a + n]);
+            buf[..n].copy_from_slice(&seg[at..at + n]);
             u64::from_le_bytes(buf)
         }
     };
-    // Keeps the first min(len, 8) bytes (a piece is never empty).
-    let word = word & u64::MAX.wrapping_shr(8 * (8 - len.min(8)) as u32);
-    word.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+    word & u64::MAX.wrapping_shr(8 * (8 - n) as u32)
 }
 
 /// Bytes a key covers.
@@ -64,8 +67,8 @@ pub(super) struct WholeTable {
     /// `64 - log2(filter bits)`.
     filter_shift: u32,
     /// For each entry (bucket * WAYS + way) of a token over eight bytes:
-    /// where the rest of its bytes start in `rest`.
-    starts: Vec<u32>,
+    /// its next eight bytes, and where any after those start in `rest`.
+    tails: Vec<Tail>,
     rest: Vec<u8>,
 }
 
@@ -83,7 +86,7 @@ impl WholeTable {
             shift: 64 - count.trailing_zeros(),
             filter: vec![0; bits / 64],
             filter_shift: 64 - bits.trailing_zeros(),
-            starts: Vec::new(),
+            tails: Vec::new(),
             rest: Vec::new(),
         };
         for (bytes, id) in tokens {
@@ -121,11 +124,15 @@ impl WholeTable {
                 bucket.ids[way] = id;
                 if len > KEY_BYTES {
                     let entry = at * WAYS + way;
-                    if self.starts.len() <= entry {
-                        self.starts.resize(entry + 1, 0);
+                    if self.tails.len() <= entry {
+                        self.tails.resize(entry + 1, Tail { next: 0, rest: 0 });
                     }
-                    self.starts[entry] = self.rest.len() as u32;
-                    self.rest.extend_from_slice(&bytes[KEY_BYTES..]);
+                    let next = (len - KEY_BYTES).min(KEY_BYTES);
+                    self.tails[entry] = Tail {
+                        next: eight_bytes(bytes, KEY_BYTES, next),
+                        rest: self.rest.len() as u32,
+                    };
+                    self.rest.extend_from_slice(&bytes[KEY_BYTES + next..]);
                 }
                 return;
             }
@@ -154,8 +161,7 @@ impl WholeTable {
                 }
                 if l == len
                     && bucket.keys[way] == key
-                    && (len <= KEY_BYTES
-                        || self.rest_matches(at * WAYS + way, &seg[a + KEY_BYTES..b]))
+                    && (len <= KEY_BYTES || self.rest_matches(at * WAYS + way, seg, (a, b)))
                 {
                     return Some(bucket.ids[way]);
                 }
@@ -183,11 +189,29 @@ impl WholeTable {
         }
     }
 
-    #[cold]
-    fn rest_matches(&self, entry: usize, tail: &[u8]) -> bool {
-        let start = self.starts[entry] as usize;
-        self.rest.get(start..start + tail.len()) == Some(tail)
+    /// Whether the bytes of `seg[a..b]` after its first eight are those
+    /// of the entry's token (of the same length): one word compare for
+    /// tokens of up to 16 bytes, which most longer words are.
+    #[inline]
+    fn rest_matches(&self, entry: usize, seg: &[u8], (a, b): (usize, usize)) -> bool {
+        let tail = &self.tails[entry];
+        let next = (b - a - KEY_BYTES).min(KEY_BYTES);
+        if eight_bytes(seg, a + KEY_BYTES, next) != tail.next {
+            return false;
+        }
+        let after = &seg[a + KEY_BYTES + next..b];
+        let start = tail.rest as usize;
+        after.is_empty() || self.rest.get(start..start + after.len()) == Some(after)
     }
+}
+
+/// The bytes of a long token past its key (see [`WholeTable::tails`]).
+#[derive(Debug, Clone, Copy)]
+struct Tail {
+    /// Bytes 8..16, zero above the token's end.
+    next: u64,
+    /// Where bytes 16.. start in `WholeTable::rest`.
+    rest: u32,
 }
 
 #[cfg(test)]
@@ -204,11 +228,11 @@ mod tests {
         #[test]
         fn finds_exactly_the_pieces_it_holds(
             words in proptest::collection::btree_set(
-                proptest::collection::vec(proptest::sample::select(b"ab\x00\xff".to_vec()), 1..12),
+                proptest::collection::vec(proptest::sample::select(b"ab\x00\xff".to_vec()), 1..20),
                 0..300,
             ),
             probes in proptest::collection::vec(
-                proptest::collection::vec(proptest::sample::select(b"ab\x00\xffc".to_vec()), 1..12),
+                proptest::collection::vec(proptest::sample::select(b"ab\x00\xffc".to_vec()), 1..20),
                 0..50,
             ),
         ) {
@@ -220,6 +244,16 @@ mod tests {
                 let text = [b"xy".as_slice(), w, b"zzzzzzzzz"].concat();
                 let key = piece_key(&text, 2, 2 + w.len());
                 proptest::prop_assert_eq!(table.get(&text, (2, 2 + w.len()), key), Some(i as u32 * 3));
+            }
+            // Long words changed after their first eight bytes: same key
+            // and length, so only the tail comparison tells them apart.
+            for w in words.iter().filter(|w| w.len() > 8) {
+                for at in [8, w.len() - 1, 16.min(w.len() - 1)] {
+                    let mut changed = w.clone();
+                    changed[at] ^= 1;
+                    let want = words.iter().position(|x| *x == changed).map(|i| i as u32 * 3);
+                    proptest::prop_assert_eq!(lookup(&table, &changed), want);
+                }
             }
             for p in &probes {
                 let want = words.iter().position(|w| w == p).map(|i| i as u32 * 3);
