@@ -76,6 +76,11 @@ def main() -> None:
     enc_tk = median_seconds(lambda: tk.encode_ordinary(prose), r)
     enc_hf = median_seconds(lambda: hf.encode(prose, add_special_tokens=False), max(2, r // 3))
     offs = median_seconds(lambda: ours.encode_with_offsets(prose, add_special_tokens=False), r)
+    enc_np = median_seconds(lambda: ours.encode_to_numpy(prose, add_special_tokens=False), r)
+    enc_np_tk = median_seconds(lambda: tk.encode_to_numpy(prose, disallowed_special=()), r)
+    offs_np = median_seconds(
+        lambda: ours.encode_with_offsets_to_numpy(prose, add_special_tokens=False), r
+    )
     dec = median_seconds(lambda: ours.decode(ids), r)
     dec_tk = median_seconds(lambda: tk.decode(ids), r)
     dec_hf = median_seconds(lambda: hf.decode(ids), max(2, r // 3))
@@ -86,6 +91,14 @@ def main() -> None:
     print(
         f"  encode with offsets       {mb / offs:7.1f}   "
         f"offsets cost {offs / enc:4.2f}x plain encode"
+    )
+    print(
+        f"  encode to numpy           {mb / enc_np:7.1f}   {enc_np_tk / enc_np:6.2f}x tiktoken's "
+        f"({mb / enc_np_tk:.1f} MB/s), {enc / enc_np:4.2f}x the list form"
+    )
+    print(
+        f"  offsets to numpy          {mb / offs_np:7.1f}   "
+        f"{offs / offs_np:6.2f}x the list form, {offs_np / enc:4.2f}x plain encode"
     )
     print(f"  decode   seqcore          {mb / dec:7.1f}")
     print(f"           tiktoken         {mb / dec_tk:7.1f}   {dec_tk / dec:6.2f}x (target >= 3x)")

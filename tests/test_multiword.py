@@ -10,6 +10,7 @@ import re
 import time
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -177,6 +178,8 @@ def test_round_trip_on_kjv(mwt, verses):
 @example(text="of the LORD 123 456 étéété")
 def test_round_trip_on_any_text(mwt, text):
     ids = mwt.encode(text, disallowed_special=())
+    as_array = mwt.encode_to_numpy(text, disallowed_special=())
+    assert as_array.dtype == np.uint32 and as_array.tolist() == ids
     assert mwt.decode(ids, errors="strict") == text
     assert mwt.decode_bytes(ids) == text.encode()
     assert all(0 <= i < mwt.vocab_size for i in ids)

@@ -710,6 +710,10 @@ def test_text_of_the_wrong_type(tok: Tokenizer) -> None:
         with pytest.raises(TypeError):
             tok.encode_with_offsets(bad)
         with pytest.raises(TypeError):
+            tok.encode_to_numpy(bad)
+        with pytest.raises(TypeError):
+            tok.encode_with_offsets_to_numpy(bad)
+        with pytest.raises(TypeError):
             tok.encode_batch(["fine", bad])
     with pytest.raises(TypeError):
         tok.encode_batch(None)
@@ -727,6 +731,10 @@ def test_lone_surrogates(tok: Tokenizer) -> None:
         assert tok.encode(text) == tok.encode(fixed)
         assert tok.encode_batch(["a", text]) == [tok.encode("a"), tok.encode(fixed)]
         assert tok.encode_ordinary(text) == tok.encode_ordinary(fixed)
+        assert tok.encode_to_numpy(text).tolist() == tok.encode(fixed)
+        assert tok.encode_with_offsets(text) == tok.encode_with_offsets(fixed)
+        ids, spans = tok.encode_with_offsets_to_numpy(text)
+        assert (ids.tolist(), [tuple(r) for r in spans.tolist()]) == tok.encode_with_offsets(fixed)
 
 
 def test_special_token_options(tok: Tokenizer) -> None:

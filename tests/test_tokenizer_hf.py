@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -358,6 +359,37 @@ def test_encode_with_offsets_is_consistent(pair: Pair, verses: list[str]) -> Non
         assert len(offsets) == len(ids)
         for start, end in offsets:
             assert 0 <= start <= end <= len(text)
+
+
+@given(text=texts)
+@example(text="é日本😀 x")
+@example(text="hello <mask>  a <s>b")
+def test_offsets_span_each_tokens_bytes(pairs: dict[str, Pair], text: str) -> None:
+    """Each token's bytes lie inside the UTF-8 of its span (less a prefix
+    space the tokenizer added), spans run left to right, and the numpy forms
+    hold the same values."""
+    for pair in pairs.values():
+        check_offsets(pair, text)
+
+
+def check_offsets(pair: Pair, text: str) -> None:
+    ids, offsets = pair.ours.encode_with_offsets(text, allowed_special="all")
+    specials = {i for _, i, _ in pair.ours._native.added_tokens()}
+    last_start = 0
+    for id, (start, end) in zip(ids, offsets, strict=True):
+        assert last_start <= start <= end <= len(text)
+        last_start = start
+        if id in specials:
+            continue
+        token = pair.ours.id_to_bytes(id)
+        span = text[start:end].encode()
+        assert token in span or (token[:1] == b" " and token[1:] in span), (token, span)
+    array_ids, spans = pair.ours.encode_with_offsets_to_numpy(text, allowed_special="all")
+    assert array_ids.dtype == np.uint32 and array_ids.tolist() == ids
+    assert spans.dtype == np.int64 and spans.shape == (len(ids), 2)
+    assert [tuple(row) for row in spans.tolist()] == offsets
+    as_array = pair.ours.encode_to_numpy(text, allowed_special="all")
+    assert as_array.dtype == np.uint32 and as_array.tolist() == ids
 
 
 def test_batch_apis_match_single(pair: Pair, verses: list[str]) -> None:

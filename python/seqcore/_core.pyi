@@ -154,9 +154,15 @@ class Tokenizer:
     def encode(
         self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
     ) -> list[int]: ...
+    def encode_to_numpy(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> npt.NDArray[np.uint32]: ...
     def encode_with_offsets(
         self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
     ) -> tuple[list[int], list[tuple[int, int]]]: ...
+    def encode_with_offsets_to_numpy(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
     def encode_batch(
         self,
         texts: Iterable[str],
@@ -192,6 +198,9 @@ class MultiWord:
     def encode(
         self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
     ) -> list[int]: ...
+    def encode_to_numpy(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> npt.NDArray[np.uint32]: ...
     def encode_batch(
         self,
         texts: Iterable[str],

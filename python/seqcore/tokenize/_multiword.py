@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from seqcore import _core
 from seqcore.tokenize._tokenizer import (
     PathLike,
@@ -12,8 +15,8 @@ from seqcore.tokenize._tokenizer import (
     Tokenizer,
     check_errors,
     encode_batch_with,
+    on_text,
     read_capped,
-    replace_surrogates,
     texts_without_surrogates,
 )
 
@@ -153,10 +156,19 @@ class MultiWordTokenizer:
     ) -> list[int]:
         """The ids of ``text``, n-grams merged (special tokens as in :meth:`Tokenizer.encode`)."""
         policy = self.base._policy(allowed_special, disallowed_special)
-        try:
-            return self._native.encode(text, policy, add_special_tokens)
-        except UnicodeEncodeError:
-            return self._native.encode(replace_surrogates(text), policy, add_special_tokens)
+        return on_text(self._native.encode, text, policy, add_special_tokens)
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> npt.NDArray[np.uint32]:
+        """:meth:`encode` as a ``uint32`` numpy array (faster for long texts)."""
+        policy = self.base._policy(allowed_special, disallowed_special)
+        return on_text(self._native.encode_to_numpy, text, policy, add_special_tokens)
 
     def encode_batch(
         self,

@@ -6,13 +6,17 @@ import codecs
 import contextlib
 import gc
 import os
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from typing import Literal, Union
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Literal, TypeVar, Union
+
+import numpy as np
+import numpy.typing as npt
 
 from seqcore import _core
 
 PathLike = Union[str, "os.PathLike[str]"]
 Specials = Literal["all"] | Collection[str]
+_T = TypeVar("_T")
 
 #: tokenizer.json files over this size are refused before they are read.
 MAX_JSON_BYTES: int = _core.MAX_JSON_BYTES
@@ -205,17 +209,24 @@ class Tokenizer:
         (e.g. Llama-3's ``<|begin_of_text|>``), as Hugging Face does.
         """
         policy = self._policy(allowed_special, disallowed_special)
-        try:
-            return self._native.encode(text, policy, add_special_tokens)
-        except UnicodeEncodeError:
-            return self._native.encode(replace_surrogates(text), policy, add_special_tokens)
+        return on_text(self._native.encode, text, policy, add_special_tokens)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """The ids of ``text`` with special tokens treated as plain text."""
-        try:
-            return self._native.encode(text, self._policy((), ()), False)
-        except UnicodeEncodeError:
-            return self._native.encode(replace_surrogates(text), self._policy((), ()), False)
+        return on_text(self._native.encode, text, self._policy((), ()), False)
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> npt.NDArray[np.uint32]:
+        """:meth:`encode` as a ``uint32`` numpy array: no Python int per token,
+        so it is faster for long texts."""
+        policy = self._policy(allowed_special, disallowed_special)
+        return on_text(self._native.encode_to_numpy, text, policy, add_special_tokens)
 
     def encode_with_offsets(
         self,
@@ -230,11 +241,22 @@ class Tokenizer:
         A token holding part of a character's bytes spans that whole character.
         """
         policy = self._policy(allowed_special, disallowed_special)
-        try:
-            return self._native.encode_with_offsets(text, policy, add_special_tokens)
-        except UnicodeEncodeError:
-            fixed = replace_surrogates(text)
-            return self._native.encode_with_offsets(fixed, policy, add_special_tokens)
+        return on_text(self._native.encode_with_offsets, text, policy, add_special_tokens)
+
+    def encode_with_offsets_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """:meth:`encode_with_offsets` as numpy arrays: ``uint32`` ids and
+        ``int64`` character spans of shape ``(tokens, 2)``. Building a tuple
+        per token is most of the list form's time; this skips it."""
+        policy = self._policy(allowed_special, disallowed_special)
+        native = self._native.encode_with_offsets_to_numpy
+        return on_text(native, text, policy, add_special_tokens)
 
     def encode_batch(
         self,
@@ -328,6 +350,15 @@ def encode_batch_with(
             return native.encode_batch(texts, policy, add_special_tokens)
         except UnicodeEncodeError:
             return native.encode_batch(texts_without_surrogates(texts), policy, add_special_tokens)
+
+
+def on_text(method: Callable[..., _T], text: str, *args: object) -> _T:
+    """``method(text, *args)``; if ``text`` holds lone surrogates (which
+    UTF-8 cannot encode), again with them replaced."""
+    try:
+        return method(text, *args)
+    except UnicodeEncodeError:
+        return method(replace_surrogates(text), *args)
 
 
 def replace_surrogates(text: str) -> str:

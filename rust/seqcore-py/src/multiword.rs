@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
@@ -11,6 +12,7 @@ use crate::enter::enter;
 use crate::errors::ToPyErr;
 use crate::tokenize::{
     encode_texts, extract_ids, policy_or_default, texts_of, IdInts, PySpecialPolicy, PyTokenizer,
+    SHORT_TEXT,
 };
 
 /// A multi-word vocabulary bound to its base tokenizer.
@@ -19,6 +21,29 @@ pub struct PyMultiWord {
     inner: Arc<MultiWord>,
     base: Arc<Tokenizer>,
     ints: IdInts,
+}
+
+impl PyMultiWord {
+    /// The ids of one text; texts past [`SHORT_TEXT`] release the GIL.
+    fn encode_ids(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<Vec<u32>> {
+        let policy = policy_or_default(policy);
+        let run = || {
+            self.inner
+                .encode(&self.base, text, &policy, add_special_tokens)
+        };
+        if text.len() < SHORT_TEXT {
+            run()
+        } else {
+            enter(py, run)?
+        }
+        .map_err(ToPyErr::to_py_err)
+    }
 }
 
 #[pymethods]
@@ -89,18 +114,21 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let policy = policy_or_default(policy);
-        let run = || {
-            self.inner
-                .encode(&self.base, text, &policy, add_special_tokens)
-        };
-        let ids = if text.len() < 512 {
-            run()
-        } else {
-            enter(py, run)?
-        }
-        .map_err(ToPyErr::to_py_err)?;
+        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
         self.ints.list(py, self.inner.vocab_size(), &ids)
+    }
+
+    /// Encodes one text into a uint32 array of ids (no Python int per id).
+    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+    fn encode_to_numpy<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
+        Ok(ids.into_pyarray(py))
     }
 
     #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]

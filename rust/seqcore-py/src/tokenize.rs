@@ -2,22 +2,28 @@
 
 use std::sync::Arc;
 
-use numpy::{PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use seqcore::parallel::map_tasks;
 use seqcore::tokenize::{
-    hf_json, tiktoken_file, tokenizer::char_offsets, AddedToken, MergeRule, PreTokenizer, Preset,
-    SpecialPolicy, Splitting, Template, Tokenizer,
+    hf_json, tiktoken_file,
+    tokenizer::{char_offsets, Offsets},
+    AddedToken, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting, Template, Tokenizer,
 };
 
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 
+/// Ids (uint32) and their character spans (int64, shape (tokens, 2)).
+type IdsAndSpans<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray2<i64>>);
+
 /// Texts shorter than this encode without releasing the GIL: releasing and
 /// taking it back costs more than the work.
-const SHORT_TEXT: usize = 512;
+pub const SHORT_TEXT: usize = 512;
 
 /// Which special tokens encode as themselves (see `SpecialPolicy`).
 #[pyclass(frozen, module = "seqcore._core", name = "SpecialPolicy")]
@@ -321,6 +327,43 @@ impl PyTokenizer {
             ints: Arc::default(),
         }
     }
+
+    /// The ids of one text; texts past [`SHORT_TEXT`] release the GIL.
+    fn encode_ids(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<Vec<u32>> {
+        let policy = policy_or_default(policy);
+        if text.len() < SHORT_TEXT {
+            self.inner.encode(text, &policy, add_special_tokens)
+        } else {
+            enter(py, || self.inner.encode(text, &policy, add_special_tokens))?
+        }
+        .map_err(ToPyErr::to_py_err)
+    }
+
+    /// The ids of one text and each one's character span, GIL released.
+    fn ids_and_offsets(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<(Vec<u32>, Offsets)> {
+        let policy = policy_or_default(policy);
+        enter(py, || {
+            self.inner
+                .encode_with_offsets(text, &policy, add_special_tokens)
+                .map(|(ids, mut offsets)| {
+                    char_offsets(text, &mut offsets);
+                    (ids, offsets)
+                })
+        })?
+        .map_err(ToPyErr::to_py_err)
+    }
 }
 
 #[pymethods]
@@ -456,14 +499,21 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let policy = policy_or_default(policy);
-        let ids = if text.len() < SHORT_TEXT {
-            self.inner.encode(text, &policy, add_special_tokens)
-        } else {
-            enter(py, || self.inner.encode(text, &policy, add_special_tokens))?
-        }
-        .map_err(ToPyErr::to_py_err)?;
+        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
         self.ints.list(py, self.inner.vocab_size(), &ids)
+    }
+
+    /// Encodes one text into a uint32 array of ids (no Python int per id).
+    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+    fn encode_to_numpy<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
+        Ok(ids.into_pyarray(py))
     }
 
     /// Encodes one text; also returns (start, end) character offsets per token.
@@ -475,20 +525,31 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let policy = policy_or_default(policy);
-        let (ids, offsets) = enter(py, || {
-            self.inner
-                .encode_with_offsets(text, &policy, add_special_tokens)
-                .map(|(ids, mut offsets)| {
-                    char_offsets(text, &mut offsets);
-                    (ids, offsets)
-                })
-        })?
-        .map_err(ToPyErr::to_py_err)?;
+        let (ids, offsets) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
         Ok((
             self.ints.list(py, self.inner.vocab_size(), &ids)?,
             offsets_list(py, &offsets)?,
         ))
+    }
+
+    /// [`Self::encode_with_offsets`] as arrays: uint32 ids and int64
+    /// offsets of shape (tokens, 2).
+    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+    fn encode_with_offsets_to_numpy<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<IdsAndSpans<'py>> {
+        let (ids, offsets) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
+        let n = offsets.len();
+        let flat: Vec<i64> = offsets
+            .iter()
+            .flat_map(|&(start, end)| [start as i64, end as i64])
+            .collect();
+        let spans = PyArray1::from_vec(py, flat).reshape([n, 2])?;
+        Ok((ids.into_pyarray(py), spans))
     }
 
     /// Encodes many texts in parallel on seqcore's pool, GIL released.

@@ -2,7 +2,7 @@
 
 pub use crate::tokenize::added::Segment;
 use crate::tokenize::added::{AddedToken, AddedTokens, SpecialPolicy};
-use crate::tokenize::bpe::{Bpe, MergeRule};
+use crate::tokenize::bpe::{piece_key, Bpe, MergeRule};
 use crate::tokenize::byte_level;
 use crate::tokenize::error::TokenizeError;
 use crate::tokenize::pretokenize::PreTokenizer;
@@ -355,16 +355,26 @@ impl Tokenizer {
                 }
             };
         };
+        // The added prefix space is not in the input: spans are clamped to it.
+        let span = |at: usize, len: usize| {
+            let start = at.saturating_sub(shift);
+            let end = (at + len).saturating_sub(shift).min(segment.len());
+            (base + start, base + end.max(start))
+        };
         let mut piece = |a: usize, b: usize| {
+            let seg = text.as_bytes();
+            if let Some(id) = self.bpe.whole_piece_in(seg, (a, b), piece_key(seg, a, b)) {
+                // The piece is one token (most are): it spans the piece.
+                out.push(id);
+                offsets.push(span(a, b - a));
+                return;
+            }
             let first = out.len();
-            self.bpe.encode_piece(&text.as_bytes()[a..b], out);
+            self.bpe.merge_piece(&seg[a..b], out);
             let mut at = a;
             for &id in &out[first..] {
                 let len = self.vocab.bytes(id).map_or(0, <[u8]>::len);
-                // The added prefix space is not in the input: clamp to it.
-                let start = at.saturating_sub(shift);
-                let end = (at + len).saturating_sub(shift).min(segment.len());
-                offsets.push((base + start, base + end.max(start)));
+                offsets.push(span(at, len));
                 at += len;
             }
         };
