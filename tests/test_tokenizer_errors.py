@@ -737,6 +737,23 @@ def test_lone_surrogates(tok: Tokenizer) -> None:
         assert (ids.tolist(), [tuple(r) for r in spans.tolist()]) == tok.encode_with_offsets(fixed)
 
 
+def test_offsets_of_text_with_surrogate_pairs(tok: Tokenizer) -> None:
+    """A surrogate pair given as two code points is one character once
+    replaced (as tiktoken encodes it); spans still index the text given."""
+    text = "a\ud83d\ude00b \ud800 c \ud83d\ude00\ud83d\ude00 d\udc00"
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    assert len(fixed) < len(text)
+    ids, spans = tok.encode_with_offsets(text)
+    assert ids == tok.encode(fixed)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    for id, (start, end) in zip(ids, spans, strict=True):
+        piece = text[start:end].encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        assert tok.id_to_bytes(id) in piece.encode(), (id, start, end)
+    array_ids, array_spans = tok.encode_with_offsets_to_numpy(text)
+    assert array_ids.tolist() == ids
+    assert [tuple(row) for row in array_spans.tolist()] == spans
+
+
 def test_special_token_options(tok: Tokenizer) -> None:
     with pytest.raises(ValueError, match="nope"):
         tok.encode("x", allowed_special={"nope"})

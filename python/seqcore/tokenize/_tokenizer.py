@@ -241,7 +241,7 @@ class Tokenizer:
         A token holding part of a character's bytes spans that whole character.
         """
         policy = self._policy(allowed_special, disallowed_special)
-        return on_text(self._native.encode_with_offsets, text, policy, add_special_tokens)
+        return spans_on_text(self._native.encode_with_offsets, text, policy, add_special_tokens)
 
     def encode_with_offsets_to_numpy(
         self,
@@ -256,7 +256,7 @@ class Tokenizer:
         per token is most of the list form's time; this skips it."""
         policy = self._policy(allowed_special, disallowed_special)
         native = self._native.encode_with_offsets_to_numpy
-        return on_text(native, text, policy, add_special_tokens)
+        return spans_on_text(native, text, policy, add_special_tokens)
 
     def encode_batch(
         self,
@@ -359,6 +359,35 @@ def on_text(method: Callable[..., _T], text: str, *args: object) -> _T:
         return method(text, *args)
     except UnicodeEncodeError:
         return method(replace_surrogates(text), *args)
+
+
+_Spans = TypeVar("_Spans", list[tuple[int, int]], "npt.NDArray[np.int64]")
+
+
+def spans_on_text(
+    method: Callable[..., tuple[_T, _Spans]], text: str, *args: object
+) -> tuple[_T, _Spans]:
+    """:func:`on_text` for a method that also returns character spans: a
+    surrogate pair (two code points here, one character once replaced)
+    shifts the spans after it, so they are mapped back onto ``text``."""
+    try:
+        return method(text, *args)
+    except UnicodeEncodeError:
+        fixed = replace_surrogates(text)
+        ids, spans = method(fixed, *args)
+        if len(fixed) == len(text):
+            return ids, spans
+        # where[j]: the index in ``text`` of the fixed text's character j.
+        where = []
+        i = 0
+        while i < len(text):
+            where.append(i)
+            pair = "\ud800" <= text[i] <= "\udbff" and "\udc00" <= text[i + 1 : i + 2] <= "\udfff"
+            i += 2 if pair else 1
+        where.append(len(text))
+        if isinstance(spans, np.ndarray):
+            return ids, np.asarray(where, dtype=np.int64)[spans]
+        return ids, [(where[start], where[end]) for start, end in spans]
 
 
 def replace_surrogates(text: str) -> str:
