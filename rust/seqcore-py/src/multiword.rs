@@ -11,8 +11,8 @@ use seqcore::tokenize::Tokenizer;
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 use crate::tokenize::{
-    encode_texts, extract_ids, policy_or_default, texts_of, IdInts, PySpecialPolicy, PyTokenizer,
-    SHORT_TEXT,
+    encode_texts, encode_work, extract_ids, policy_or_default, texts_of, IdInts, PySpecialPolicy,
+    PyTokenizer,
 };
 
 /// A multi-word vocabulary bound to its base tokenizer.
@@ -24,7 +24,7 @@ pub struct PyMultiWord {
 }
 
 impl PyMultiWord {
-    /// The ids of one text; texts past [`SHORT_TEXT`] release the GIL.
+    /// The ids of one text (see [`encode_work`]).
     fn encode_ids(
         &self,
         py: Python<'_>,
@@ -33,16 +33,10 @@ impl PyMultiWord {
         add_special_tokens: bool,
     ) -> PyResult<Vec<u32>> {
         let policy = policy_or_default(policy);
-        let run = || {
+        encode_work(py, text, || {
             self.inner
                 .encode(&self.base, text, &policy, add_special_tokens)
-        };
-        if text.len() < SHORT_TEXT {
-            run()
-        } else {
-            enter(py, run)?
-        }
-        .map_err(ToPyErr::to_py_err)
+        })
     }
 }
 

@@ -12,10 +12,11 @@ use seqcore::parallel::map_tasks;
 use seqcore::tokenize::{
     hf_json, tiktoken_file,
     tokenizer::{char_offsets, Offsets},
-    AddedToken, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting, Template, Tokenizer,
+    AddedToken, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting, Template, TokenizeError,
+    Tokenizer,
 };
 
-use crate::enter::enter;
+use crate::enter::{enter, panic_error};
 use crate::errors::ToPyErr;
 
 /// Ids (uint32) and their character spans (int64, shape (tokens, 2)).
@@ -23,7 +24,24 @@ type IdsAndSpans<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray2<i64>>);
 
 /// Texts shorter than this encode without releasing the GIL: releasing and
 /// taking it back costs more than the work.
-pub const SHORT_TEXT: usize = 512;
+const SHORT_TEXT: usize = 512;
+
+/// Runs the encoding of `text`: a short text keeps the GIL (releasing and
+/// taking it back costs more than the work), a longer one releases it.
+/// Either way a panic becomes `seqcore.InternalError`.
+pub fn encode_work<T: Send>(
+    py: Python<'_>,
+    text: &str,
+    work: impl FnOnce() -> Result<T, TokenizeError> + Send,
+) -> PyResult<T> {
+    let outcome = if text.len() < SHORT_TEXT {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .map_err(|payload| panic_error(py, payload.as_ref()))?
+    } else {
+        enter(py, work)?
+    };
+    outcome.map_err(ToPyErr::to_py_err)
+}
 
 /// Which special tokens encode as themselves (see `SpecialPolicy`).
 #[pyclass(frozen, module = "seqcore._core", name = "SpecialPolicy")]
@@ -328,7 +346,7 @@ impl PyTokenizer {
         }
     }
 
-    /// The ids of one text; texts past [`SHORT_TEXT`] release the GIL.
+    /// The ids of one text (see [`encode_work`]).
     fn encode_ids(
         &self,
         py: Python<'_>,
@@ -337,12 +355,9 @@ impl PyTokenizer {
         add_special_tokens: bool,
     ) -> PyResult<Vec<u32>> {
         let policy = policy_or_default(policy);
-        if text.len() < SHORT_TEXT {
+        encode_work(py, text, || {
             self.inner.encode(text, &policy, add_special_tokens)
-        } else {
-            enter(py, || self.inner.encode(text, &policy, add_special_tokens))?
-        }
-        .map_err(ToPyErr::to_py_err)
+        })
     }
 
     /// The ids of one text and each one's character span, GIL released.
@@ -386,7 +401,7 @@ impl PyTokenizer {
         special_tokens: Vec<(String, u32)>,
     ) -> PyResult<Self> {
         let splitting = pattern_splitting(Some(pattern), false)?;
-        let build = || -> Result<Tokenizer, seqcore::tokenize::TokenizeError> {
+        let build = || -> Result<Tokenizer, TokenizeError> {
             let ranks = tiktoken_file::parse_ranks(data)?;
             let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(r, b)| (*r, &b[..])).collect();
             Tokenizer::new(
@@ -699,7 +714,7 @@ pub fn batch_to_lists<'py, F, L>(
     list: L,
 ) -> PyResult<Bound<'py, PyList>>
 where
-    F: Fn(usize) -> Result<TaskIds, seqcore::tokenize::TokenizeError> + Send + Sync,
+    F: Fn(usize) -> Result<TaskIds, TokenizeError> + Send + Sync,
     L: Fn(&[u32]) -> PyResult<Bound<'py, PyList>>,
 {
     let total = *tasks.last().unwrap_or(&0);
@@ -760,7 +775,7 @@ pub fn encode_texts<'py>(
     texts: &Bound<'py, PyAny>,
     ints: &IdInts,
     vocab_size: usize,
-    encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), seqcore::tokenize::TokenizeError> + Sync,
+    encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), TokenizeError> + Sync,
 ) -> PyResult<Bound<'py, PyList>> {
     let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
     let strs = texts_of(&owned)?;
