@@ -118,9 +118,14 @@ def main() -> None:
             before_second=lambda: seqcore.set_num_threads(2),
         )
         tk_two = median_seconds(lambda b=batch: tk.encode_ordinary_batch(b, num_threads=2), r)
+        seqcore.set_num_threads(2)
+        arrays = median_seconds(
+            lambda b=batch: ours.encode_batch_to_numpy(b, disallowed_special=()), r
+        )
         print(
             f"  {name:26s} {size / one:6.1f} MB/s {size / two:6.1f} MB/s   {1 / ratio:4.2f}x"
-            f"   (tiktoken 2 threads: {size / tk_two:.1f} MB/s)"
+            f"   (tiktoken 2 threads: {size / tk_two:.1f} MB/s; "
+            f"to numpy, 2 threads: {size / arrays:.1f} MB/s)"
         )
     seqcore.set_num_threads(1)
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 import re
@@ -423,10 +424,16 @@ def test_encode_batch_equals_encode(mwt, verses):
         mwt.encode(t, allowed_special="all") for t in texts
     ]
     assert mwt.encode_batch(iter(verses[:5])) == [mwt.encode(t) for t in verses[:5]]
-    with pytest.raises(DisallowedSpecialTokenError):
-        mwt.encode_batch(texts)
-    with pytest.raises(TypeError):
-        mwt.encode_batch(["ok", 5])  # type: ignore[list-item]
+    ids, bounds = mwt.encode_batch_to_numpy(texts, allowed_special="all")
+    assert ids.dtype == np.uint32 and bounds.dtype == np.int64 and len(bounds) == len(texts) + 1
+    assert [ids[a:b].tolist() for a, b in itertools.pairwise(bounds)] == [
+        mwt.encode(t, allowed_special="all") for t in texts
+    ]
+    for batch in (mwt.encode_batch, mwt.encode_batch_to_numpy):
+        with pytest.raises(DisallowedSpecialTokenError):
+            batch(texts)
+        with pytest.raises(TypeError):
+            batch(["ok", 5])  # type: ignore[list-item]
 
 
 # ------------------------------------------------------------------- pieces

@@ -715,8 +715,12 @@ def test_text_of_the_wrong_type(tok: Tokenizer) -> None:
             tok.encode_with_offsets_to_numpy(bad)
         with pytest.raises(TypeError):
             tok.encode_batch(["fine", bad])
+        with pytest.raises(TypeError):
+            tok.encode_batch_to_numpy(["fine", bad])
     with pytest.raises(TypeError):
         tok.encode_batch(None)
+    with pytest.raises(TypeError):
+        tok.encode_batch_to_numpy(None)
     for bad in (None, 5, bytearray(b"{}"), ["{}"]):
         with pytest.raises(TypeError):
             Tokenizer.from_json(bad)
@@ -730,6 +734,9 @@ def test_lone_surrogates(tok: Tokenizer) -> None:
         fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         assert tok.encode(text) == tok.encode(fixed)
         assert tok.encode_batch(["a", text]) == [tok.encode("a"), tok.encode(fixed)]
+        ids, bounds = tok.encode_batch_to_numpy(["a", text])
+        assert ids.tolist() == tok.encode("a") + tok.encode(fixed)
+        assert bounds.tolist() == [0, len(tok.encode("a")), len(ids)]
         assert tok.encode_ordinary(text) == tok.encode_ordinary(fixed)
         assert tok.encode_to_numpy(text).tolist() == tok.encode(fixed)
         assert tok.encode_with_offsets(text) == tok.encode_with_offsets(fixed)
@@ -862,7 +869,8 @@ def test_more_argument_checks() -> None:
 
     tok = BpeTrainer(vocab_size=300, show_progress=False).train(["the end of the day"] * 20)
     mwt = MultiWordTokenizer.train(tok, ["the end of the day"] * 20, top_k=2)
-    for batch in (tok.encode_batch, mwt.encode_batch):
+    batches = (tok.encode_batch, mwt.encode_batch)
+    for batch in (*batches, tok.encode_batch_to_numpy, mwt.encode_batch_to_numpy):
         with pytest.raises(TypeError, match="single string"):
             batch("abc")
     for decode in (tok.decode, mwt.decode):

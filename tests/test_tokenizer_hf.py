@@ -396,6 +396,12 @@ def test_batch_apis_match_single(pair: Pair, verses: list[str]) -> None:
     batch = [*verses[HELD_OUT][:100], "", "<s>x</s>", "é😀"]
     encoded = pair.ours.encode_batch(batch, allowed_special="all")
     assert encoded == [pair.ours.encode(t, allowed_special="all") for t in batch]
+    ids, bounds = pair.ours.encode_batch_to_numpy(batch, allowed_special="all")
+    assert ids.dtype == np.uint32 and bounds.dtype == np.int64
+    assert bounds.tolist() == [0, *np.cumsum([len(e) for e in encoded]).tolist()]
+    assert ids.tolist() == [i for e in encoded for i in e]
+    empty_ids, empty_bounds = pair.ours.encode_batch_to_numpy([])
+    assert empty_ids.shape == (0,) and empty_bounds.tolist() == [0]
     assert pair.ours.decode_batch(encoded) == [pair.ours.decode(ids) for ids in encoded]
 
 

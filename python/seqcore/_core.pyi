@@ -169,6 +169,12 @@ class Tokenizer:
         policy: SpecialPolicy | None = None,
         add_special_tokens: bool = True,
     ) -> list[list[int]]: ...
+    def encode_batch_to_numpy(
+        self,
+        texts: Iterable[str],
+        policy: SpecialPolicy | None = None,
+        add_special_tokens: bool = True,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
     def decode_bytes(self, ids: Any, skip_special_tokens: bool = False) -> bytes: ...
     def decode(
         self, ids: Any, skip_special_tokens: bool = False, errors: str = "replace"
@@ -207,6 +213,12 @@ class MultiWord:
         policy: SpecialPolicy | None = None,
         add_special_tokens: bool = True,
     ) -> list[list[int]]: ...
+    def encode_batch_to_numpy(
+        self,
+        texts: Iterable[str],
+        policy: SpecialPolicy | None = None,
+        add_special_tokens: bool = True,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
     def decode_bytes(self, ids: Any, skip_special_tokens: bool = False) -> bytes: ...
 
 @final

@@ -180,7 +180,21 @@ class MultiWordTokenizer:
     ) -> list[list[int]]:
         """The ids of many texts, in parallel with the GIL released."""
         policy = self.base._policy(allowed_special, disallowed_special)
-        return encode_batch_with(self._native, texts, policy, add_special_tokens)
+        return encode_batch_with(self._native.encode_batch, texts, policy, add_special_tokens)
+
+    def encode_batch_to_numpy(
+        self,
+        texts: Iterable[str],
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """:meth:`encode_batch` as flat ``ids`` and ``bounds`` arrays (see
+        :meth:`Tokenizer.encode_batch_to_numpy`)."""
+        policy = self.base._policy(allowed_special, disallowed_special)
+        native = self._native.encode_batch_to_numpy
+        return encode_batch_with(native, texts, policy, add_special_tokens)
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes of ``ids`` (base and n-gram ids)."""

@@ -268,7 +268,23 @@ class Tokenizer:
     ) -> list[list[int]]:
         """The ids of many texts, encoded in parallel with the GIL released."""
         policy = self._policy(allowed_special, disallowed_special)
-        return encode_batch_with(self._native, texts, policy, add_special_tokens)
+        return encode_batch_with(self._native.encode_batch, texts, policy, add_special_tokens)
+
+    def encode_batch_to_numpy(
+        self,
+        texts: Iterable[str],
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """:meth:`encode_batch` as two numpy arrays: every text's ids one after
+        another (``uint32``) and ``bounds`` (``int64``, one more than the
+        texts): text ``i``'s ids are ``ids[bounds[i]:bounds[i + 1]]``. No
+        Python object per id, so it is much faster for large batches."""
+        policy = self._policy(allowed_special, disallowed_special)
+        native = self._native.encode_batch_to_numpy
+        return encode_batch_with(native, texts, policy, add_special_tokens)
 
     # ---------------------------------------------------------------- decoding
     def decode(
@@ -335,21 +351,23 @@ def check_errors(errors: str) -> str:
 
 
 def encode_batch_with(
-    native: _core.Tokenizer | _core.MultiWord,
+    method: Callable[..., _T],
     texts: Iterable[str],
     policy: _core.SpecialPolicy | None,
     add_special_tokens: bool,
-) -> list[list[int]]:
-    """Batch encoding for both tokenizers: argument checks, lone surrogates
-    as in :func:`replace_surrogates`, the GC paused while lists are built."""
+) -> _T:
+    """Batch encoding for both tokenizers and both result forms (a native
+    ``encode_batch`` or ``encode_batch_to_numpy``): argument checks, lone
+    surrogates as in :func:`replace_surrogates`, the GC paused while lists
+    are built."""
     if isinstance(texts, str):
         raise TypeError("texts must be an iterable of strings, got a single string")
     texts = texts if isinstance(texts, list) else list(texts)
     with gc_paused():
         try:
-            return native.encode_batch(texts, policy, add_special_tokens)
+            return method(texts, policy, add_special_tokens)
         except UnicodeEncodeError:
-            return native.encode_batch(texts_without_surrogates(texts), policy, add_special_tokens)
+            return method(texts_without_surrogates(texts), policy, add_special_tokens)
 
 
 def on_text(method: Callable[..., _T], text: str, *args: object) -> _T:

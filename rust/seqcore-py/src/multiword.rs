@@ -11,8 +11,8 @@ use seqcore::tokenize::Tokenizer;
 use crate::enter::enter;
 use crate::errors::ToPyErr;
 use crate::tokenize::{
-    encode_texts, encode_work, extract_ids, policy_or_default, texts_of, IdInts, PySpecialPolicy,
-    PyTokenizer,
+    encode_texts, encode_texts_flat, encode_work, extract_ids, policy_or_default, texts_of, IdInts,
+    IdsAndBounds, PySpecialPolicy, PyTokenizer,
 };
 
 /// A multi-word vocabulary bound to its base tokenizer.
@@ -144,6 +144,22 @@ impl PyMultiWord {
                     .encode_into(&self.base, text, &policy, add_special_tokens, out)
             },
         )
+    }
+
+    /// `encode_batch` into one flat uint32 array of ids and int64 bounds.
+    #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
+    fn encode_batch_to_numpy<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<IdsAndBounds<'py>> {
+        let policy = policy_or_default(policy);
+        encode_texts_flat(py, texts, |text, out| {
+            self.inner
+                .encode_into(&self.base, text, &policy, add_special_tokens, out)
+        })
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]

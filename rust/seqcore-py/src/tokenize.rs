@@ -22,6 +22,10 @@ use crate::errors::ToPyErr;
 /// Ids (uint32) and their character spans (int64, shape (tokens, 2)).
 type IdsAndSpans<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray2<i64>>);
 
+/// A batch's ids (uint32, all texts one after another) and bounds (int64:
+/// text i's ids are `ids[bounds[i]..bounds[i + 1]]`).
+pub type IdsAndBounds<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>);
+
 /// Texts shorter than this encode without releasing the GIL: releasing and
 /// taking it back costs more than the work.
 const SHORT_TEXT: usize = 512;
@@ -583,6 +587,23 @@ impl PyTokenizer {
         })
     }
 
+    /// [`Self::encode_batch`] into one flat uint32 array of ids and int64
+    /// bounds (text i's ids are `ids[bounds[i]:bounds[i + 1]]`).
+    #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
+    fn encode_batch_to_numpy<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<IdsAndBounds<'py>> {
+        let policy = policy_or_default(policy);
+        let inner = &self.inner;
+        encode_texts_flat(py, texts, |text, out| {
+            inner.encode_into(text, &policy, add_special_tokens, out)
+        })
+    }
+
     /// The bytes of `ids`, concatenated.
     #[pyo3(signature = (ids, skip_special_tokens=false))]
     fn decode_bytes<'py>(
@@ -780,22 +801,58 @@ pub fn encode_texts<'py>(
     let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
     let strs = texts_of(&owned)?;
     let tasks = batch_tasks(&strs);
-    let encode_task = |t: usize| {
-        let texts = &strs[tasks[t]..tasks[t + 1]];
-        let bytes: usize = texts.iter().map(|text| text.len()).sum();
-        let mut done = TaskIds {
-            ids: Vec::with_capacity(bytes / 4 + 4),
-            ends: Vec::with_capacity(texts.len()),
-        };
-        for text in texts {
-            encode(text, &mut done.ids)?;
-            done.ends.push(done.ids.len());
-        }
-        Ok(done)
+    batch_to_lists(
+        py,
+        &tasks,
+        |t| encode_task(&strs, &tasks, t, &encode),
+        |ids| ints.list(py, vocab_size, ids),
+    )
+}
+
+/// Encodes many texts in parallel (GIL released) into one flat uint32
+/// array of ids and int64 bounds: text i's ids are `ids[bounds[i]..bounds[i + 1]]`.
+pub fn encode_texts_flat<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    encode: impl Fn(&str, &mut Vec<u32>) -> Result<(), TokenizeError> + Sync,
+) -> PyResult<IdsAndBounds<'py>> {
+    let owned: Vec<Bound<'py, PyAny>> = texts.try_iter()?.collect::<PyResult<_>>()?;
+    let strs = texts_of(&owned)?;
+    let tasks = batch_tasks(&strs);
+    let done = enter(py, || {
+        seqcore::parallel::map_tasks(tasks.len() - 1, |t| encode_task(&strs, &tasks, t, &encode))
+    })?;
+    let mut ids = Vec::with_capacity(done.iter().flatten().map(|d| d.ids.len()).sum());
+    let mut bounds = Vec::with_capacity(strs.len() + 1);
+    bounds.push(0i64);
+    // The first error in text order is raised (tasks are in text order).
+    for task in done {
+        let task = task.map_err(ToPyErr::to_py_err)?;
+        let base = ids.len();
+        bounds.extend(task.ends.iter().map(|&end| (base + end) as i64));
+        ids.extend_from_slice(&task.ids);
+    }
+    Ok((ids.into_pyarray(py), bounds.into_pyarray(py)))
+}
+
+/// Encodes task `t` of a batch: the texts `strs[tasks[t]..tasks[t + 1]]`.
+fn encode_task(
+    strs: &[&str],
+    tasks: &[usize],
+    t: usize,
+    encode: &(impl Fn(&str, &mut Vec<u32>) -> Result<(), TokenizeError> + Sync),
+) -> Result<TaskIds, TokenizeError> {
+    let texts = &strs[tasks[t]..tasks[t + 1]];
+    let bytes: usize = texts.iter().map(|text| text.len()).sum();
+    let mut done = TaskIds {
+        ids: Vec::with_capacity(bytes / 4 + 4),
+        ends: Vec::with_capacity(texts.len()),
     };
-    batch_to_lists(py, &tasks, encode_task, |ids| {
-        ints.list(py, vocab_size, ids)
-    })
+    for text in texts {
+        encode(text, &mut done.ids)?;
+        done.ends.push(done.ids.len());
+    }
+    Ok(done)
 }
 
 /// Splits a batch into tasks of roughly equal bytes (at least ~64 KiB or
