@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod batch;
 mod crf;
 mod decode;
 mod ema;
@@ -15,6 +16,7 @@ mod enter;
 mod errors;
 mod gateloop;
 mod higher_crf;
+mod ids;
 mod multiword;
 mod parallel;
 mod scan;

@@ -8,12 +8,11 @@ use pyo3::types::{PyBytes, PyList};
 use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
 use seqcore::tokenize::Tokenizer;
 
+use crate::batch::{encode_texts, encode_texts_flat, texts_of, IdsAndBounds};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::tokenize::{
-    encode_texts, encode_texts_flat, encode_work, extract_ids, policy_or_default, texts_of, IdInts,
-    IdsAndBounds, PySpecialPolicy, PyTokenizer,
-};
+use crate::ids::{extract_ids, IdInts};
+use crate::tokenize::{encode_work, policy_or_default, PySpecialPolicy, PyTokenizer};
 
 /// A multi-word vocabulary bound to its base tokenizer.
 #[pyclass(frozen, module = "seqcore._core", name = "MultiWord")]
