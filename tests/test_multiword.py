@@ -197,6 +197,28 @@ def outcome(fn):
         return ("error", type(error))
 
 
+@given(text=st.text())
+@example(text="of the LORD of the land, I said unto him")
+@example(text="  of the\n\n  of  the  é日本")
+def test_offsets_span_each_token(mwt, base, text):
+    """Each token's bytes lie in its span, an n-gram's span is exactly its
+    words, spans run left to right, and the numpy form holds the same."""
+    text = f"{text} of the LORD{EOT}I said unto him {text}"
+    ids, spans = mwt.encode_with_offsets(text, allowed_special="all")
+    assert ids == mwt.encode(text, allowed_special="all")
+    last_start = 0
+    for id, (start, end) in zip(ids, spans, strict=True):
+        assert last_start <= start <= end <= len(text)
+        last_start = start
+        assert mwt.decode_bytes([id]) in text[start:end].encode()
+        if id >= base.vocab_size:
+            assert text[start:end] == "".join(mwt.ngrams[id - base.vocab_size])
+    assert any(id >= base.vocab_size for id in ids)
+    array_ids, array_spans = mwt.encode_with_offsets_to_numpy(text, allowed_special="all")
+    assert array_ids.tolist() == ids
+    assert [tuple(row) for row in array_spans.tolist()] == spans
+
+
 def test_lone_surrogates_are_handled_like_the_base(mwt, base):
     # Either behaviour may be right; the two encoders must agree.
     text = "of the \udc80 LORD \ud800"
@@ -651,3 +673,18 @@ def test_bad_training_arguments(base, verses):
         MultiWordTokenizer.train(base, texts, top_k=-1)
     with pytest.raises(ValueError, match="min_count"):
         MultiWordTokenizer.train(base, texts, min_count=-1)
+
+
+def test_text_of_the_wrong_type(mwt):
+    methods = (
+        mwt.encode,
+        mwt.encode_to_numpy,
+        mwt.encode_with_offsets,
+        mwt.encode_with_offsets_to_numpy,
+    )
+    for bad in (None, b"of the", 5, ["of the"]):
+        for method in methods:
+            with pytest.raises(TypeError):
+                method(bad)  # type: ignore[arg-type]
+    with pytest.raises(DisallowedSpecialTokenError):
+        mwt.encode_with_offsets(f"of the{EOT}")

@@ -207,6 +207,12 @@ class MultiWord:
     def encode_to_numpy(
         self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
     ) -> npt.NDArray[np.uint32]: ...
+    def encode_with_offsets(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> tuple[list[int], list[tuple[int, int]]]: ...
+    def encode_with_offsets_to_numpy(
+        self, text: str, policy: SpecialPolicy | None = None, add_special_tokens: bool = True
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]: ...
     def encode_batch(
         self,
         texts: Iterable[str],

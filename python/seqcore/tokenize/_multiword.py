@@ -17,6 +17,7 @@ from seqcore.tokenize._tokenizer import (
     encode_batch_with,
     on_text,
     read_capped,
+    spans_on_text,
     texts_without_surrogates,
 )
 
@@ -169,6 +170,33 @@ class MultiWordTokenizer:
         """:meth:`encode` as a ``uint32`` numpy array (faster for long texts)."""
         policy = self.base._policy(allowed_special, disallowed_special)
         return on_text(self._native.encode_to_numpy, text, policy, add_special_tokens)
+
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """The ids and each one's ``(start, end)`` character span in ``text``
+        (an n-gram spans its words; see :meth:`Tokenizer.encode_with_offsets`)."""
+        policy = self.base._policy(allowed_special, disallowed_special)
+        return spans_on_text(self._native.encode_with_offsets, text, policy, add_special_tokens)
+
+    def encode_with_offsets_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: Specials = frozenset(),
+        disallowed_special: Specials = "all",
+        add_special_tokens: bool = True,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        """:meth:`encode_with_offsets` as numpy arrays (``uint32`` ids,
+        ``int64`` spans of shape ``(tokens, 2)``)."""
+        policy = self.base._policy(allowed_special, disallowed_special)
+        native = self._native.encode_with_offsets_to_numpy
+        return spans_on_text(native, text, policy, add_special_tokens)
 
     def encode_batch(
         self,

@@ -4,10 +4,15 @@
 
 use std::sync::Arc;
 
-use numpy::{PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
+use seqcore::tokenize::tokenizer::{char_offsets, Offsets};
+use seqcore::tokenize::TokenizeError;
+
+use crate::enter::enter;
+use crate::errors::ToPyErr;
 
 /// Prebuilt Python ints for every id of a vocabulary. Building result
 /// lists is the part of batch encoding that must hold the GIL, so it runs
@@ -227,4 +232,32 @@ fn list_ids(
         }
     }
     Ok(out)
+}
+
+/// Ids (uint32) and their character spans (int64, shape (tokens, 2)).
+pub type IdsAndSpans<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray2<i64>>);
+
+/// Runs `work` with the GIL released and turns the byte spans it returns
+/// into character spans of `text` (Python string indices).
+pub fn with_char_spans(
+    py: Python<'_>,
+    text: &str,
+    work: impl FnOnce() -> Result<(Vec<u32>, Offsets), TokenizeError> + Send,
+) -> PyResult<(Vec<u32>, Offsets)> {
+    enter(py, || {
+        work().map(|(ids, mut spans)| {
+            char_offsets(text, &mut spans);
+            (ids, spans)
+        })
+    })?
+    .map_err(ToPyErr::to_py_err)
+}
+
+/// Spans as an int64 array of shape (tokens, 2).
+pub fn spans_array<'py>(py: Python<'py>, spans: &Offsets) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    let flat: Vec<i64> = spans
+        .iter()
+        .flat_map(|&(start, end)| [start as i64, end as i64])
+        .collect();
+    PyArray1::from_vec(py, flat).reshape([spans.len(), 2])
 }

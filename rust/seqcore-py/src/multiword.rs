@@ -6,12 +6,13 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
+use seqcore::tokenize::tokenizer::Offsets;
 use seqcore::tokenize::Tokenizer;
 
 use crate::batch::{encode_texts, encode_texts_flat, texts_of, IdsAndBounds};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::ids::{extract_ids, IdInts};
+use crate::ids::{extract_ids, offsets_list, spans_array, with_char_spans, IdInts, IdsAndSpans};
 use crate::tokenize::{encode_work, policy_or_default, PySpecialPolicy, PyTokenizer};
 
 /// A multi-word vocabulary bound to its base tokenizer.
@@ -23,6 +24,21 @@ pub struct PyMultiWord {
 }
 
 impl PyMultiWord {
+    /// The ids of one text and each one's character span, GIL released.
+    fn ids_and_offsets(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<(Vec<u32>, Offsets)> {
+        let policy = policy_or_default(policy);
+        with_char_spans(py, text, || {
+            self.inner
+                .encode_with_offsets(&self.base, text, &policy, add_special_tokens)
+        })
+    }
+
     /// The ids of one text (see [`encode_work`]).
     fn encode_ids(
         &self,
@@ -122,6 +138,36 @@ impl PyMultiWord {
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
         let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
         Ok(ids.into_pyarray(py))
+    }
+
+    /// Encodes one text; also returns (start, end) character offsets per
+    /// token (an n-gram spans its words).
+    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+    fn encode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let (ids, spans) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
+        Ok((
+            self.ints.list(py, self.inner.vocab_size(), &ids)?,
+            offsets_list(py, &spans)?,
+        ))
+    }
+
+    /// `encode_with_offsets` as arrays: uint32 ids, int64 spans (tokens, 2).
+    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+    fn encode_with_offsets_to_numpy<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        policy: Option<&Bound<'py, PySpecialPolicy>>,
+        add_special_tokens: bool,
+    ) -> PyResult<IdsAndSpans<'py>> {
+        let (ids, spans) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
+        Ok((ids.into_pyarray(py), spans_array(py, &spans)?))
     }
 
     #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]

@@ -2,25 +2,22 @@
 
 use std::sync::Arc;
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use seqcore::parallel::map_tasks;
 use seqcore::tokenize::{
-    hf_json, tiktoken_file,
-    tokenizer::{char_offsets, Offsets},
-    AddedToken, MergeRule, PreTokenizer, Preset, SpecialPolicy, Splitting, Template, TokenizeError,
-    Tokenizer,
+    hf_json, tiktoken_file, tokenizer::Offsets, AddedToken, MergeRule, PreTokenizer, Preset,
+    SpecialPolicy, Splitting, Template, TokenizeError, Tokenizer,
 };
 
 use crate::batch::{encode_texts, encode_texts_flat, IdsAndBounds};
 use crate::enter::{enter, panic_error};
 use crate::errors::ToPyErr;
-use crate::ids::{extract_ids, offsets_list, one, IdInts};
-
-/// Ids (uint32) and their character spans (int64, shape (tokens, 2)).
-type IdsAndSpans<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray2<i64>>);
+use crate::ids::{
+    extract_ids, offsets_list, one, spans_array, with_char_spans, IdInts, IdsAndSpans,
+};
 
 /// Texts shorter than this encode without releasing the GIL: releasing and
 /// taking it back costs more than the work.
@@ -149,15 +146,10 @@ impl PyTokenizer {
         add_special_tokens: bool,
     ) -> PyResult<(Vec<u32>, Offsets)> {
         let policy = policy_or_default(policy);
-        enter(py, || {
+        with_char_spans(py, text, || {
             self.inner
                 .encode_with_offsets(text, &policy, add_special_tokens)
-                .map(|(ids, mut offsets)| {
-                    char_offsets(text, &mut offsets);
-                    (ids, offsets)
-                })
-        })?
-        .map_err(ToPyErr::to_py_err)
+        })
     }
 }
 
@@ -338,13 +330,7 @@ impl PyTokenizer {
         add_special_tokens: bool,
     ) -> PyResult<IdsAndSpans<'py>> {
         let (ids, offsets) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
-        let n = offsets.len();
-        let flat: Vec<i64> = offsets
-            .iter()
-            .flat_map(|&(start, end)| [start as i64, end as i64])
-            .collect();
-        let spans = PyArray1::from_vec(py, flat).reshape([n, 2])?;
-        Ok((ids.into_pyarray(py), spans))
+        Ok((ids.into_pyarray(py), spans_array(py, &offsets)?))
     }
 
     /// Encodes many texts in parallel on seqcore's pool, GIL released.

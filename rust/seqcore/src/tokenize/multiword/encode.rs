@@ -3,7 +3,7 @@
 use super::MultiWord;
 use crate::tokenize::added::{Segment, SpecialPolicy};
 use crate::tokenize::error::TokenizeError;
-use crate::tokenize::tokenizer::Tokenizer;
+use crate::tokenize::tokenizer::{Offsets, Tokenizer};
 use crate::tokenize::vocab::TokenKind;
 
 impl MultiWord {
@@ -47,6 +47,63 @@ impl MultiWord {
             out.extend_from_slice(&base.template().suffix);
         }
         Ok(())
+    }
+
+    /// [`Self::encode`] and each token's byte span `[start, end)` in `text`.
+    ///
+    /// The n-gram ids stand in for runs of the base encoding (an n-gram
+    /// covers whole pieces, and the base encodes piece by piece), so the
+    /// spans come from [`Tokenizer::encode_with_offsets`]: a base token keeps
+    /// its span, an n-gram spans the base tokens of its words.
+    pub fn encode_with_offsets(
+        &self,
+        base: &Tokenizer,
+        text: &str,
+        policy: &SpecialPolicy,
+        add_special_tokens: bool,
+    ) -> Result<(Vec<u32>, Offsets), TokenizeError> {
+        let ids = self.encode(base, text, policy, add_special_tokens)?;
+        let (base_ids, base_spans) = base.encode_with_offsets(text, policy, add_special_tokens)?;
+        let disagree = |at: usize| {
+            TokenizeError::Invalid(format!(
+                "internal error: the multi-word encoding and the base encoding disagree at \
+                 token {at}; please report it with the text"
+            ))
+        };
+        let vocab = base.vocab();
+        let mut spans = Vec::with_capacity(ids.len());
+        let mut k = 0;
+        for (at, &id) in ids.iter().enumerate() {
+            match id.checked_sub(self.base_vocab_size) {
+                None => {
+                    if base_ids.get(k) != Some(&id) {
+                        return Err(disagree(at));
+                    }
+                    spans.push(base_spans[k]);
+                    k += 1;
+                }
+                Some(ngram) => {
+                    let want = self.bytes[ngram as usize].len();
+                    let first = k;
+                    let mut got = 0;
+                    while got < want {
+                        let Some(&b) = base_ids.get(k) else {
+                            return Err(disagree(at));
+                        };
+                        got += vocab.bytes(b).map_or(0, <[u8]>::len);
+                        k += 1;
+                    }
+                    if got != want || k == first {
+                        return Err(disagree(at));
+                    }
+                    spans.push((base_spans[first].0, base_spans[k - 1].1));
+                }
+            }
+        }
+        if k != base_ids.len() {
+            return Err(disagree(ids.len()));
+        }
+        Ok((ids, spans))
     }
 
     /// The bytes of `ids` (base ids and n-gram ids).

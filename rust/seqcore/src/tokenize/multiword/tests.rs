@@ -129,6 +129,36 @@ fn decoding_gives_back_the_text_and_bigrams_shorten_it() {
 }
 
 #[test]
+fn offsets_span_each_token_and_each_ngram_its_words() {
+    for base in [base(), base_with_words()] {
+        let mwt = MultiWord::train(&base, CORPUS, &[2, 3], 30, 1).unwrap();
+        let policy = SpecialPolicy::allow_all();
+        let mut ngrams = 0;
+        for text in texts()
+            .iter()
+            .chain(&["of the day<|end|> the end of the".to_string()])
+        {
+            let (ids, spans) = mwt
+                .encode_with_offsets(&base, text, &policy, false)
+                .unwrap();
+            ngrams += ids.iter().filter(|&&id| id >= mwt.base_vocab_size).count();
+            assert_eq!(ids, mwt.encode(&base, text, &policy, false).unwrap());
+            assert_eq!(spans.len(), ids.len());
+            // Spans tile the text: each token's bytes, in order.
+            let mut at = 0;
+            for (&id, &(start, end)) in ids.iter().zip(&spans) {
+                assert_eq!(start, at, "{text:?}");
+                let bytes = mwt.decode_bytes(&base, &[id], false).unwrap();
+                assert_eq!(&text.as_bytes()[start..end], &bytes[..], "{text:?}");
+                at = end;
+            }
+            assert_eq!(at, text.len());
+        }
+        assert!(ngrams > 0);
+    }
+}
+
+#[test]
 fn the_block_path_follows_the_rule() {
     for base in [base(), base_with_words()] {
         let mwt = MultiWord::train(&base, CORPUS, &[2], 30, 1).unwrap();
