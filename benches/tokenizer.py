@@ -147,6 +147,11 @@ def main() -> None:
         f"  tokens saved: {saved:.1%};  encode {mwt_ratio - 1:+.1%} time vs base (target <= +10%)"
     )
     print(f"  load: {load * 1e3:.1f} ms (target < 50 ms)")
+    mwt_plain = median_seconds(lambda: mwt.encode_to_numpy(held_out, disallowed_special=()), r)
+    mwt_offs = median_seconds(
+        lambda: mwt.encode_with_offsets_to_numpy(held_out, disallowed_special=()), r
+    )
+    print(f"  offsets (numpy forms): {mwt_offs / mwt_plain:.2f}x the time of encode_to_numpy")
 
     # Worst cases against prose, same size.
     n = int(mb * 1e6)
