@@ -208,6 +208,17 @@ impl AddedTokens {
         if text.is_empty() {
             return Ok(());
         }
+        // Every added token is special and the policy reads them all as
+        // text (`encode_ordinary`): every match would be skipped, so the
+        // search is skipped (on short texts it was ~5% of encoding).
+        if self
+            .tokens
+            .iter()
+            .all(|t| t.special && policy.action(t.id) == Action::Text)
+        {
+            out.push(Segment::Text(0, text.len()));
+            return Ok(());
+        }
         let Some(raw) = &self.raw else {
             return self.find(self.normalized.as_ref(), text, 0, policy, out);
         };
@@ -336,6 +347,28 @@ mod tests {
             ..SpecialPolicy::default()
         };
         assert_eq!(split("<|end|>", &only_zero).unwrap(), vec![Token(0, 0, 7)]);
+    }
+
+    #[test]
+    fn ordinary_text_skips_only_what_it_may() {
+        use Segment::*;
+        let ordinary = SpecialPolicy::ordinary();
+        // Only special tokens, all read as text: one text segment.
+        let specials = AddedTokens::new(vec![
+            AddedToken::special(0, "<|end|>"),
+            AddedToken::special(1, "<|x|>"),
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        specials
+            .segments("a<|end|>b<|x|>", &ordinary, &mut out)
+            .unwrap();
+        assert_eq!(out, vec![Text(0, 14)]);
+        // A plain added token still matches under the same policy.
+        assert_eq!(
+            split("a cat <|end|>", &ordinary).unwrap(),
+            vec![Text(0, 2), Token(3, 2, 5), Text(5, 13)]
+        );
     }
 
     #[test]
