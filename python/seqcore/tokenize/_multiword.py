@@ -5,21 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from seqcore import _core
-from seqcore.tokenize._tokenizer import (
-    PathLike,
-    Specials,
-    Tokenizer,
-    check_errors,
-    encode_batch_with,
-    on_text,
-    read_capped,
-    spans_on_text,
-    texts_without_surrogates,
-)
+from seqcore.tokenize._encoding import EncodeForms, Specials, texts_without_surrogates
+from seqcore.tokenize._tokenizer import PathLike, Tokenizer, check_errors, read_capped
 
 #: Multi-word files over this size are refused before they are read.
 MAX_MULTIWORD_JSON_BYTES: int = _core.MAX_MULTIWORD_JSON_BYTES
@@ -46,7 +34,7 @@ class MultiWordStats:
         return 1.0 - self.total_multiword / self.total_base if self.total_base else 0.0
 
 
-class MultiWordTokenizer:
+class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
     """A base tokenizer plus word n-grams as extra tokens (ids from ``base.vocab_size``).
 
     Each n-gram token holds its words' bytes with their leading spaces
@@ -147,82 +135,8 @@ class MultiWordTokenizer:
         return self.base.encode_ordinary("".join(ngrams[id - base]))
 
     # -------------------------------------------------------------- encoding
-    def encode(
-        self,
-        text: str,
-        *,
-        allowed_special: Specials = frozenset(),
-        disallowed_special: Specials = "all",
-        add_special_tokens: bool = True,
-    ) -> list[int]:
-        """The ids of ``text``, n-grams merged (special tokens as in :meth:`Tokenizer.encode`)."""
-        policy = self.base._policy(allowed_special, disallowed_special)
-        return on_text(self._native.encode, text, policy, add_special_tokens)
-
-    def encode_to_numpy(
-        self,
-        text: str,
-        *,
-        allowed_special: Specials = frozenset(),
-        disallowed_special: Specials = "all",
-        add_special_tokens: bool = True,
-    ) -> npt.NDArray[np.uint32]:
-        """:meth:`encode` as a ``uint32`` numpy array (faster for long texts)."""
-        policy = self.base._policy(allowed_special, disallowed_special)
-        return on_text(self._native.encode_to_numpy, text, policy, add_special_tokens)
-
-    def encode_with_offsets(
-        self,
-        text: str,
-        *,
-        allowed_special: Specials = frozenset(),
-        disallowed_special: Specials = "all",
-        add_special_tokens: bool = True,
-    ) -> tuple[list[int], list[tuple[int, int]]]:
-        """The ids and each one's ``(start, end)`` character span in ``text``
-        (an n-gram spans its words; see :meth:`Tokenizer.encode_with_offsets`)."""
-        policy = self.base._policy(allowed_special, disallowed_special)
-        return spans_on_text(self._native.encode_with_offsets, text, policy, add_special_tokens)
-
-    def encode_with_offsets_to_numpy(
-        self,
-        text: str,
-        *,
-        allowed_special: Specials = frozenset(),
-        disallowed_special: Specials = "all",
-        add_special_tokens: bool = True,
-    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
-        """:meth:`encode_with_offsets` as numpy arrays (``uint32`` ids,
-        ``int64`` spans of shape ``(tokens, 2)``)."""
-        policy = self.base._policy(allowed_special, disallowed_special)
-        native = self._native.encode_with_offsets_to_numpy
-        return spans_on_text(native, text, policy, add_special_tokens)
-
-    def encode_batch(
-        self,
-        texts: Iterable[str],
-        *,
-        allowed_special: Specials = frozenset(),
-        disallowed_special: Specials = "all",
-        add_special_tokens: bool = True,
-    ) -> list[list[int]]:
-        """The ids of many texts, in parallel with the GIL released."""
-        policy = self.base._policy(allowed_special, disallowed_special)
-        return encode_batch_with(self._native.encode_batch, texts, policy, add_special_tokens)
-
-    def encode_batch_to_numpy(
-        self,
-        texts: Iterable[str],
-        *,
-        allowed_special: Specials = frozenset(),
-        disallowed_special: Specials = "all",
-        add_special_tokens: bool = True,
-    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
-        """:meth:`encode_batch` as flat ``ids`` and ``bounds`` arrays (see
-        :meth:`Tokenizer.encode_batch_to_numpy`)."""
-        policy = self.base._policy(allowed_special, disallowed_special)
-        native = self._native.encode_batch_to_numpy
-        return encode_batch_with(native, texts, policy, add_special_tokens)
+    def _policy(self, allowed: Specials, disallowed: Specials) -> _core.SpecialPolicy | None:
+        return self.base._policy(allowed, disallowed)
 
     def decode_bytes(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> bytes:
         """The bytes of ``ids`` (base and n-gram ids)."""

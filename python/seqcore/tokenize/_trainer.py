@@ -11,8 +11,9 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 
 from seqcore import _core
+from seqcore.tokenize._encoding import texts_without_surrogates
 from seqcore.tokenize._progress import Progress
-from seqcore.tokenize._tokenizer import PathLike, Tokenizer, texts_without_surrogates
+from seqcore.tokenize._tokenizer import PathLike, Tokenizer
 
 #: Texts are counted in batches of about this many bytes (bounded memory).
 BATCH_BYTES = 8 << 20
