@@ -12,6 +12,7 @@ mod batch;
 mod crf;
 mod decode;
 mod ema;
+mod encode_forms;
 mod enter;
 mod errors;
 mod gateloop;

@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use numpy::{IntoPyArray, PyArray1};
+use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
 use seqcore::tokenize::tokenizer::Offsets;
-use seqcore::tokenize::Tokenizer;
+use seqcore::tokenize::{SpecialPolicy, TokenizeError, Tokenizer};
 
-use crate::batch::{encode_texts, encode_texts_flat, texts_of, IdsAndBounds};
+use crate::batch::{texts_of, IdsAndBounds};
+use crate::encode_forms::{self, Encoder};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::ids::{extract_ids, offsets_list, spans_array, with_char_spans, IdInts, IdsAndSpans};
-use crate::tokenize::{encode_work, policy_or_default, PySpecialPolicy, PyTokenizer};
+use crate::ids::{extract_ids, IdInts, IdsAndSpans};
+use crate::tokenize::{PySpecialPolicy, PyTokenizer};
 
 /// A multi-word vocabulary bound to its base tokenizer.
 #[pyclass(frozen, module = "seqcore._core", name = "MultiWord")]
@@ -23,35 +24,34 @@ pub struct PyMultiWord {
     ints: IdInts,
 }
 
-impl PyMultiWord {
-    /// The ids of one text and each one's character span, GIL released.
-    fn ids_and_offsets(
+impl Encoder for PyMultiWord {
+    fn encode_into(
         &self,
-        py: Python<'_>,
         text: &str,
-        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        policy: &SpecialPolicy,
         add_special_tokens: bool,
-    ) -> PyResult<(Vec<u32>, Offsets)> {
-        let policy = policy_or_default(policy);
-        with_char_spans(py, text, || {
-            self.inner
-                .encode_with_offsets(&self.base, text, &policy, add_special_tokens)
-        })
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizeError> {
+        self.inner
+            .encode_into(&self.base, text, policy, add_special_tokens, out)
     }
 
-    /// The ids of one text (see [`encode_work`]).
-    fn encode_ids(
+    fn encode_with_offsets(
         &self,
-        py: Python<'_>,
         text: &str,
-        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        policy: &SpecialPolicy,
         add_special_tokens: bool,
-    ) -> PyResult<Vec<u32>> {
-        let policy = policy_or_default(policy);
-        encode_work(py, text, || {
-            self.inner
-                .encode(&self.base, text, &policy, add_special_tokens)
-        })
+    ) -> Result<(Vec<u32>, Offsets), TokenizeError> {
+        self.inner
+            .encode_with_offsets(&self.base, text, policy, add_special_tokens)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+
+    fn ints(&self) -> &IdInts {
+        &self.ints
     }
 }
 
@@ -123,8 +123,7 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
-        self.ints.list(py, self.inner.vocab_size(), &ids)
+        encode_forms::list(self, py, (text, policy, add_special_tokens))
     }
 
     /// Encodes one text into a uint32 array of ids (no Python int per id).
@@ -136,8 +135,7 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
-        Ok(ids.into_pyarray(py))
+        encode_forms::array(self, py, (text, policy, add_special_tokens))
     }
 
     /// Encodes one text; also returns (start, end) character offsets per
@@ -150,11 +148,7 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let (ids, spans) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
-        Ok((
-            self.ints.list(py, self.inner.vocab_size(), &ids)?,
-            offsets_list(py, &spans)?,
-        ))
+        encode_forms::lists_with_spans(self, py, (text, policy, add_special_tokens))
     }
 
     /// `encode_with_offsets` as arrays: uint32 ids, int64 spans (tokens, 2).
@@ -166,8 +160,7 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<IdsAndSpans<'py>> {
-        let (ids, spans) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
-        Ok((ids.into_pyarray(py), spans_array(py, &spans)?))
+        encode_forms::arrays_with_spans(self, py, (text, policy, add_special_tokens))
     }
 
     #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
@@ -178,17 +171,7 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let policy = policy_or_default(policy);
-        encode_texts(
-            py,
-            texts,
-            &self.ints,
-            self.inner.vocab_size(),
-            |text, out| {
-                self.inner
-                    .encode_into(&self.base, text, &policy, add_special_tokens, out)
-            },
-        )
+        encode_forms::batch_lists(self, py, (texts, policy, add_special_tokens))
     }
 
     /// `encode_batch` into one flat uint32 array of ids and int64 bounds.
@@ -200,11 +183,7 @@ impl PyMultiWord {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<IdsAndBounds<'py>> {
-        let policy = policy_or_default(policy);
-        encode_texts_flat(py, texts, |text, out| {
-            self.inner
-                .encode_into(&self.base, text, &policy, add_special_tokens, out)
-        })
+        encode_forms::batch_arrays(self, py, (texts, policy, add_special_tokens))
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use numpy::{IntoPyArray, PyArray1};
+use numpy::PyArray1;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -12,33 +12,11 @@ use seqcore::tokenize::{
     SpecialPolicy, Splitting, Template, TokenizeError, Tokenizer,
 };
 
-use crate::batch::{encode_texts, encode_texts_flat, IdsAndBounds};
-use crate::enter::{enter, panic_error};
+use crate::batch::IdsAndBounds;
+use crate::encode_forms::{self, Encoder};
+use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::ids::{
-    extract_ids, offsets_list, one, spans_array, with_char_spans, IdInts, IdsAndSpans,
-};
-
-/// Texts shorter than this encode without releasing the GIL: releasing and
-/// taking it back costs more than the work.
-const SHORT_TEXT: usize = 512;
-
-/// Runs the encoding of `text`: a short text keeps the GIL (releasing and
-/// taking it back costs more than the work), a longer one releases it.
-/// Either way a panic becomes `seqcore.InternalError`.
-pub fn encode_work<T: Send>(
-    py: Python<'_>,
-    text: &str,
-    work: impl FnOnce() -> Result<T, TokenizeError> + Send,
-) -> PyResult<T> {
-    let outcome = if text.len() < SHORT_TEXT {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .map_err(|payload| panic_error(py, payload.as_ref()))?
-    } else {
-        enter(py, work)?
-    };
-    outcome.map_err(ToPyErr::to_py_err)
-}
+use crate::ids::{extract_ids, one, IdInts, IdsAndSpans};
 
 /// Which special tokens encode as themselves (see `SpecialPolicy`).
 #[pyclass(frozen, module = "seqcore._core", name = "SpecialPolicy")]
@@ -122,34 +100,36 @@ impl PyTokenizer {
             ints: Arc::default(),
         }
     }
+}
 
-    /// The ids of one text (see [`encode_work`]).
-    fn encode_ids(
+impl Encoder for PyTokenizer {
+    fn encode_into(
         &self,
-        py: Python<'_>,
         text: &str,
-        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        policy: &SpecialPolicy,
         add_special_tokens: bool,
-    ) -> PyResult<Vec<u32>> {
-        let policy = policy_or_default(policy);
-        encode_work(py, text, || {
-            self.inner.encode(text, &policy, add_special_tokens)
-        })
+        out: &mut Vec<u32>,
+    ) -> Result<(), TokenizeError> {
+        self.inner
+            .encode_into(text, policy, add_special_tokens, out)
     }
 
-    /// The ids of one text and each one's character span, GIL released.
-    fn ids_and_offsets(
+    fn encode_with_offsets(
         &self,
-        py: Python<'_>,
         text: &str,
-        policy: Option<&Bound<'_, PySpecialPolicy>>,
+        policy: &SpecialPolicy,
         add_special_tokens: bool,
-    ) -> PyResult<(Vec<u32>, Offsets)> {
-        let policy = policy_or_default(policy);
-        with_char_spans(py, text, || {
-            self.inner
-                .encode_with_offsets(text, &policy, add_special_tokens)
-        })
+    ) -> Result<(Vec<u32>, Offsets), TokenizeError> {
+        self.inner
+            .encode_with_offsets(text, policy, add_special_tokens)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+
+    fn ints(&self) -> &IdInts {
+        &self.ints
     }
 }
 
@@ -286,8 +266,7 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
-        self.ints.list(py, self.inner.vocab_size(), &ids)
+        encode_forms::list(self, py, (text, policy, add_special_tokens))
     }
 
     /// Encodes one text into a uint32 array of ids (no Python int per id).
@@ -299,8 +278,7 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        let ids = self.encode_ids(py, text, policy, add_special_tokens)?;
-        Ok(ids.into_pyarray(py))
+        encode_forms::array(self, py, (text, policy, add_special_tokens))
     }
 
     /// Encodes one text; also returns (start, end) character offsets per token.
@@ -312,11 +290,7 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        let (ids, offsets) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
-        Ok((
-            self.ints.list(py, self.inner.vocab_size(), &ids)?,
-            offsets_list(py, &offsets)?,
-        ))
+        encode_forms::lists_with_spans(self, py, (text, policy, add_special_tokens))
     }
 
     /// [`Self::encode_with_offsets`] as arrays: uint32 ids and int64
@@ -329,8 +303,7 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<IdsAndSpans<'py>> {
-        let (ids, offsets) = self.ids_and_offsets(py, text, policy, add_special_tokens)?;
-        Ok((ids.into_pyarray(py), spans_array(py, &offsets)?))
+        encode_forms::arrays_with_spans(self, py, (text, policy, add_special_tokens))
     }
 
     /// Encodes many texts in parallel on seqcore's pool, GIL released.
@@ -342,11 +315,7 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let policy = policy_or_default(policy);
-        let inner = &self.inner;
-        encode_texts(py, texts, &self.ints, inner.vocab_size(), |text, out| {
-            inner.encode_into(text, &policy, add_special_tokens, out)
-        })
+        encode_forms::batch_lists(self, py, (texts, policy, add_special_tokens))
     }
 
     /// [`Self::encode_batch`] into one flat uint32 array of ids and int64
@@ -359,11 +328,7 @@ impl PyTokenizer {
         policy: Option<&Bound<'py, PySpecialPolicy>>,
         add_special_tokens: bool,
     ) -> PyResult<IdsAndBounds<'py>> {
-        let policy = policy_or_default(policy);
-        let inner = &self.inner;
-        encode_texts_flat(py, texts, |text, out| {
-            inner.encode_into(text, &policy, add_special_tokens, out)
-        })
+        encode_forms::batch_arrays(self, py, (texts, policy, add_special_tokens))
     }
 
     /// The bytes of `ids`, concatenated.
