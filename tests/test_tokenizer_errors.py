@@ -1,8 +1,8 @@
-"""Bad input to seqcore.tokenize.Tokenizer: malformed files, bad ids, bad types.
+"""Bad files for seqcore.tokenize.Tokenizer: malformed, truncated or oversized.
 
 Malformed, truncated or oversized tokenizer.json and rank files raise
 :class:`seqcore.errors.TokenizerFormatError` (a ValueError) naming where the
-problem is; bad ids raise IndexError, values of the wrong type TypeError.
+problem is (bad ids, text and options: ``test_tokenizer_arguments.py``).
 Never a PanicException (a BaseException) or an InternalError: the checks
 below catch only the expected class, so anything else fails the test.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import os
 import pickle
 import re
@@ -22,163 +21,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from seqcore.errors import DisallowedSpecialTokenError, TokenizerFormatError
+from seqcore.errors import TokenizerFormatError
 from seqcore.tokenize import MAX_JSON_BYTES, MAX_RANK_FILE_BYTES, Tokenizer
 from seqcore.tokenize import _tokenizer as tokenizer_module
-from tests.tokenizer_helpers import bytes_to_unicode
-
-# ------------------------------------------------------- small valid inputs
-
-
-MERGES = [("h", "e"), ("l", "l"), ("he", "ll"), ("hell", "o"), ("Ġ", "w"), ("o", "r"), ("Ġw", "or")]
-
-
-def gpt2_doc(all_bytes: bool = False) -> dict[str, Any]:
-    """A small GPT-2-style tokenizer.json (as a dict).
-
-    Without ``all_bytes`` the vocabulary has only the characters of
-    "hello world" (Hugging Face, like seqcore, then drops other characters).
-    """
-    letters = list(bytes_to_unicode().values()) if all_bytes else list("helowrdĠ")
-    vocab = {c: i for i, c in enumerate(letters)}
-    for left, right in MERGES:
-        vocab[left + right] = len(vocab)
-    return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": [
-            {
-                "id": len(vocab),
-                "content": "<|end|>",
-                "single_word": False,
-                "lstrip": False,
-                "rstrip": False,
-                "normalized": False,
-                "special": True,
-            }
-        ],
-        "normalizer": None,
-        "pre_tokenizer": {
-            "type": "ByteLevel",
-            "add_prefix_space": False,
-            "trim_offsets": True,
-            "use_regex": True,
-        },
-        "post_processor": {
-            "type": "ByteLevel",
-            "add_prefix_space": True,
-            "trim_offsets": False,
-            "use_regex": True,
-        },
-        "decoder": {
-            "type": "ByteLevel",
-            "add_prefix_space": True,
-            "trim_offsets": True,
-            "use_regex": True,
-        },
-        "model": {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": None,
-            "continuing_subword_prefix": None,
-            "end_of_word_suffix": None,
-            "fuse_unk": False,
-            "byte_fallback": False,
-            "ignore_merges": False,
-            "vocab": vocab,
-            "merges": [f"{left} {right}" for left, right in MERGES],
-        },
-    }
-
-
-def llama_doc() -> dict[str, Any]:
-    """A small Llama-3-style tokenizer.json: Split regex, ignore_merges, template."""
-    doc = gpt2_doc()
-    doc["pre_tokenizer"] = {
-        "type": "Sequence",
-        "pretokenizers": [
-            {
-                "type": "Split",
-                "pattern": {"Regex": r"\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+"},
-                "behavior": "Isolated",
-                "invert": False,
-            },
-            {
-                "type": "ByteLevel",
-                "add_prefix_space": False,
-                "trim_offsets": True,
-                "use_regex": False,
-            },
-        ],
-    }
-    doc["model"]["ignore_merges"] = True
-    doc["model"]["merges"] = [[left, right] for left, right in MERGES]
-    end = doc["added_tokens"][0]["id"]
-    doc["post_processor"] = {
-        "type": "TemplateProcessing",
-        "single": [
-            {"SpecialToken": {"id": "<|end|>", "type_id": 0}},
-            {"Sequence": {"id": "A", "type_id": 0}},
-        ],
-        "pair": [],
-        "special_tokens": {"<|end|>": {"id": "<|end|>", "ids": [end], "tokens": ["<|end|>"]}},
-    }
-    return doc
-
-
-def dumps(doc: Any, indent: int | None = None) -> bytes:
-    separators = None if indent else (",", ":")
-    return json.dumps(doc, indent=indent, separators=separators, ensure_ascii=False).encode()
-
-
-RANK_MERGES = [b"he", b"ll", b"hell", b"hello", b" w", b"or", b" wor", b" world"]
-
-
-def rank_lines(skip: int | None = None) -> list[bytes]:
-    """The lines of a small rank file: every byte, then a few merges."""
-    tokens = [bytes([b]) for b in range(256) if b != skip] + RANK_MERGES
-    return [base64.b64encode(t) + b" " + str(r).encode() for r, t in enumerate(tokens)]
-
-
-RANKS = b"\n".join(rank_lines()) + b"\n"
-TEXT = "hello world <|end|> é 日本 12345\n"
-
-
-def check_usable(tok: Tokenizer) -> None:
-    """A tokenizer that loaded encodes, decodes and saves without crashing."""
-    ids = tok.encode(TEXT, allowed_special="all")
-    tok.decode(ids)
-    tok.decode_bytes(ids)
-    tok.encode_ordinary(TEXT)
-    tok.encode_with_offsets(TEXT, allowed_special="all")
-    again = Tokenizer.from_json(tok.to_json())
-    assert again.encode(TEXT, allowed_special="all") == ids
-
-
-def load_json(data: bytes) -> Tokenizer | TokenizerFormatError:
-    """The tokenizer, or the TokenizerFormatError; anything else propagates."""
-    try:
-        return Tokenizer.from_json(data)
-    except TokenizerFormatError as e:
-        return e
-
-
-def load_ranks(data: bytes) -> Tokenizer | TokenizerFormatError:
-    try:
-        return Tokenizer.from_tiktoken_bytes(data, "cl100k", {"<|end|>": 100000})
-    except TokenizerFormatError as e:
-        return e
-
-
-def location(error: Exception) -> str:
-    """The part of the message before the first ': ' (where the problem is)."""
-    return str(error).split(": ", 1)[0]
+from tests.tokenizer_files import (
+    RANKS,
+    TEXT,
+    check_usable,
+    dumps,
+    gpt2_doc,
+    llama_doc,
+    load_json,
+    load_ranks,
+    location,
+    rank_lines,
+)
 
 
 def test_small_inputs_are_valid() -> None:
@@ -613,203 +474,6 @@ def test_huge_sparse_id_does_not_abort(kind: str, tmp_path: Any) -> None:
     assert child.returncode == 0, child.stderr.decode(errors="replace")[:300]
 
 
-# ------------------------------------------------------ ids, text, options
-
-
-@pytest.fixture(scope="module")
-def tok() -> Tokenizer:
-    return Tokenizer.from_json(dumps(gpt2_doc(all_bytes=True)))
-
-
-@pytest.fixture(scope="module")
-def gappy() -> Tokenizer:
-    """Ranks 0-263 and 1000: ids 264-999 do not exist."""
-    return Tokenizer.from_tiktoken_bytes(RANKS + base64.b64encode(b"xyz") + b" 1000\n", "gpt2")
-
-
-BAD_IDS = [-1, -(2**31), -(2**63), 2**31, 2**32, 2**40, 2**63 - 1]
-
-
-def test_ids_out_of_range(tok: Tokenizer, gappy: Tokenizer) -> None:
-    for bad in [tok.vocab_size, tok.vocab_size + 1, *BAD_IDS]:
-        with pytest.raises(IndexError):
-            tok.decode([bad])
-        with pytest.raises(IndexError):
-            tok.decode([1, bad, 2])
-        with pytest.raises(IndexError):
-            tok.decode_bytes([bad])
-        with pytest.raises(IndexError):
-            tok.decode_batch([[1], [bad]])
-        with pytest.raises(IndexError):
-            tok.decode(np.array([bad], dtype=np.int64))
-        with pytest.raises(IndexError):
-            tok.id_to_token(bad)
-        with pytest.raises(IndexError):
-            tok.id_to_bytes(bad)
-    for missing in (264, 500, 999, 1001):
-        with pytest.raises(IndexError):
-            gappy.decode([missing])
-        with pytest.raises(IndexError):
-            gappy.id_to_bytes(missing)
-    assert gappy.decode_bytes([1000]) == b"xyz"
-
-
-def test_ids_of_the_wrong_type(tok: Tokenizer) -> None:
-    for bad in ([1.5], ["1"], [None], [b"a"], [[1]], [1, "x"], "abc", b"abc", None, 5, 1.5):
-        with pytest.raises(TypeError):
-            tok.decode(bad)
-        with pytest.raises(TypeError):
-            tok.decode_bytes(bad)
-        with pytest.raises(TypeError):
-            tok.decode_batch([[1], bad])
-    with pytest.raises(TypeError):
-        tok.decode(np.array([1.5]))
-    with pytest.raises(ValueError):
-        tok.decode(np.array([[1, 2]]))
-    for bad in ("1", 1.5, None, [1]):
-        with pytest.raises(TypeError):
-            tok.id_to_token(bad)
-        with pytest.raises(TypeError):
-            tok.id_to_bytes(bad)
-    with pytest.raises(TypeError):
-        tok.token_to_id(5)
-    # Ids given other ways than a list of ints.
-    h, e = tok.token_to_id(b"h"), tok.token_to_id(b"e")
-    assert tok.decode((h, e)) == tok.decode(iter([h, e])) == "he"
-    for dtype in (np.int32, np.int64, np.uint8, np.uint32, np.uint64):
-        assert tok.decode(np.array([h, e], dtype=dtype)) == "he"
-    assert tok.decode(iter([np.int64(h)])) == "h"
-
-
-def test_decode_int_beyond_i64_is_index_error(tok: Tokenizer) -> None:
-    for bad in (2**64, -(2**70)):
-        with pytest.raises(IndexError):
-            tok.decode([bad])
-        with pytest.raises(IndexError):
-            tok.decode((1, bad))
-
-
-def test_decode_numpy_scalars_in_a_list(tok: Tokenizer) -> None:
-    h = tok.token_to_id(b"h")
-    assert tok.decode([np.int64(h)]) == tok.decode([np.uint32(h)]) == "h"
-
-
-def test_id_to_token_beyond_i64_is_index_error(tok: Tokenizer) -> None:
-    with pytest.raises(IndexError):
-        tok.id_to_token(2**64)
-    with pytest.raises(IndexError):
-        tok.id_to_bytes(2**64)
-
-
-def test_text_of_the_wrong_type(tok: Tokenizer) -> None:
-    for bad in (None, b"hello", 5, ["hello"], bytearray(b"x")):
-        with pytest.raises(TypeError):
-            tok.encode(bad)
-        with pytest.raises(TypeError):
-            tok.encode_ordinary(bad)
-        with pytest.raises(TypeError):
-            tok.encode_with_offsets(bad)
-        with pytest.raises(TypeError):
-            tok.encode_to_numpy(bad)
-        with pytest.raises(TypeError):
-            tok.encode_with_offsets_to_numpy(bad)
-        with pytest.raises(TypeError):
-            tok.encode_batch(["fine", bad])
-        with pytest.raises(TypeError):
-            tok.encode_batch_to_numpy(["fine", bad])
-    with pytest.raises(TypeError):
-        tok.encode_batch(None)
-    with pytest.raises(TypeError):
-        tok.encode_batch_to_numpy(None)
-    for bad in (None, 5, bytearray(b"{}"), ["{}"]):
-        with pytest.raises(TypeError):
-            Tokenizer.from_json(bad)
-    with pytest.raises(TypeError):
-        Tokenizer.from_tiktoken_bytes("not bytes")
-
-
-def test_lone_surrogates(tok: Tokenizer) -> None:
-    """Lone surrogates (not encodable as UTF-8) become U+FFFD, as in tiktoken."""
-    for text in ("\ud800", "a\udc80b"):
-        fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        assert tok.encode(text) == tok.encode(fixed)
-        assert tok.encode_batch(["a", text]) == [tok.encode("a"), tok.encode(fixed)]
-        ids, bounds = tok.encode_batch_to_numpy(["a", text])
-        assert ids.tolist() == tok.encode("a") + tok.encode(fixed)
-        assert bounds.tolist() == [0, len(tok.encode("a")), len(ids)]
-        assert tok.encode_ordinary(text) == tok.encode_ordinary(fixed)
-        assert tok.encode_to_numpy(text).tolist() == tok.encode(fixed)
-        assert tok.encode_with_offsets(text) == tok.encode_with_offsets(fixed)
-        ids, spans = tok.encode_with_offsets_to_numpy(text)
-        assert (ids.tolist(), [tuple(r) for r in spans.tolist()]) == tok.encode_with_offsets(fixed)
-
-
-def test_offsets_of_text_with_surrogate_pairs(tok: Tokenizer) -> None:
-    """A surrogate pair given as two code points is one character once
-    replaced (as tiktoken encodes it); spans still index the text given."""
-    text = "a\ud83d\ude00b \ud800 c \ud83d\ude00\ud83d\ude00 d\udc00"
-    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    assert len(fixed) < len(text)
-    ids, spans = tok.encode_with_offsets(text)
-    assert ids == tok.encode(fixed)
-    assert spans[0][0] == 0 and spans[-1][1] == len(text)
-    for id, (start, end) in zip(ids, spans, strict=True):
-        piece = text[start:end].encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        assert tok.id_to_bytes(id) in piece.encode(), (id, start, end)
-    array_ids, array_spans = tok.encode_with_offsets_to_numpy(text)
-    assert array_ids.tolist() == ids
-    assert [tuple(row) for row in array_spans.tolist()] == spans
-
-
-def test_special_token_options(tok: Tokenizer) -> None:
-    with pytest.raises(ValueError, match="nope"):
-        tok.encode("x", allowed_special={"nope"})
-    with pytest.raises(ValueError, match="nope"):
-        tok.encode("x", disallowed_special={"nope"})
-    with pytest.raises(ValueError, match="nope"):
-        tok.encode_batch(["x"], allowed_special={"<|end|>", "nope"})
-    with pytest.raises(TypeError):
-        tok.encode("x", allowed_special="everything")
-    with pytest.raises(TypeError):
-        tok.encode("x", disallowed_special="none")
-    with pytest.raises(DisallowedSpecialTokenError, match="<\\|end\\|>"):
-        tok.encode("x<|end|>")
-    assert tok.encode("x<|end|>", allowed_special=["<|end|>"])[-1] == 263
-
-
-def test_decode_error_handlers(tok: Tokenizer) -> None:
-    split = list("é".encode())  # two byte tokens, each alone invalid UTF-8
-    ids = [tok.token_to_id(bytes([b])) for b in split]
-    assert tok.decode(ids[:1]) == "\ufffd"
-    assert tok.decode(ids[:1], errors="ignore") == ""
-    assert tok.decode(ids[:1], errors="backslashreplace") == "\\xc3"
-    with pytest.raises(UnicodeDecodeError):
-        tok.decode(ids[:1], errors="strict")
-    with pytest.raises(ValueError, match="error handler"):
-        tok.decode(ids[:1], errors="no-such-handler")
-    assert tok.decode(ids, errors="strict") == "é"
-
-
-def test_save_tiktoken_needs_a_rank_file_tokenizer(tok: Tokenizer, tmp_path: Any) -> None:
-    with pytest.raises(ValueError, match="rank file"):
-        tok.save_tiktoken(tmp_path / "x.tiktoken")
-
-
-def test_bad_split_regex_is_a_format_error() -> None:
-    doc = llama_doc()
-    doc["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {"Regex": "(("}
-    with pytest.raises(TokenizerFormatError, match="pre_tokenizer"):
-        Tokenizer.from_json(dumps(doc))
-
-
-def test_added_token_taking_a_byte_id() -> None:
-    doc = gpt2_doc(all_bytes=True)
-    doc["added_tokens"][0]["id"] = list(bytes_to_unicode()).index(5)  # byte 0x05's id
-    result = load_json(dumps(doc))
-    if isinstance(result, Tokenizer):
-        assert result.decode(result.encode("a\x05b")) == "a\x05b"
-
-
 # ------------------------------------------------------------------ fuzzing
 
 VALID_JSON = [dumps(gpt2_doc()), dumps(llama_doc()), dumps(gpt2_doc(), indent=1)]
@@ -861,32 +525,3 @@ def test_fuzz_rank_file(data: bytes) -> None:
         assert again.encode(TEXT, allowed_special="all") == result.encode(
             TEXT, allowed_special="all"
         )
-
-
-def test_more_argument_checks() -> None:
-    """Arguments that would otherwise be misread or raise unclear errors."""
-    from seqcore.tokenize import BpeTrainer, MultiWordTokenizer, WordCounts
-
-    tok = BpeTrainer(vocab_size=300, show_progress=False).train(["the end of the day"] * 20)
-    mwt = MultiWordTokenizer.train(tok, ["the end of the day"] * 20, top_k=2)
-    batches = (tok.encode_batch, mwt.encode_batch)
-    for batch in (*batches, tok.encode_batch_to_numpy, mwt.encode_batch_to_numpy):
-        with pytest.raises(TypeError, match="single string"):
-            batch("abc")
-    for decode in (tok.decode, mwt.decode):
-        with pytest.raises(ValueError, match="error handler"):
-            decode([0xE2], errors="bogus")
-        assert decode([104, 0xE2], errors="backslashreplace") == "h\\xe2"
-    with pytest.raises(ValueError, match="error handler"):
-        tok.decode_batch([[1]], errors="bogus")
-    # A misspelt preset is refused, not read as a regex matching that word.
-    with pytest.raises(ValueError, match="not a preset"):
-        Tokenizer.from_tiktoken_bytes(RANKS, "gpt5")
-    with pytest.raises(ValueError, match="not a preset"):
-        BpeTrainer(vocab_size=300, pattern="cl100").train(["x"])
-    with pytest.raises(TypeError, match="vocab_size"):
-        BpeTrainer(vocab_size="300")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_token_length"):
-        BpeTrainer(vocab_size=300, max_token_length=0)
-    with pytest.raises(TypeError, match="word"):
-        WordCounts().add_word(5)  # type: ignore[arg-type]
