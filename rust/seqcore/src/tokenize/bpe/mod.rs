@@ -41,8 +41,6 @@ pub enum MergeRule {
 /// The merge table and the bytes -> id map of the mergeable tokens.
 #[derive(Debug, Clone)]
 pub struct Bpe {
-    /// Piece bytes -> id (| NOT_DIRECT).
-    encoder: FxHashMap<Box<[u8]>, u32>,
     /// The id of each single byte, or `u32::MAX` when the vocabulary lacks it.
     byte_ids: [u32; 256],
     /// `(left << 32) | right` -> `(rank << 32) | merged`.
@@ -53,9 +51,13 @@ pub struct Bpe {
     /// Whether every rank leaves room for a slot number in a vector lane
     /// (`vector_pieces`).
     ranks_fit_lanes: bool,
-    /// The pieces that encode as one token (the encoder's direct entries),
-    /// for the lookup every piece takes first.
+    /// Every mergeable token by its bytes, its id `| NOT_DIRECT` when a
+    /// piece of those bytes must still be merged: the lookup every piece
+    /// takes first, and lookups by bytes.
     whole: WholeTable,
+    /// The id of the empty byte string, if the vocabulary has it (the
+    /// table holds non-empty strings only).
+    empty: Option<u32>,
 }
 
 /// Hands out a distinct id to every merge table built.
@@ -150,44 +152,42 @@ impl Bpe {
             .values()
             .all(|&v| (v >> 32) < u64::from(vector_pieces::RANK_LIMIT));
         let mut bpe = Bpe {
-            encoder,
             byte_ids,
             pairs,
             rule,
             table_id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ranks_fit_lanes,
             whole: WholeTable::new(std::iter::empty()),
+            empty: encoder.get(&[][..]).copied(),
         };
         if rule
             == (MergeRule::Merges {
                 ignore_merges: false,
             })
         {
-            bpe.mark_indirect_tokens();
+            bpe.mark_indirect_tokens(&mut encoder);
         }
-        let direct: Vec<(&[u8], u32)> = bpe.whole_pieces().collect();
-        bpe.whole = WholeTable::new(direct.into_iter());
+        let held: Vec<(&[u8], u32)> = encoder
+            .iter()
+            .filter(|(bytes, _)| !bytes.is_empty())
+            .map(|(bytes, &id)| (&bytes[..], id))
+            .collect();
+        bpe.whole = WholeTable::new(held.into_iter());
         Ok(bpe)
     }
 
     /// With plain Hugging Face merges a piece that equals a token may still
     /// merge into other tokens; flag those so lookups do not shortcut them.
-    fn mark_indirect_tokens(&mut self) {
+    fn mark_indirect_tokens(&self, encoder: &mut FxHashMap<Box<[u8]>, u32>) {
         let mut scratch = Vec::new();
-        let mut indirect = Vec::new();
-        for (bytes, &id) in &self.encoder {
+        for (bytes, id) in encoder.iter_mut() {
             if bytes.len() < 2 {
                 continue;
             }
             scratch.clear();
             self.merge_bytes(bytes, &mut scratch);
-            if scratch.as_slice() != [id] {
-                indirect.push(bytes.clone());
-            }
-        }
-        for bytes in indirect {
-            if let Some(v) = self.encoder.get_mut(&bytes) {
-                *v |= NOT_DIRECT;
+            if scratch.as_slice() != [*id] {
+                *id |= NOT_DIRECT;
             }
         }
     }
@@ -199,7 +199,12 @@ impl Bpe {
 
     /// The id of a mergeable token, if `bytes` is one.
     pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
-        self.encoder.get(bytes).map(|&v| v & !NOT_DIRECT)
+        if bytes.is_empty() {
+            return self.empty;
+        }
+        self.whole
+            .get(bytes, (0, bytes.len()), piece_key(bytes, 0, bytes.len()))
+            .map(|v| v & !NOT_DIRECT)
     }
 
     /// `(rank, merged id)` of an adjacent pair, if it merges.
@@ -220,8 +225,8 @@ impl Bpe {
     #[inline(always)]
     pub fn encode_piece_in(&self, seg: &[u8], (a, b): (usize, usize), out: &mut Vec<u32>) {
         match self.whole.get(seg, (a, b), piece_key(seg, a, b)) {
-            Some(id) => out.push(id),
-            None => self.merge_bytes(&seg[a..b], out),
+            Some(id) if id & NOT_DIRECT == 0 => out.push(id),
+            _ => self.merge_bytes(&seg[a..b], out),
         }
     }
 
@@ -241,15 +246,9 @@ impl Bpe {
     /// [`Bpe::whole_piece`] of `seg[a..b]`, whose [`piece_key`] is `key`.
     #[inline(always)]
     pub fn whole_piece_in(&self, seg: &[u8], range: (usize, usize), key: u64) -> Option<u32> {
-        self.whole.get(seg, range, key)
-    }
-
-    /// Every `(bytes, id)` that [`Bpe::whole_piece`] settles.
-    pub fn whole_pieces(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
-        self.encoder
-            .iter()
-            .filter(|(_, &v)| v & NOT_DIRECT == 0)
-            .map(|(k, &v)| (&k[..], v))
+        self.whole
+            .get(seg, range, key)
+            .filter(|id| id & NOT_DIRECT == 0)
     }
 
     /// Appends the ids of a piece that [`Bpe::whole_piece`] did not settle.

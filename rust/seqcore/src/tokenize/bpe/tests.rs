@@ -247,3 +247,45 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&ids[..len], &naive(&bpe, &piece)[..]);
     }
 }
+
+/// A token its own bytes do not merge into (plain Hugging Face merges):
+/// found by bytes, never taken as a whole piece.
+#[test]
+fn tokens_their_bytes_do_not_merge_into_are_found_but_not_taken() {
+    let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    for (i, t) in ["ab", "bc", "abc"].iter().enumerate() {
+        tokens.push((256 + i as u32, t.as_bytes().to_vec()));
+    }
+    tokens.push((259, Vec::new()));
+    let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+    // "bc" merges first, so "abc" ends as a + bc, never as its token.
+    let merges = [(98, 99), (97, 98), (256, 99)];
+    let plain = Bpe::new(
+        &refs,
+        &merges,
+        MergeRule::Merges {
+            ignore_merges: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(encode(&plain, "abc"), vec![97, 257]);
+    assert_eq!(plain.whole_piece(b"abc"), None);
+    assert_eq!(plain.whole_piece(b"ab"), Some(256));
+    // Llama-3's ignore_merges takes the token whole.
+    let whole = Bpe::new(
+        &refs,
+        &merges,
+        MergeRule::Merges {
+            ignore_merges: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(encode(&whole, "abc"), vec![258]);
+    for bpe in [&plain, &whole] {
+        for (id, bytes) in &tokens {
+            assert_eq!(bpe.token_id(bytes), Some(*id), "{bytes:?}");
+        }
+        assert_eq!(bpe.token_id(b"abcd"), None);
+        assert_eq!(bpe.token_id(b"ba"), None);
+    }
+}
