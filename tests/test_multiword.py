@@ -1,13 +1,13 @@
 """MultiWordTokenizer: exact round trips, the documented greedy semantics
 (checked against a pure-Python encoder on ASCII text), the n-gram choice
-(checked against direct counts), saving and loading, and malformed files."""
+(checked against direct counts), and each token's pieces. Saving and loading
+are in test_multiword_files.py, malformed files and bad arguments in
+test_multiword_errors.py."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import pickle
-import re
 import time
 from collections import Counter
 
@@ -16,136 +16,20 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from seqcore.errors import DisallowedSpecialTokenError, TokenizerFormatError
-from seqcore.tokenize import (
-    MAX_MULTIWORD_JSON_BYTES,
-    BpeTrainer,
-    MultiWordStats,
-    MultiWordTokenizer,
-    Tokenizer,
+from seqcore.errors import DisallowedSpecialTokenError
+from seqcore.tokenize import MultiWordStats, MultiWordTokenizer
+from tests.multiword_helpers import (
+    EOT,
+    Table,
+    is_word,
+    mwt_json,
+    reference_encode,
+    reference_ngrams,
+    split,
+    table_of,
 )
-from tests.tokenizer_helpers import kjv
 
-EOT = "<|endoftext|>"
-
-# The GPT-2 pre-tokenizer on ASCII text (\p{L} = [A-Za-z], \p{N} = [0-9];
-# with re.ASCII, \s is [ \t\n\r\f\v], Unicode's White_Space on ASCII).
-GPT2_ASCII = re.compile(
-    r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""",
-    re.ASCII,
-)
-WORD = re.compile(r" ?(?:[A-Za-z]+|[0-9]+)", re.ASCII)
-
-
-def split(text: str) -> list[str]:
-    pieces = GPT2_ASCII.findall(text)
-    assert "".join(pieces) == text
-    return pieces
-
-
-def is_word(piece: str) -> bool:
-    return WORD.fullmatch(piece) is not None
-
-
-def segments(text: str, specials: dict[str, int]) -> list[str | int]:
-    """Text segments and special-token ids, specials matched leftmost first."""
-    if not specials:
-        return [text] if text else []
-    pattern = re.compile("|".join(map(re.escape, sorted(specials, key=len, reverse=True))))
-    out: list[str | int] = []
-    at = 0
-    for match in pattern.finditer(text):
-        if match.start() > at:
-            out.append(text[at : match.start()])
-        out.append(specials[match.group()])
-        at = match.end()
-    if at < len(text):
-        out.append(text[at:])
-    return out
-
-
-Table = tuple[dict[tuple[str, ...], int], list[int]]
-
-
-def table_of(mwt: MultiWordTokenizer) -> Table:
-    """Each n-gram's id by its words, and the orders present, longest first."""
-    ngrams = mwt.ngrams
-    first = mwt.base.vocab_size
-    ids_of = {tuple(words): first + i for i, words in enumerate(ngrams)}
-    return ids_of, sorted({len(words) for words in ngrams}, reverse=True)
-
-
-def reference_encode(
-    mwt: MultiWordTokenizer, text: str, allow_specials: bool, table: Table | None = None
-) -> list[int]:
-    """Greedy, longest order first, left to right, within each segment;
-    everything else is the base tokenizer's ids for the piece."""
-    base = mwt.base
-    ids_of, orders = table or table_of(mwt)
-    out: list[int] = []
-    for segment in segments(text, base.special_tokens if allow_specials else {}):
-        if isinstance(segment, int):
-            out.append(segment)
-            continue
-        pieces = split(segment)
-        i = 0
-        while i < len(pieces):
-            for n in orders:
-                window = tuple(pieces[i : i + n])
-                if len(window) == n and window in ids_of:
-                    out.append(ids_of[window])
-                    i += n
-                    break
-            else:
-                out.extend(base.encode_ordinary(pieces[i]))
-                i += 1
-    return out
-
-
-def reference_ngrams(
-    base: Tokenizer, texts: list[str], orders: tuple[int, ...], top_k: int, min_count: int
-) -> list[list[str]]:
-    """The top_k most frequent word n-grams with at least min_count occurrences;
-    ties go to the lower order, then the smaller bytes."""
-    counts: Counter[tuple[str, ...]] = Counter()
-    for text in texts:
-        for segment in segments(text, base.special_tokens):
-            if isinstance(segment, int):
-                continue
-            pieces = split(segment)
-            for n in orders:
-                for i in range(len(pieces) - n + 1):
-                    if all(map(is_word, pieces[i : i + n])):
-                        counts[tuple(pieces[i : i + n])] += 1
-    ranked = sorted(
-        (ws for ws, c in counts.items() if c >= max(min_count, 1)),
-        key=lambda ws: (-counts[ws], len(ws), "".join(ws).encode()),
-    )
-    return [list(ws) for ws in ranked[:top_k]]
-
-
-# ----------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def verses() -> list[str]:
-    return kjv()
-
-
-@pytest.fixture(scope="module")
-def base(verses) -> Tokenizer:
-    return BpeTrainer(vocab_size=2000, special_tokens=[EOT], show_progress=False).train(verses)
-
-
-@pytest.fixture(scope="module")
-def mwt(base, verses) -> MultiWordTokenizer:
-    return MultiWordTokenizer.train(base, verses, ngram_orders=(2, 3), top_k=2000)
-
-
-@pytest.fixture(scope="module")
-def small_base(verses) -> Tokenizer:
-    """A small vocabulary: many words are several base tokens."""
-    return BpeTrainer(vocab_size=400, special_tokens=[EOT], show_progress=False).train(verses[::10])
+# The fixtures verses, base, mwt and small_base are shared: tests/conftest.py.
 
 
 def test_the_python_splitter_is_the_gpt2_pre_tokenizer(verses):
@@ -504,187 +388,3 @@ def test_pieces_does_not_slow_down_with_the_number_of_ngrams(small_base):
     t_small = best_time(lambda: [small.pieces(first + 19) for _ in range(50)])
     t_big = best_time(lambda: [big.pieces(first + 19_999) for _ in range(50)])
     assert t_big < 20 * t_small + 0.01
-
-
-# -------------------------------------------------------------- save, load
-
-
-def test_save_load_and_pickle(mwt, base, verses, tmp_path):
-    texts = [*verses[:300], f"of the{EOT}LORD"]
-    want = mwt.encode_batch(texts, allowed_special="all")
-    path = tmp_path / "mwt.json"
-    mwt.save(path)
-    loaded = MultiWordTokenizer.load(path, base)
-    assert loaded.ngrams == mwt.ngrams and loaded.vocab_size == mwt.vocab_size
-    assert loaded.encode_batch(texts, allowed_special="all") == want
-    assert MultiWordTokenizer.load(str(path), base).to_json() == mwt.to_json()
-    # With the base loaded back from its own JSON, as a user would.
-    base_path = tmp_path / "tokenizer.json"
-    base.save(base_path)
-    reloaded = MultiWordTokenizer.load(path, Tokenizer.from_file(base_path))
-    assert reloaded.encode_batch(texts, allowed_special="all") == want
-    copy = pickle.loads(pickle.dumps(mwt))
-    assert isinstance(copy, MultiWordTokenizer)
-    assert copy.encode_batch(texts, allowed_special="all") == want
-    assert copy.base.encode(texts[0]) == base.encode(texts[0])
-    assert MultiWordTokenizer.from_json(mwt.to_json().encode(), base).ngrams == mwt.ngrams
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    assert saved["format"] == "seqcore.multiword" and saved["version"] == 1
-    assert saved["base_vocab_size"] == base.vocab_size
-    assert "MultiWordTokenizer(base_vocab_size=2000" in repr(mwt)
-
-
-def test_load_with_a_different_base(mwt, small_base, tmp_path):
-    path = tmp_path / "mwt.json"
-    mwt.save(path)
-    with pytest.raises(TokenizerFormatError, match="base_vocab_size"):
-        MultiWordTokenizer.load(path, small_base)
-
-
-def mwt_json(base: Tokenizer, **changes: object) -> str:
-    doc = {
-        "format": "seqcore.multiword",
-        "version": 1,
-        "base_vocab_size": base.vocab_size,
-        "ngrams": [[" of", " the"], [" the", " LORD"], ["And", " he", " said"]],
-    }
-    doc.update(changes)
-    return json.dumps(doc)
-
-
-def test_a_hand_written_file_loads(base):
-    m = MultiWordTokenizer.from_json(mwt_json(base), base)
-    first = base.vocab_size
-    assert m.encode("And he said of the LORD") == [first + 2, first, *base.encode(" LORD")]
-    # Non-ASCII words, words the base splits, and 8-word n-grams are fine.
-    ngrams = [[" été", " über"], ["x", "1", "y"], ["a", " b", " c", " d", " e", " f", " g", " h"]]
-    m = MultiWordTokenizer.from_json(mwt_json(base, ngrams=ngrams), base)
-    assert m.encode(" été über") == [first]
-    assert m.encode("a b c d e f g h") == [first + 2]
-    assert m.decode(m.encode("a b c d e f g h i")) == "a b c d e f g h i"
-
-
-def test_ngram_matching_does_not_depend_on_unrelated_ngrams(small_base):
-    # A loaded n-gram whose words the pre-tokenizer never produces (["a1", "2",
-    # " x"]) once matched other pieces with the same bytes (["a", "12", " x"]),
-    # but only when another n-gram started with "a". Refusing such words or
-    # never matching them both give the base's ids here.
-    text = "a12 x"
-    assert split(text) == ["a", "12", " x"]
-    try:
-        alone = MultiWordTokenizer.from_json(
-            mwt_json(small_base, ngrams=[["a1", "2", " x"]]), small_base
-        )
-        both = MultiWordTokenizer.from_json(
-            mwt_json(small_base, ngrams=[["a1", "2", " x"], ["a", " q", " z"]]), small_base
-        )
-    except TokenizerFormatError:
-        return
-    assert alone.encode(text) == small_base.encode(text)
-    assert both.encode(text) == small_base.encode(text)
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"format": "seqcore.other"}, "format"),
-        ({"format": None}, "format"),
-        ({"version": 2}, "version"),
-        ({"version": "1"}, "version"),
-        ({"base_vocab_size": 1999}, "base_vocab_size"),
-        ({"base_vocab_size": None}, "base_vocab_size"),
-        ({"ngrams": None}, "ngrams"),
-        ({"ngrams": {"a": 1}}, "ngrams"),
-        ({"ngrams": [[" of"]]}, "ngrams\\[0\\]"),
-        ({"ngrams": [[]]}, "ngrams\\[0\\]"),
-        ({"ngrams": [[" a", " b", " c", " d", " e", " f", " g", " h", " i"]]}, "ngrams\\[0\\]"),
-        ({"ngrams": [[" of", " the"], [" of", "!"]]}, "ngrams\\[1\\]"),
-        ({"ngrams": [[" of", " the x"]]}, "not a word"),
-        ({"ngrams": [[" of", "  the"]]}, "not a word"),
-        ({"ngrams": [[" of", ""]]}, "not a word"),
-        ({"ngrams": [[" of", " "]]}, "not a word"),
-        ({"ngrams": [["of\n", " the"]]}, "not a word"),
-        ({"ngrams": [[" of", " " + "a" * 70_000]]}, "at most 65534 bytes"),
-        ({"ngrams": [[" of", " the"], [" of", " the"]]}, "twice"),
-        ({"ngrams": [[" of", " the"], [" of", " th", "e"]]}, "twice"),
-        ({"ngrams": [[" of", 3]]}, "ngrams\\[0\\]"),
-        ({"ngrams": [" of the"]}, "ngrams\\[0\\]"),
-    ],
-)
-def test_malformed_files(base, changes, message):
-    with pytest.raises(TokenizerFormatError, match=message):
-        MultiWordTokenizer.from_json(mwt_json(base, **changes), base)
-
-
-def test_truncated_files(mwt, base):
-    data = mwt.to_json().encode()
-    for cut in [*range(0, 200), *range(200, len(data), max(1, len(data) // 300))]:
-        with pytest.raises(TokenizerFormatError):
-            MultiWordTokenizer.from_json(data[:cut], base)
-    for bad in (b"", b"null", b"[]", b"{}", b"\xff\xfe", data + b"x", data[:-1] + b",}"):
-        with pytest.raises(TokenizerFormatError):
-            MultiWordTokenizer.from_json(bad, base)
-
-
-@given(data=st.binary(max_size=200))
-@example(data=b'{"format": "seqcore.multiword"}')
-@example(data=b'{"format": "seqcore.multiword", "version": 1}')
-def test_garbage_bytes(base, data):
-    with pytest.raises(TokenizerFormatError):
-        MultiWordTokenizer.from_json(data, base)
-
-
-@given(ngrams=st.lists(st.lists(st.text(max_size=6), max_size=10), max_size=5))
-def test_any_ngram_list_loads_or_raises_a_format_error(base, ngrams):
-    try:
-        m = MultiWordTokenizer.from_json(mwt_json(base, ngrams=ngrams), base)
-    except TokenizerFormatError:
-        return
-    assert m.ngrams == ngrams
-    text = " ".join(w for ws in ngrams for w in ws)
-    assert m.decode(m.encode(text, disallowed_special=())) == text
-
-
-def test_files_over_the_size_cap_are_refused(base, tmp_path):
-    path = tmp_path / "huge.json"
-    with open(path, "wb") as f:
-        f.truncate(MAX_MULTIWORD_JSON_BYTES + 1)  # sparse: nothing is written
-    with pytest.raises(TokenizerFormatError, match="limit"):
-        MultiWordTokenizer.load(path, base)
-    with pytest.raises(FileNotFoundError):
-        MultiWordTokenizer.load(tmp_path / "missing.json", base)
-
-
-# ------------------------------------------------------------ bad arguments
-
-
-def test_bad_training_arguments(base, verses):
-    texts = verses[:20]
-    with pytest.raises(TypeError, match="base_tokenizer"):
-        MultiWordTokenizer.train(base._native, texts)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="single string"):
-        MultiWordTokenizer.train(base, "of the")
-    with pytest.raises(TypeError, match="must be strings"):
-        MultiWordTokenizer.train(base, ["of the", 3])  # type: ignore[list-item]
-    for orders in [(), (1,), (2, 9), (0,)]:
-        with pytest.raises(ValueError, match="ngram_orders"):
-            MultiWordTokenizer.train(base, texts, ngram_orders=orders)
-    with pytest.raises(ValueError, match="top_k"):
-        MultiWordTokenizer.train(base, texts, top_k=-1)
-    with pytest.raises(ValueError, match="min_count"):
-        MultiWordTokenizer.train(base, texts, min_count=-1)
-
-
-def test_text_of_the_wrong_type(mwt):
-    methods = (
-        mwt.encode,
-        mwt.encode_to_numpy,
-        mwt.encode_with_offsets,
-        mwt.encode_with_offsets_to_numpy,
-    )
-    for bad in (None, b"of the", 5, ["of the"]):
-        for method in methods:
-            with pytest.raises(TypeError):
-                method(bad)  # type: ignore[arg-type]
-    with pytest.raises(DisallowedSpecialTokenError):
-        mwt.encode_with_offsets(f"of the{EOT}")

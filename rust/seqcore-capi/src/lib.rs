@@ -80,6 +80,7 @@ mod error;
 mod ptr;
 mod result;
 mod search;
+mod step;
 #[cfg(test)]
 mod tests;
 
@@ -89,6 +90,7 @@ pub use config::*;
 pub use error::*;
 pub use result::*;
 pub use search::*;
+pub use step::*;
 
 /// The token id that means "no token" where an id is optional (the pad
 /// token). Never a valid id: token ids are below the vocabulary size, which

@@ -1,0 +1,119 @@
+"""Bad input to BpeTrainer and WordCounts: bad trainer arguments and training
+settings, texts that are not strings, malformed or garbage WordCounts bytes,
+and counts with different patterns."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from seqcore.errors import TokenizerFormatError
+from seqcore.tokenize import BpeTrainer, WordCounts
+from tests.bpe_trainer_helpers import EOT, quiet
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"vocab_size": 255}, ValueError, "vocab_size must be at least 256"),
+        (
+            {"vocab_size": 257, "special_tokens": ["a", "b"]},
+            ValueError,
+            r"at least 256 \+ 2 special",
+        ),
+        ({"vocab_size": -1}, ValueError, "vocab_size"),
+        ({"min_frequency": -1}, ValueError, "min_frequency must be >= 0"),
+        ({"special_tokens": EOT}, TypeError, "single string"),
+        ({"max_token_length": 0}, ValueError, "max_token_length must be None or an int >= 1"),
+    ],
+)
+def test_bad_trainer_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        BpeTrainer(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"special_tokens": [EOT, "<|pad|>", EOT]}, "listed twice"),
+        ({"special_tokens": [""]}, "must not be empty"),
+        ({"pattern": "("}, "pattern"),
+    ],
+)
+def test_bad_training_settings_raise_value_error(kwargs, message):
+    trainer = quiet(vocab_size=300, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        trainer.train(["some text here"])
+
+
+def test_texts_must_be_an_iterable_of_strings():
+    trainer = quiet(vocab_size=300)
+    for call in (trainer.train, trainer.count, WordCounts().add_texts):
+        with pytest.raises(TypeError, match="single string"):
+            call("a single string")
+        with pytest.raises(TypeError, match="must be strings"):
+            call(["fine", b"bytes"])
+        with pytest.raises(TypeError, match="must be strings"):
+            call(["fine", 3])
+        with pytest.raises(TypeError, match="must be strings"):
+            call([None])
+
+
+def test_word_counts_from_bad_bytes():
+    good = quiet(vocab_size=300).count(["low lower lowest", "abc abc"]).to_bytes()
+    assert WordCounts.from_bytes(good).to_bytes() == good
+    for cut in range(len(good)):
+        with pytest.raises(TokenizerFormatError):
+            WordCounts.from_bytes(good[:cut])
+    for bad in (
+        good + b"\x00",  # trailing data
+        b"XXXX" + good[4:],  # magic
+        good[:4] + b"\x02" + good[5:],  # version
+        b"SQWC\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # huge word count
+        b"SQWC\x01\x02\x01a\x01\x01a\x01",  # the same word twice
+        b"SQWC\x01\x02\x01b\x01\x01a\x01",  # words out of order
+        b"SQWC\x01\x01\x01a\x00",  # zero count
+        b"SQWC\x01\x01\x00\x01",  # empty word
+    ):
+        with pytest.raises(TokenizerFormatError):
+            WordCounts.from_bytes(bad)
+
+
+@given(data=st.binary(max_size=64))
+@example(data=b"SQWC\x01\x00")
+def test_word_counts_from_garbage_bytes(data):
+    try:
+        counts = WordCounts.from_bytes(data)
+    except TokenizerFormatError:
+        return
+    # Whatever is accepted is canonical: it writes back the same bytes.
+    assert counts.to_bytes() == data
+
+
+@given(data=st.binary(max_size=40).map(lambda b: b"SQWC\x01" + b))
+def test_word_counts_from_garbage_after_a_good_header(data):
+    try:
+        counts = WordCounts.from_bytes(data)
+    except TokenizerFormatError:
+        return
+    assert counts.to_bytes() == data
+
+
+def test_merging_counts_with_different_patterns():
+    a, b = WordCounts("gpt2"), WordCounts("cl100k")
+    a.add_texts(["hello world"])
+    b.add_texts(["hello world"])
+    with pytest.raises(ValueError, match="different patterns"):
+        a.merge(b)
+    with pytest.raises(ValueError, match="different patterns"):
+        _ = a + b
+    with pytest.raises(TypeError, match="can only merge WordCounts"):
+        a.merge({"hello": 1})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pattern"):
+        quiet(vocab_size=300, pattern="cl100k").train_from_counts(a)
+    # The pattern travels with a pickle, not with to_bytes().
+    assert pickle.loads(pickle.dumps(b)).pattern == "cl100k"
+    assert WordCounts.from_bytes(b.to_bytes()).pattern == "gpt2"
