@@ -149,3 +149,98 @@ pub fn batch_arrays<'py>(
         e.encode_into(text, &policy, add, out)
     })
 }
+
+/// The `#[pymethods]` block of a tokenizer class that implements
+/// [`Encoder`]: every encode form (one text or a batch; ids as a list or an
+/// array; with or without character spans), then the class's own methods
+/// as written inside the braces. pyo3 takes one such block per class
+/// (without its `multiple-pymethods` feature), so the shared methods come
+/// in through this macro rather than a second block. (rustfmt leaves a
+/// macro call's body alone: format the methods inside by hand.)
+macro_rules! pymethods_with_encode_forms {
+    (impl $class:ty { $($own:tt)* }) => {
+        #[pyo3::pymethods]
+        impl $class {
+            /// Encodes one text into a list of ids.
+            #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+            fn encode<'py>(
+                &self,
+                py: pyo3::Python<'py>,
+                text: &str,
+                policy: Option<&pyo3::Bound<'py, $crate::tokenize::PySpecialPolicy>>,
+                add_special_tokens: bool,
+            ) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
+                $crate::encode_forms::list(self, py, (text, policy, add_special_tokens))
+            }
+
+            /// Encodes one text into a uint32 array of ids (no Python int per id).
+            #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+            fn encode_to_numpy<'py>(
+                &self,
+                py: pyo3::Python<'py>,
+                text: &str,
+                policy: Option<&pyo3::Bound<'py, $crate::tokenize::PySpecialPolicy>>,
+                add_special_tokens: bool,
+            ) -> pyo3::PyResult<pyo3::Bound<'py, numpy::PyArray1<u32>>> {
+                $crate::encode_forms::array(self, py, (text, policy, add_special_tokens))
+            }
+
+            /// Encodes one text; also returns (start, end) character offsets
+            /// per token (a multi-word token spans its words).
+            #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+            fn encode_with_offsets<'py>(
+                &self,
+                py: pyo3::Python<'py>,
+                text: &str,
+                policy: Option<&pyo3::Bound<'py, $crate::tokenize::PySpecialPolicy>>,
+                add_special_tokens: bool,
+            ) -> pyo3::PyResult<(
+                pyo3::Bound<'py, pyo3::types::PyList>,
+                pyo3::Bound<'py, pyo3::types::PyList>,
+            )> {
+                $crate::encode_forms::lists_with_spans(self, py, (text, policy, add_special_tokens))
+            }
+
+            /// `encode_with_offsets` as arrays: uint32 ids and int64 offsets
+            /// of shape (tokens, 2).
+            #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
+            fn encode_with_offsets_to_numpy<'py>(
+                &self,
+                py: pyo3::Python<'py>,
+                text: &str,
+                policy: Option<&pyo3::Bound<'py, $crate::tokenize::PySpecialPolicy>>,
+                add_special_tokens: bool,
+            ) -> pyo3::PyResult<$crate::ids::IdsAndSpans<'py>> {
+                $crate::encode_forms::arrays_with_spans(self, py, (text, policy, add_special_tokens))
+            }
+
+            /// Encodes many texts in parallel on seqcore's pool, GIL released.
+            #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
+            fn encode_batch<'py>(
+                &self,
+                py: pyo3::Python<'py>,
+                texts: &pyo3::Bound<'py, pyo3::PyAny>,
+                policy: Option<&pyo3::Bound<'py, $crate::tokenize::PySpecialPolicy>>,
+                add_special_tokens: bool,
+            ) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
+                $crate::encode_forms::batch_lists(self, py, (texts, policy, add_special_tokens))
+            }
+
+            /// `encode_batch` into one flat uint32 array of ids and int64
+            /// bounds (text i's ids are `ids[bounds[i]:bounds[i + 1]]`).
+            #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
+            fn encode_batch_to_numpy<'py>(
+                &self,
+                py: pyo3::Python<'py>,
+                texts: &pyo3::Bound<'py, pyo3::PyAny>,
+                policy: Option<&pyo3::Bound<'py, $crate::tokenize::PySpecialPolicy>>,
+                add_special_tokens: bool,
+            ) -> pyo3::PyResult<$crate::batch::IdsAndBounds<'py>> {
+                $crate::encode_forms::batch_arrays(self, py, (texts, policy, add_special_tokens))
+            }
+
+            $($own)*
+        }
+    };
+}
+pub(crate) use pymethods_with_encode_forms;

@@ -2,19 +2,18 @@
 
 use std::sync::Arc;
 
-use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::PyBytes;
 use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
 use seqcore::tokenize::tokenizer::Offsets;
 use seqcore::tokenize::{SpecialPolicy, TokenizeError, Tokenizer};
 
-use crate::batch::{texts_of, IdsAndBounds};
+use crate::batch::texts_of;
 use crate::encode_forms::{self, Encoder};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::ids::{extract_ids, IdInts, IdsAndSpans};
-use crate::tokenize::{PySpecialPolicy, PyTokenizer};
+use crate::ids::{extract_ids, IdInts};
+use crate::tokenize::PyTokenizer;
 
 /// A multi-word vocabulary bound to its base tokenizer.
 #[pyclass(frozen, module = "seqcore._core", name = "MultiWord")]
@@ -55,7 +54,7 @@ impl Encoder for PyMultiWord {
     }
 }
 
-#[pymethods]
+encode_forms::pymethods_with_encode_forms! {
 impl PyMultiWord {
     /// Learns the top_k most frequent word n-grams of `texts`.
     #[staticmethod]
@@ -115,76 +114,11 @@ impl PyMultiWord {
         self.inner.base_vocab_size()
     }
 
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<Bound<'py, PyList>> {
-        encode_forms::list(self, py, (text, policy, add_special_tokens))
-    }
 
-    /// Encodes one text into a uint32 array of ids (no Python int per id).
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode_to_numpy<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        encode_forms::array(self, py, (text, policy, add_special_tokens))
-    }
 
-    /// Encodes one text; also returns (start, end) character offsets per
-    /// token (an n-gram spans its words).
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode_with_offsets<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        encode_forms::lists_with_spans(self, py, (text, policy, add_special_tokens))
-    }
 
-    /// `encode_with_offsets` as arrays: uint32 ids, int64 spans (tokens, 2).
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode_with_offsets_to_numpy<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<IdsAndSpans<'py>> {
-        encode_forms::arrays_with_spans(self, py, (text, policy, add_special_tokens))
-    }
 
-    #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
-    fn encode_batch<'py>(
-        &self,
-        py: Python<'py>,
-        texts: &Bound<'py, PyAny>,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<Bound<'py, PyList>> {
-        encode_forms::batch_lists(self, py, (texts, policy, add_special_tokens))
-    }
 
-    /// `encode_batch` into one flat uint32 array of ids and int64 bounds.
-    #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
-    fn encode_batch_to_numpy<'py>(
-        &self,
-        py: Python<'py>,
-        texts: &Bound<'py, PyAny>,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<IdsAndBounds<'py>> {
-        encode_forms::batch_arrays(self, py, (texts, policy, add_special_tokens))
-    }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]
     fn decode_bytes<'py>(
@@ -200,6 +134,7 @@ impl PyMultiWord {
             .map_err(ToPyErr::to_py_err)?;
         Ok(PyBytes::new(py, &bytes))
     }
+}
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use numpy::PyArray1;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -12,11 +11,10 @@ use seqcore::tokenize::{
     SpecialPolicy, Splitting, Template, TokenizeError, Tokenizer,
 };
 
-use crate::batch::IdsAndBounds;
 use crate::encode_forms::{self, Encoder};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::ids::{extract_ids, one, IdInts, IdsAndSpans};
+use crate::ids::{extract_ids, one, IdInts};
 
 /// Which special tokens encode as themselves (see `SpecialPolicy`).
 #[pyclass(frozen, module = "seqcore._core", name = "SpecialPolicy")]
@@ -133,7 +131,7 @@ impl Encoder for PyTokenizer {
     }
 }
 
-#[pymethods]
+encode_forms::pymethods_with_encode_forms! {
 impl PyTokenizer {
     /// Loads a Hugging Face `tokenizer.json` document.
     #[staticmethod]
@@ -257,79 +255,11 @@ impl PyTokenizer {
             .collect()
     }
 
-    /// Encodes one text into a list of ids.
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<Bound<'py, PyList>> {
-        encode_forms::list(self, py, (text, policy, add_special_tokens))
-    }
 
-    /// Encodes one text into a uint32 array of ids (no Python int per id).
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode_to_numpy<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        encode_forms::array(self, py, (text, policy, add_special_tokens))
-    }
 
-    /// Encodes one text; also returns (start, end) character offsets per token.
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode_with_offsets<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-        encode_forms::lists_with_spans(self, py, (text, policy, add_special_tokens))
-    }
 
-    /// [`Self::encode_with_offsets`] as arrays: uint32 ids and int64
-    /// offsets of shape (tokens, 2).
-    #[pyo3(signature = (text, policy=None, add_special_tokens=true))]
-    fn encode_with_offsets_to_numpy<'py>(
-        &self,
-        py: Python<'py>,
-        text: &str,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<IdsAndSpans<'py>> {
-        encode_forms::arrays_with_spans(self, py, (text, policy, add_special_tokens))
-    }
 
-    /// Encodes many texts in parallel on seqcore's pool, GIL released.
-    #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
-    fn encode_batch<'py>(
-        &self,
-        py: Python<'py>,
-        texts: &Bound<'py, PyAny>,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<Bound<'py, PyList>> {
-        encode_forms::batch_lists(self, py, (texts, policy, add_special_tokens))
-    }
 
-    /// [`Self::encode_batch`] into one flat uint32 array of ids and int64
-    /// bounds (text i's ids are `ids[bounds[i]:bounds[i + 1]]`).
-    #[pyo3(signature = (texts, policy=None, add_special_tokens=true))]
-    fn encode_batch_to_numpy<'py>(
-        &self,
-        py: Python<'py>,
-        texts: &Bound<'py, PyAny>,
-        policy: Option<&Bound<'py, PySpecialPolicy>>,
-        add_special_tokens: bool,
-    ) -> PyResult<IdsAndBounds<'py>> {
-        encode_forms::batch_arrays(self, py, (texts, policy, add_special_tokens))
-    }
 
     /// The bytes of `ids`, concatenated.
     #[pyo3(signature = (ids, skip_special_tokens=false))]
@@ -438,6 +368,7 @@ impl PyTokenizer {
         }
         Ok(out)
     }
+}
 }
 
 /// The pattern of a named preset ("gpt2", "cl100k", "o200k").
