@@ -14,7 +14,6 @@
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// Name of the environment variable read for the default pool size.
@@ -117,9 +116,38 @@ where
     F: Fn(usize) + Send + Sync,
 {
     match current_pool() {
-        Some(pool) if tasks > 1 => pool.install(|| (0..tasks).into_par_iter().for_each(&task)),
+        Some(pool) if tasks > 1 => run_claimed(&pool, tasks, &task),
         _ => (0..tasks).for_each(task),
     }
+}
+
+/// Runs `task(i)` for every `i` in `0..tasks` on the calling thread and
+/// `threads - 1` of the pool's, each taking the next unclaimed task until
+/// none is left.
+///
+/// The caller works from the first task on instead of waiting for the
+/// pool (as `ThreadPool::install` would have it): a pool thread asleep
+/// after any pause between calls took milliseconds to start on the
+/// development VM, and with the caller only waiting, a 2-thread batch of
+/// short texts after 15 ms of other work took 13.6 ms against 8.1 back to
+/// back (8.9 now).
+fn run_claimed(pool: &ThreadPool, tasks: usize, task: &(impl Fn(usize) + Sync)) {
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= tasks {
+            break;
+        }
+        task(i);
+    };
+    let work = &work;
+    let helpers = pool.current_num_threads().min(tasks) - 1;
+    pool.in_place_scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(move |_| work());
+        }
+        work();
+    });
 }
 
 /// Computes `task(i)` for every `i` in `0..tasks` on the pool and returns
@@ -130,7 +158,19 @@ where
     F: Fn(usize) -> T + Send + Sync,
 {
     match current_pool() {
-        Some(pool) if tasks > 1 => pool.install(|| (0..tasks).into_par_iter().map(&task).collect()),
+        Some(pool) if tasks > 1 => {
+            let mut results: Vec<Option<T>> = (0..tasks).map(|_| None).collect();
+            let slots = SharedOutput::new(results.as_mut_ptr(), tasks);
+            // SAFETY: each task index is claimed once, so each slot has one
+            // writer; `results` outlives the scope that runs the tasks.
+            run_claimed(&pool, tasks, &|i| unsafe {
+                slots.slice(i, 1)[0] = Some(task(i))
+            });
+            results
+                .into_iter()
+                .map(|r| r.expect("every task ran"))
+                .collect()
+        }
         _ => (0..tasks).map(task).collect(),
     }
 }
@@ -262,6 +302,36 @@ mod tests {
                 },
             );
             assert!(got.iter().all(|&n| n == 1), "{tasks}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn results_come_in_task_order_with_the_caller_working_too() {
+        let caller = std::thread::current().id();
+        let Some(pool) = ThreadPoolBuilder::new().num_threads(3).build().ok() else {
+            return;
+        };
+        for tasks in [2, 3, 7, 100] {
+            let on_caller = AtomicUsize::new(0);
+            let runs: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+            run_claimed(&pool, tasks, &|i| {
+                runs[i].fetch_add(1, Ordering::Relaxed);
+                if std::thread::current().id() == caller {
+                    on_caller.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            assert!(
+                runs.iter().all(|r| r.load(Ordering::Relaxed) == 1),
+                "{tasks} tasks"
+            );
+            // The caller claims the first task before any helper starts.
+            assert!(on_caller.load(Ordering::Relaxed) >= 1, "{tasks} tasks");
+        }
+        for tasks in [0, 1, 2, 5, 333] {
+            assert_eq!(
+                map_tasks(tasks, |i| 3 * i),
+                (0..tasks).map(|i| 3 * i).collect::<Vec<_>>()
+            );
         }
     }
 
