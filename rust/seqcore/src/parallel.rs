@@ -10,6 +10,9 @@
 //!   the child (a lock held by another thread at fork time would never be
 //!   released there).
 //! * With one thread no pool exists at all: work runs on the calling thread.
+//!   With `n`, the calling thread is one of the `n` workers: it and `n - 1`
+//!   pool threads take tasks in turn, so a call starts at once even when the
+//!   pool's threads are asleep.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
