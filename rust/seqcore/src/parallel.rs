@@ -129,11 +129,12 @@ where
 /// none is left.
 ///
 /// The caller works from the first task on instead of waiting for the
-/// pool (as `ThreadPool::install` would have it): a pool thread asleep
-/// after any pause between calls took milliseconds to start on the
-/// development VM, and with the caller only waiting, a 2-thread batch of
-/// short texts after 15 ms of other work took 13.6 ms against 8.1 back to
-/// back (8.9 now).
+/// pool (as `ThreadPool::install` would have it). With the caller only
+/// waiting, a 2-thread batch of short texts after 15 ms of other work took
+/// 13.6 ms against 8.1 back to back on the development VM (8.9-10.3 now).
+/// Waking a pool thread takes only 25-45 us there, so most of the loss is
+/// likely the idle core running slowly at first, while the caller's core
+/// is already running.
 fn run_claimed(pool: &ThreadPool, tasks: usize, task: &(impl Fn(usize) + Sync)) {
     let next = AtomicUsize::new(0);
     let work = || loop {
