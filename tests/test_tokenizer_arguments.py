@@ -180,6 +180,10 @@ def test_special_token_options(tok: Tokenizer) -> None:
         tok.encode("x", allowed_special="everything")
     with pytest.raises(TypeError):
         tok.encode("x", disallowed_special="none")
+    with pytest.raises(TypeError, match=r"allowed_special must be .* got int 5"):
+        tok.encode("x", allowed_special=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"disallowed_special must be .* got float"):
+        tok.encode_batch(["x"], disallowed_special=3.5)  # type: ignore[arg-type]
     with pytest.raises(DisallowedSpecialTokenError, match="<\\|end\\|>"):
         tok.encode("x<|end|>")
     assert tok.encode("x<|end|>", allowed_special=["<|end|>"])[-1] == 263

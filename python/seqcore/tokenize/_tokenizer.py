@@ -158,8 +158,8 @@ class Tokenizer(EncodeForms[_core.Tokenizer]):
     # ---------------------------------------------------------------- encoding
     def _policy(self, allowed: Specials, disallowed: Specials) -> _core.SpecialPolicy | None:
         key = (
-            allowed if isinstance(allowed, str) else frozenset(allowed),
-            disallowed if isinstance(disallowed, str) else frozenset(disallowed),
+            _specials_key(allowed, "allowed_special"),
+            _specials_key(disallowed, "disallowed_special"),
         )
         if key == (frozenset(), "all"):
             return None  # the default, strict policy
@@ -236,3 +236,16 @@ def _from_ranks_state(ranks: bytes, pattern: str | None, specials: dict[str, int
     if pattern is None:
         raise ValueError("a rank-file tokenizer needs a pattern")
     return Tokenizer.from_tiktoken_bytes(ranks, pattern, specials)
+
+
+def _specials_key(names: Specials, argument: str) -> str | frozenset[str]:
+    """``names`` as a hashable key: the string itself, or a frozenset."""
+    if isinstance(names, str):
+        return names
+    try:
+        return frozenset(names)
+    except TypeError:
+        raise TypeError(
+            f'{argument} must be "all" or a collection of special tokens, '
+            f"got {type(names).__name__} {names!r}"
+        ) from None
