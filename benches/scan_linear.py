@@ -38,7 +38,7 @@ def main() -> None:
 
     def add(name: str, value: str, note: str) -> None:
         rows.append((name, value, note))
-        print(f"{name:<44} {value:>12}  {note}", flush=True)
+        print(f"{name:<50} {value:>8}  {note}", flush=True)
 
     print(f"machine: {machine(f'numpy {np.__version__}')}")
     print(f"shape {shape} float32; median of {repeats} runs\n")

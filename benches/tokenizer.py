@@ -17,6 +17,9 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # Hugging Face's pool
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
+import base64
+import random
+import string
 import tempfile
 import time
 
@@ -158,8 +161,13 @@ def main() -> None:
     # Worst cases against prose, same size.
     n = int(mb * 1e6)
     squashed = "".join(prose.split())
+    letters = "".join(ch for ch in squashed if ch.isalpha())
+    rng = random.Random(0)
     cases = {
         "no whitespace (prose squashed)": (squashed * 2)[:n],
+        "letters only (one piece)": (letters * 2)[:n],
+        "random lowercase (one piece)": "".join(rng.choices(string.ascii_lowercase, k=n)),
+        "base64 of random bytes": base64.b64encode(rng.randbytes(n * 3 // 4)).decode()[:n],
         "one letter repeated": "a" * n,
         "one punctuation repeated": "." * n,
         "spaces": " " * n,

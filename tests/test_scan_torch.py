@@ -107,6 +107,23 @@ def test_non_contiguous_and_conjugate_tensors():
     np.testing.assert_allclose(h.numpy(), want, rtol=1e-5, atol=1e-5)
 
 
+def test_expanded_tensors_and_gradients():
+    # Stride-0 views: an input broadcast over time, and the gradient that
+    # ``h.sum()`` sends back (an expanded scalar); numpy copies both.
+    g = torch.Generator().manual_seed(4)
+    a = torch.rand((2, 1, 5), generator=g, dtype=torch.float64).expand(2, 7, 5)
+    b = torch.randn((2, 7, 5), generator=g, dtype=torch.float64)
+    view = to_numpy(a)
+    assert view.flags.c_contiguous and np.array_equal(view, a.numpy())
+    a_leaf, b_leaf = a.clone().requires_grad_(), b.clone().requires_grad_()
+    seqcore.scan.linear(a, b_leaf).sum().backward()
+    seqcore.scan.linear(a_leaf, b.detach()).sum().backward()
+    h = ref.linear_scan(a.numpy(), b.numpy())
+    want_a, want_b, _ = ref.linear_scan_backward(a.numpy(), h, np.ones(b.shape))
+    np.testing.assert_allclose(b_leaf.grad.numpy(), want_b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a_leaf.grad.numpy(), want_a, rtol=1e-12, atol=1e-12)
+
+
 def test_contiguous_tensors_are_not_copied():
     t = torch.rand(2, 3, 4)
     assert np.shares_memory(to_numpy(t), t.numpy())

@@ -14,6 +14,8 @@ import importlib.util
 import json
 import os
 import pickle
+import random
+import string
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -297,6 +299,17 @@ def test_joined_text(pair: Pair, verses: list[str]) -> None:
     """Long inputs: a chapter's worth of verses joined by newlines and by spaces."""
     for sep in ("\n", " ", "\n\n  ", "<s>"):
         check_text(pair, sep.join(verses[HELD_OUT][:400]))
+
+
+def test_long_pieces_without_whitespace(pair: Pair, verses: list[str]) -> None:
+    """Pieces of hundreds of bytes, cut where no token can span them: the
+    training text with spaces and punctuation removed, and random letters."""
+    letters = "".join(ch for ch in "".join(verses[TRAIN][:300]) if ch.isalpha())
+    rng = random.Random(5)
+    check_text(pair, letters[:4000])
+    check_text(pair, "".join(rng.choices(string.ascii_letters, k=3000)))
+    for start in range(0, 20000, 500):
+        check_text(pair, letters[start : start + rng.randint(65, 500)])
 
 
 def test_training_text(pair: Pair, verses: list[str]) -> None:

@@ -13,6 +13,8 @@ import importlib.util
 import json
 import os
 import pickle
+import random
+import string
 import unicodedata
 from dataclasses import dataclass
 
@@ -195,6 +197,25 @@ def test_cl100k_verses_batch(cl100k: Pair, verses: list[str]) -> None:
 )
 def test_cl100k_long_runs(cl100k: Pair, text: str) -> None:
     assert cl100k.ours.encode(text) == cl100k.enc.encode_ordinary(text)
+
+
+def test_cl100k_long_pieces_without_whitespace(cl100k: Pair, verses: list[str]) -> None:
+    """Pieces of hundreds to thousands of bytes, which are cut where no token
+    can span them and merged part by part: English with its spaces and
+    punctuation removed, random letters, random CJK, base64."""
+    rng = random.Random(7)
+    letters = "".join(ch for ch in "".join(verses[:400]) if ch.isalpha())
+    texts = [
+        letters[:3000],
+        letters[3000:6000].lower(),
+        "".join(rng.choice(string.ascii_lowercase) for _ in range(3000)),
+        "".join(rng.choice(string.ascii_letters + "0123456789") for _ in range(3000)),
+        "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(1000)),
+        base64.b64encode(rng.randbytes(2400)).decode(),
+    ]
+    texts += [letters[k : k + rng.randint(65, 400)] for k in range(0, 40000, 400)]
+    for text in texts:
+        assert cl100k.ours.encode_ordinary(text) == cl100k.enc.encode_ordinary(text), text[:40]
 
 
 def _check_policies(pair: Pair, text: str, allowed: set[str], disallowed: set[str]) -> None:

@@ -1,5 +1,6 @@
 //! Encode speed of cl100k on prose and on prose with whitespace removed,
-//! from Rust alone (no Python), to measure the merge loop.
+//! from Rust alone (no Python), to measure the merge loop; then other
+//! texts without whitespace (one long piece each) against prose.
 //!
 //! `cargo run --release -p seqcore --example bpe_speed -- RANK_FILE KJV_JSONL`
 //! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`).
@@ -64,4 +65,37 @@ fn main() {
         total as f64 / pieces.len() as f64,
         out.len()
     );
+    let letters: String = squashed.chars().filter(|c| c.is_alphabetic()).collect();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut random = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let lowercase: String = (0..n).map(|_| (b'a' + random(26) as u8) as char).collect();
+    let cjk: String = (0..n / 3)
+        .map(|_| char::from_u32(0x4E00 + random(0x5200) as u32).unwrap())
+        .collect();
+    let cases = [
+        (
+            "letters only, one piece",
+            letters.repeat(2).chars().take(n).collect(),
+        ),
+        ("random lowercase, one piece", lowercase),
+        ("random CJK, one piece", cjk),
+        ("\u{e9} repeated", "\u{e9}".repeat(n / 2)),
+    ];
+    for (name, text) in cases {
+        if std::env::var("ONLY").is_ok_and(|o| !name.contains(&o)) {
+            continue;
+        }
+        let t = min_seconds(repeats, || {
+            std::hint::black_box(encode(&text));
+        });
+        println!(
+            "{name}: {:.2}x prose per byte",
+            t / t_prose * n as f64 / text.len() as f64
+        );
+    }
 }

@@ -185,24 +185,43 @@ impl Bpe {
     /// Returns the new length. A megabyte of one repeated byte costs a few
     /// dozen nanoseconds per byte: far less work than a heap of positions.
     pub(super) fn merge_large(&self, ids: &mut [u32], cache: &mut PairCache) -> usize {
+        LARGE_SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let len = self.merge_large_with(ids, cache, &mut scratch);
+            scratch.trim();
+            len
+        })
+    }
+
+    fn merge_large_with(
+        &self,
+        ids: &mut [u32],
+        cache: &mut PairCache,
+        scratch: &mut LargeScratch,
+    ) -> usize {
         const NONE: u32 = u32::MAX;
         let n = ids.len();
-        let mut next: Vec<u32> = (1..=n as u32).collect();
+        let LargeScratch { next, prev, spare } = scratch;
+        next.clear();
+        next.extend(1..=n as u32);
         next[n - 1] = NONE;
-        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
+        prev.clear();
+        prev.extend((0..n as u32).map(|i| i.wrapping_sub(1)));
         // rank -> (merged id, [(position, left id, right id)]): a noted pair is
         // still there iff both ids are unchanged, so checking costs no lookup.
         let mut lists: FxHashMap<u32, (u32, Vec<[u32; 3]>)> = FxHashMap::default();
         let mut ranks: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
-        let note = |lists: &mut FxHashMap<u32, (u32, Vec<[u32; 3]>)>,
-                    ranks: &mut BinaryHeap<Reverse<u32>>,
-                    packed: u64,
-                    entry: [u32; 3]| {
+        let mut note = |lists: &mut FxHashMap<u32, (u32, Vec<[u32; 3]>)>,
+                        ranks: &mut BinaryHeap<Reverse<u32>>,
+                        packed: u64,
+                        entry: [u32; 3]| {
             let rank = (packed >> 32) as u32;
             match lists.get_mut(&rank) {
                 Some((_, list)) => list.push(entry),
                 None => {
-                    lists.insert(rank, (packed as u32, vec![entry]));
+                    let mut list = spare.pop().unwrap_or_default();
+                    list.push(entry);
+                    lists.insert(rank, (packed as u32, list));
                     ranks.push(Reverse(rank));
                 }
             }
@@ -213,6 +232,7 @@ impl Bpe {
                 note(&mut lists, &mut ranks, p, [i as u32, ids[i], ids[i + 1]]);
             }
         }
+        let mut done: Vec<Vec<[u32; 3]>> = Vec::new();
         while let Some(Reverse(rank)) = ranks.pop() {
             let Some((merged, mut entries)) = lists.remove(&rank) else {
                 continue;
@@ -262,8 +282,47 @@ impl Bpe {
                     break;
                 }
             }
+            entries.clear();
+            done.push(entries);
         }
-        compact(ids, &next)
+        spare.append(&mut done);
+        compact(ids, next)
+    }
+}
+
+thread_local! {
+    /// [`Bpe::merge_large`]'s buffers, kept between calls: fresh ones of
+    /// megabytes are fresh pages, and faulting them in cost about as much
+    /// as merging a megabyte of one repeated character.
+    static LARGE_SCRATCH: std::cell::RefCell<LargeScratch> =
+        std::cell::RefCell::new(LargeScratch::default());
+}
+
+/// Buffers of [`Bpe::merge_large`].
+#[derive(Default)]
+struct LargeScratch {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Emptied position lists, for the next ranks to fill.
+    spare: Vec<Vec<[u32; 3]>>,
+}
+
+impl LargeScratch {
+    /// Entries kept per buffer between calls (16 MiB of `u32`): a thread
+    /// that once merged a huge piece does not hold its memory forever.
+    const KEEP: usize = 1 << 22;
+
+    fn trim(&mut self) {
+        for buffer in [&mut self.next, &mut self.prev] {
+            if buffer.capacity() > Self::KEEP {
+                *buffer = Vec::new();
+            }
+        }
+        let mut kept = 0;
+        self.spare.retain(|list| {
+            kept += list.capacity();
+            kept <= Self::KEEP
+        });
     }
 }
 

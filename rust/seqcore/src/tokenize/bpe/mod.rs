@@ -9,8 +9,10 @@
 //!
 //! So both become one table `(left id, right id) -> (rank, merged id)`.
 //! Short pieces (nearly all of them) merge with a linear scan over a small
-//! array, long ones with a heap and a linked list, so a megabyte without a
-//! single space costs O(n log n), not O(n^2).
+//! array or in vector registers. Longer ones are first cut where no token
+//! can span (`cuts`), and parts that stay long merge with a heap and a
+//! linked list, so a megabyte without a single space costs O(n log n),
+//! not O(n^2).
 
 use rustc_hash::FxHashMap;
 
@@ -21,6 +23,10 @@ const SMALL_PIECE: usize = 96;
 /// Pieces up to this many bytes merge with a heap of candidate pairs (it
 /// stays in cache); longer ones with per-rank position lists.
 const HEAP_PIECE: usize = 4096;
+/// Pieces longer than this are cut where no token can span (`cuts`) and
+/// the parts merged one by one: the parts mostly fit the vector path's
+/// narrow form.
+const CUT_PIECE: usize = vector_pieces::NARROW_PIECE;
 /// No pair: sorts after every real rank.
 const NO_PAIR: u64 = u64::MAX;
 /// Encoder values with this bit set are tokens whose bytes do not encode to
@@ -58,6 +64,9 @@ pub struct Bpe {
     /// The id of the empty byte string, if the vocabulary has it (the
     /// table holds non-empty strings only).
     empty: Option<u32>,
+    /// Where long pieces can be cut; `None` when some byte is not a token
+    /// (a dropped byte joins its neighbours, which the cut tests ignore).
+    cuts: Option<Cuts>,
 }
 
 /// Hands out a distinct id to every merge table built.
@@ -159,6 +168,7 @@ impl Bpe {
             ranks_fit_lanes,
             whole: WholeTable::new(std::iter::empty()),
             empty: encoder.get(&[][..]).copied(),
+            cuts: None,
         };
         if rule
             == (MergeRule::Merges {
@@ -172,6 +182,9 @@ impl Bpe {
             .filter(|(bytes, _)| !bytes.is_empty())
             .map(|(bytes, &id)| (&bytes[..], id))
             .collect();
+        if byte_ids.iter().all(|&id| id != u32::MAX) {
+            bpe.cuts = Some(Cuts::new(held.iter().map(|&(bytes, _)| bytes)));
+        }
         bpe.whole = WholeTable::new(held.into_iter());
         Ok(bpe)
     }
@@ -259,6 +272,35 @@ impl Bpe {
     /// Merges a piece from its single bytes (bytes missing from the
     /// vocabulary are dropped, as Hugging Face does without `unk_token`).
     fn merge_bytes(&self, piece: &[u8], out: &mut Vec<u32>) {
+        PAIR_CACHE.with(|caches| {
+            let mut caches = caches.borrow_mut();
+            let cache = caches.serve(self);
+            match &self.cuts {
+                Some(cuts) if piece.len() > CUT_PIECE && !repeats_a_unit(piece) => {
+                    cuts.for_each_segment(piece, CUT_PIECE, |a, b| {
+                        self.merge_segment(&piece[a..b], out, cache);
+                    });
+                }
+                _ => self.merge_segment(piece, out, cache),
+            }
+        });
+    }
+
+    /// [`Bpe::merge_bytes`] of a piece or of a part between two cuts.
+    #[inline]
+    fn merge_segment(&self, piece: &[u8], out: &mut Vec<u32>, cache: &mut PairCache) {
+        // Parts of one or two bytes are common where cuts are (CJK, random
+        // bytes): settled here, without the general path's setup.
+        if let [x, y] = *piece {
+            let (x, y) = (self.byte_ids[usize::from(x)], self.byte_ids[usize::from(y)]);
+            if x != u32::MAX && y != u32::MAX {
+                match cache.get(self, x, y) {
+                    NO_PAIR => out.extend([x, y]),
+                    packed => out.push(packed as u32),
+                }
+                return;
+            }
+        }
         let start = out.len();
         out.extend(
             piece
@@ -266,32 +308,36 @@ impl Bpe {
                 .map(|&b| self.byte_ids[usize::from(b)])
                 .filter(|&id| id != u32::MAX),
         );
-        let ids = &mut out[start..];
-        let len = PAIR_CACHE.with(|caches| {
-            let mut caches = caches.borrow_mut();
-            let cache = caches.serve(self);
-            #[cfg(target_arch = "x86_64")]
-            if (vector_pieces::VECTOR_MIN..=vector_pieces::VECTOR_PIECE).contains(&ids.len())
-                && self.ranks_fit_lanes
-            {
-                return self.merge_vector(ids, cache);
-            }
-            if ids.len() <= SMALL_PIECE {
-                self.merge_small(ids, cache)
-            } else if let Some(len) = ids
-                .iter()
-                .all(|&id| id == ids[0])
-                .then(|| self.merge_run(ids))
-                .flatten()
-            {
-                len
-            } else if ids.len() <= HEAP_PIECE {
-                self.merge_heap(ids, cache)
-            } else {
-                self.merge_large(ids, cache)
-            }
-        });
+        let len = self.merge_ids(&mut out[start..], cache);
         out.truncate(start + len);
+    }
+
+    /// Merges single-byte ids in place by the path that suits their
+    /// number; returns the new length.
+    fn merge_ids(&self, ids: &mut [u32], cache: &mut PairCache) -> usize {
+        if ids.len() < 2 {
+            return ids.len();
+        }
+        #[cfg(target_arch = "x86_64")]
+        if (vector_pieces::VECTOR_MIN..=vector_pieces::VECTOR_PIECE).contains(&ids.len())
+            && self.ranks_fit_lanes
+        {
+            return self.merge_vector(ids, cache);
+        }
+        if ids.len() <= SMALL_PIECE {
+            self.merge_small(ids, cache)
+        } else if let Some(len) = ids
+            .iter()
+            .all(|&id| id == ids[0])
+            .then(|| self.merge_run(ids))
+            .flatten()
+        {
+            len
+        } else if ids.len() <= HEAP_PIECE {
+            self.merge_heap(ids, cache)
+        } else {
+            self.merge_large(ids, cache)
+        }
     }
 
     #[inline]
@@ -303,6 +349,15 @@ impl Bpe {
     }
 }
 
+/// Whether the piece is one unit of up to four bytes repeated (a megabyte
+/// of "é"): such a piece has no cuts, or the same one in every unit, and
+/// the run-length and large-piece paths merge it well, so testing its
+/// gaps would only cost time.
+fn repeats_a_unit(piece: &[u8]) -> bool {
+    (1..=4).any(|unit| piece.len() > unit && piece[unit..] == piece[..piece.len() - unit])
+}
+
+mod cuts;
 mod long_pieces;
 mod pair_cache;
 mod small_pieces;
@@ -311,6 +366,7 @@ mod tests;
 mod vector_pieces;
 mod whole_table;
 
+use cuts::Cuts;
 use pair_cache::{PairCache, PairCaches};
 pub use whole_table::piece_key;
 use whole_table::WholeTable;

@@ -229,7 +229,7 @@ proptest::proptest! {
         seed in 0u64..1_000_000,
         merges in 1usize..60,
         ranks in proptest::bool::ANY,
-        piece in proptest::collection::vec(proptest::sample::select(b"abcdx".to_vec()), 2..=64),
+        piece in proptest::collection::vec(proptest::sample::select(b"abcdx".to_vec()), 2..=128),
     ) {
         if !crate::simd::has_avx512() {
             return Ok(());
@@ -288,4 +288,85 @@ fn tokens_their_bytes_do_not_merge_into_are_found_but_not_taken() {
         assert_eq!(bpe.token_id(b"abcd"), None);
         assert_eq!(bpe.token_id(b"ba"), None);
     }
+}
+
+proptest::proptest! {
+    /// A cut is only ever made where no token of the vocabulary occurs
+    /// across the gap (checked by brute force over every token).
+    #[test]
+    fn cuts_fall_only_where_no_token_spans(
+        tokens in proptest::collection::vec(
+            proptest::collection::vec(proptest::sample::select(b"abcdxy".to_vec()), 1..7),
+            0..40,
+        ),
+        piece in proptest::collection::vec(proptest::sample::select(b"abcdxy".to_vec()), 2..60),
+    ) {
+        let cuts = Cuts::new(tokens.iter().map(|t| &t[..]));
+        for i in 0..piece.len() - 1 {
+            let spanned = tokens.iter().any(|t| {
+                (i + 2).saturating_sub(t.len())..=i
+            }
+            .any(|a| a + t.len() > i + 1 && piece.get(a..a + t.len()) == Some(&t[..])));
+            if cuts.is_cut(&piece, i) {
+                proptest::prop_assert!(!spanned, "cut at {} under a token", i);
+            }
+        }
+    }
+
+    /// Long pieces are cut before they merge; the result is the rule's.
+    #[test]
+    fn cutting_long_pieces_changes_nothing(
+        seed in 0u64..1_000_000,
+        merges in 1usize..120,
+        ranks in proptest::bool::ANY,
+        piece in proptest::collection::vec(proptest::sample::select(b"abcdx".to_vec()), 65..400),
+    ) {
+        let rule = if ranks {
+            MergeRule::Ranks
+        } else {
+            MergeRule::Merges { ignore_merges: false }
+        };
+        let bpe = random_table(seed, merges, rule);
+        let mut out = Vec::new();
+        bpe.merge_bytes(&piece, &mut out);
+        proptest::prop_assert_eq!(out, naive(&bpe, &piece));
+    }
+}
+
+/// The cut tests find what they should: "x" is in no token but itself,
+/// so every gap next to it is a cut, and a gap inside a token never is.
+#[test]
+fn cuts_are_found_next_to_bytes_no_token_holds() {
+    let tokens: [&[u8]; 4] = [b"ab", b"abc", b"bca", b"x"];
+    let cuts = Cuts::new(tokens.iter().copied());
+    let piece = b"abcxabcab";
+    let found: Vec<usize> = (0..piece.len() - 1)
+        .filter(|&i| cuts.is_cut(piece, i))
+        .collect();
+    // Only the gaps beside "x"; the one in "c|a" is inside "bca".
+    assert_eq!(found, vec![2, 3]);
+    // Parts end at cuts; a rest of at most `longest` bytes stays whole.
+    let long: Vec<u8> = b"abc".repeat(15).into_iter().chain(*b"xabcabc").collect();
+    let mut parts = Vec::new();
+    cuts.for_each_segment(&long, 6, |a, b| parts.push(&long[a..b]));
+    assert_eq!(parts, [&long[..45], &long[45..46], &long[46..]]);
+    parts.clear();
+    cuts.for_each_segment(&long, 7, |a, b| parts.push(&long[a..b]));
+    assert_eq!(parts, [&long[..45], &long[45..]]);
+    parts.clear();
+    cuts.for_each_segment(&long, long.len(), |a, b| parts.push(&long[a..b]));
+    assert_eq!(parts, [&long[..]]);
+}
+
+#[test]
+fn pieces_of_one_repeated_unit_are_recognised() {
+    for unit in [&b"a"[..], b"\xc3\xa9", b"abc", b"\xf0\x9f\x98\x80"] {
+        assert!(repeats_a_unit(&unit.repeat(100)), "{unit:?}");
+        let mut broken = unit.repeat(100);
+        broken[75] ^= 1;
+        assert!(!repeats_a_unit(&broken), "{unit:?}");
+    }
+    assert!(!repeats_a_unit(&b"abcde".repeat(100)));
+    assert!(!repeats_a_unit(b"a"));
+    assert!(!repeats_a_unit(b""));
 }

@@ -1,6 +1,7 @@
-//! Merging pieces of 20 to 64 ids with AVX-512: the ranks of all pairs sit
-//! in four vector registers, so finding the lowest is a vector minimum, and
-//! a merge kills a slot in a bitmask instead of moving the tail.
+//! Merging pieces of 20 to 128 ids with AVX-512: the ranks of all pairs sit
+//! in four vector registers (eight above 64 ids), so finding the lowest is
+//! a vector minimum, and a merge kills a slot in a bitmask instead of
+//! moving the tail.
 //!
 //! A merge's steps depend on each other (find the lowest rank, look up the
 //! two new neighbour pairs, find the lowest again), so what counts is the
@@ -8,23 +9,23 @@
 //! two lookups side by side and three lane writes, with no loop over the
 //! slots.
 
-use super::{Bpe, PairCache, NO_PAIR};
+use super::{Bpe, PairCache, NO_PAIR, SMALL_PIECE};
 
 /// Pieces up to this many ids take the vector path.
-pub(super) const VECTOR_PIECE: usize = 64;
+pub(super) const VECTOR_PIECE: usize = 128;
+/// Up to this many ids, four registers of ranks are enough.
+pub(super) const NARROW_PIECE: usize = 64;
 /// ... and from this many: below it the plain scan is as fast (its setup
 /// is smaller; prose pieces the base splits are mostly 5-12 bytes).
 pub(super) const VECTOR_MIN: usize = 20;
 /// Bits of a slot number: a lane holds `rank << SLOT_BITS | slot`, so the
 /// vector minimum is at once the lowest rank and its leftmost slot.
-const SLOT_BITS: u32 = 6;
+const SLOT_BITS: u32 = 7;
 /// Ranks must be below this to leave room for the slot number (checked
 /// when the table is built; cl100k's go to 100k, o200k's to 200k).
 pub(super) const RANK_LIMIT: u32 = (1 << (32 - SLOT_BITS)) - 1;
 /// Ranks per vector register.
 const LANES: usize = 16;
-/// Registers of ranks.
-const REGS: usize = VECTOR_PIECE / LANES;
 
 impl Bpe {
     /// [`Bpe::merge_small`] for pieces of 2 to [`VECTOR_PIECE`] ids, with
@@ -34,22 +35,37 @@ impl Bpe {
     pub(super) fn merge_vector(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
         debug_assert!((2..=VECTOR_PIECE).contains(&piece.len()) && self.ranks_fit_lanes);
         if !crate::simd::has_avx512() {
-            return self.merge_small(piece, cache);
+            return if piece.len() <= SMALL_PIECE {
+                self.merge_small(piece, cache)
+            } else {
+                self.merge_heap(piece, cache)
+            };
         }
         // SAFETY: the processor supports the features just detected.
-        unsafe { self.merge_vector_avx512(piece, cache) }
+        unsafe {
+            if piece.len() <= NARROW_PIECE {
+                self.merge_vector_avx512::<NARROW_PIECE, { NARROW_PIECE / LANES }>(piece, cache)
+            } else {
+                self.merge_vector_avx512::<VECTOR_PIECE, { VECTOR_PIECE / LANES }>(piece, cache)
+            }
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl,avx2,bmi1,bmi2,lzcnt,popcnt")]
-    unsafe fn merge_vector_avx512(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
+    unsafe fn merge_vector_avx512<const SLOTS: usize, const REGS: usize>(
+        &self,
+        piece: &mut [u32],
+        cache: &mut PairCache,
+    ) -> usize {
         use std::arch::x86_64::*;
         let n = piece.len();
-        let mut ids = [0u32; VECTOR_PIECE];
+        debug_assert!(n <= SLOTS && SLOTS == REGS * LANES);
+        let mut ids = [0u32; SLOTS];
         ids[..n].copy_from_slice(piece);
         // merged[i]: the id pair (i, next live slot) merges into.
-        let mut merged = [0u32; VECTOR_PIECE];
-        let mut ranks = [u32::MAX; VECTOR_PIECE];
+        let mut merged = [0u32; SLOTS];
+        let mut ranks = [u32::MAX; SLOTS];
         for i in 0..n - 1 {
             let (rank, id) = split(cache.get(self, ids[i], ids[i + 1]));
             ranks[i] = lane(rank, i as u32);
@@ -63,12 +79,12 @@ impl Bpe {
         // (three of them with an empty mask): indexing the array by a
         // runtime number would keep it in memory instead of registers.
         let set = |regs: &mut [__m512i; REGS], i: u32, value: u32| {
-            let bit = 1u64 << i;
+            let bit = 1u128 << i;
             for (r, reg) in regs.iter_mut().enumerate() {
                 *reg = _mm512_mask_set1_epi32(*reg, (bit >> (r * LANES)) as u16, value as i32);
             }
         };
-        let mut live: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
+        let mut live: u128 = if n == 128 { u128::MAX } else { (1 << n) - 1 };
         loop {
             let mut m = regs[0];
             for reg in &regs[1..] {
@@ -80,7 +96,7 @@ impl Bpe {
             }
             // The leftmost of the lowest: slot `at` and the next live one.
             let at = best & ((1 << SLOT_BITS) - 1);
-            let above = live & !((2u64 << at).wrapping_sub(1));
+            let above = live & !((2u128 << at).wrapping_sub(1));
             let gone = above.trailing_zeros();
             ids[at as usize] = merged[at as usize];
             live &= !(1 << gone);
@@ -94,9 +110,9 @@ impl Bpe {
             };
             merged[at as usize] = id;
             set(&mut regs, at, lane(rank, at));
-            let below = live & ((1u64 << at) - 1);
+            let below = live & ((1u128 << at) - 1);
             if below != 0 {
-                let h = 63 - below.leading_zeros();
+                let h = 127 - below.leading_zeros();
                 let (rank, id) = split(cache.get(self, ids[h as usize], ids[at as usize]));
                 merged[h as usize] = id;
                 set(&mut regs, h, lane(rank, h));
