@@ -3,7 +3,9 @@
 //! texts without whitespace (one long piece each) against prose.
 //!
 //! `cargo run --release -p seqcore --example bpe_speed -- RANK_FILE KJV_JSONL`
-//! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`).
+//! (`cl100k_base.tiktoken` and the `bible` package's `kjv.jsonl`). With
+//! `ONLY=word` in the environment, only the long-piece cases whose name
+//! contains `word` run after prose (for a profile of one of them).
 
 use std::time::Instant;
 
