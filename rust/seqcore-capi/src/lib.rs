@@ -76,6 +76,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod config;
+mod config_kinds;
 mod error;
 mod ptr;
 mod result;
@@ -87,6 +88,7 @@ mod tests;
 use std::ffi::{c_char, c_int};
 
 pub use config::*;
+pub use config_kinds::*;
 pub use error::*;
 pub use result::*;
 pub use search::*;
