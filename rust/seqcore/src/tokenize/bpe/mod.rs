@@ -10,9 +10,10 @@
 //! So both become one table `(left id, right id) -> (rank, merged id)`.
 //! Short pieces (nearly all of them) merge with a linear scan over a small
 //! array or in vector registers. Longer ones are first cut where no token
-//! can span (`cuts`), and parts that stay long merge with a heap and a
-//! linked list, so a megabyte without a single space costs O(n log n),
-//! not O(n^2).
+//! can span (`cuts`), and parts that stay long merge in chunks whose joins
+//! are checked (`chunks`), or with a heap and a linked list where a join
+//! fails, so a megabyte without a single space costs O(n log n), not
+//! O(n^2).
 
 use rustc_hash::FxHashMap;
 
@@ -27,6 +28,10 @@ const HEAP_PIECE: usize = 4096;
 /// the parts merged one by one: the parts mostly fit the vector path's
 /// narrow form.
 const CUT_PIECE: usize = vector_pieces::NARROW_PIECE;
+/// Parts left longer than this by the cuts merge in chunks (`chunks`);
+/// shorter ones in one go on the vector path (chunking parts of 65-128
+/// bytes as well was slower).
+const CHUNKED_PART: usize = 128;
 /// No pair: sorts after every real rank.
 const NO_PAIR: u64 = u64::MAX;
 /// Encoder values with this bit set are tokens whose bytes do not encode to
@@ -67,6 +72,8 @@ pub struct Bpe {
     /// Where long pieces can be cut; `None` when some byte is not a token
     /// (a dropped byte joins its neighbours, which the cut tests ignore).
     cuts: Option<Cuts>,
+    /// Token lengths for merging long parts in chunks; kept with `cuts`.
+    lens: Option<TokenLengths>,
 }
 
 /// Hands out a distinct id to every merge table built.
@@ -169,6 +176,7 @@ impl Bpe {
             whole: WholeTable::new(std::iter::empty()),
             empty: encoder.get(&[][..]).copied(),
             cuts: None,
+            lens: None,
         };
         if rule
             == (MergeRule::Merges {
@@ -184,6 +192,7 @@ impl Bpe {
             .collect();
         if byte_ids.iter().all(|&id| id != u32::MAX) {
             bpe.cuts = Some(Cuts::new(held.iter().map(|&(bytes, _)| bytes)));
+            bpe.lens = TokenLengths::new(tokens);
         }
         bpe.whole = WholeTable::new(held.into_iter());
         Ok(bpe)
@@ -277,8 +286,11 @@ impl Bpe {
             let cache = caches.serve(self);
             match &self.cuts {
                 Some(cuts) if piece.len() > CUT_PIECE && !repeats_a_unit(piece) => {
-                    cuts.for_each_segment(piece, CUT_PIECE, |a, b| {
-                        self.merge_segment(&piece[a..b], out, cache);
+                    cuts.for_each_segment(piece, CUT_PIECE, |a, b| match &self.lens {
+                        Some(lens) if b - a > CHUNKED_PART => {
+                            self.merge_in_chunks(&piece[a..b], lens, out, cache);
+                        }
+                        _ => self.merge_segment(&piece[a..b], out, cache),
                     });
                 }
                 _ => self.merge_segment(piece, out, cache),
@@ -357,6 +369,7 @@ fn repeats_a_unit(piece: &[u8]) -> bool {
     (1..=4).any(|unit| piece.len() > unit && piece[unit..] == piece[..piece.len() - unit])
 }
 
+mod chunks;
 mod cuts;
 mod long_pieces;
 mod pair_cache;
@@ -366,6 +379,7 @@ mod tests;
 mod vector_pieces;
 mod whole_table;
 
+use chunks::TokenLengths;
 use cuts::Cuts;
 use pair_cache::{PairCache, PairCaches};
 pub use whole_table::piece_key;

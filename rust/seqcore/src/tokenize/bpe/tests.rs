@@ -370,3 +370,104 @@ fn pieces_of_one_repeated_unit_are_recognised() {
     assert!(!repeats_a_unit(b"a"));
     assert!(!repeats_a_unit(b""));
 }
+
+proptest::proptest! {
+    /// Long parts merged in chunks, joins checked, against the plain rule:
+    /// over two letters and over five, keeping tokens that end any number
+    /// of bytes before a chunk's end (with few, joins often fail and the
+    /// part is merged whole).
+    #[test]
+    fn chunked_merging_matches_the_plain_rule(
+        seed in 0u64..1_000_000,
+        merges in 1usize..150,
+        ranks in proptest::bool::ANY,
+        two_letters in proptest::bool::ANY,
+        len in 65usize..500,
+        picks in proptest::collection::vec(0usize..5, 500),
+        overlap in 0usize..14,
+    ) {
+        let rule = if ranks {
+            MergeRule::Ranks
+        } else {
+            MergeRule::Merges { ignore_merges: false }
+        };
+        let bpe = random_table(seed, merges, rule);
+        let letters: &[u8] = if two_letters { b"ab" } else { b"abcdx" };
+        let piece: Vec<u8> = picks[..len].iter().map(|&k| letters[k % letters.len()]).collect();
+        let lens = bpe.lens.as_ref().expect("every byte is a token");
+        let mut cache = PairCache::new();
+        cache.serve(&bpe);
+        let mut out = vec![7];
+        bpe.merge_in_chunks_with(&piece, lens, overlap, &mut out, &mut cache);
+        proptest::prop_assert_eq!(&out[1..], &naive(&bpe, &piece)[..]);
+    }
+}
+
+/// A chunk whose tokens all lie inside the first: it cannot keep any, and
+/// the part is merged whole.
+#[test]
+fn a_chunk_of_one_token_sends_the_part_whole() {
+    // Tokens: a run of 2^k "a"s for k = 1..6, then each run + "b".
+    let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    let mut merges = Vec::new();
+    let mut run = u32::from(b'a');
+    for k in 1..=6 {
+        let id = tokens.len() as u32;
+        tokens.push((id, vec![b'a'; 1 << k]));
+        merges.push((run, run));
+        run = id;
+    }
+    let id = tokens.len() as u32;
+    tokens.push((id, [vec![b'a'; 64], vec![b'b']].concat()));
+    merges.push((run, u32::from(b'b')));
+    let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+    for rule in [
+        MergeRule::Ranks,
+        MergeRule::Merges {
+            ignore_merges: false,
+        },
+    ] {
+        let bpe = Bpe::new(&refs, &merges, rule).unwrap();
+        let piece = [vec![b'a'; 200], vec![b'b']].concat();
+        let mut cache = PairCache::new();
+        cache.serve(&bpe);
+        let mut out = Vec::new();
+        bpe.merge_in_chunks(&piece, bpe.lens.as_ref().unwrap(), &mut out, &mut cache);
+        assert_eq!(out, naive(&bpe, &piece), "{rule:?}");
+    }
+}
+
+/// A join that fails: the chunk ends after "xyz", so it merges "x" + "y"
+/// (rank 2); the whole text merges "z" + "w" (rank 0), then "y" + "zw"
+/// (rank 1) first. Keeping every token but the last (overlap 0), the join
+/// "xy" | "zw" does not hold, and the part is merged whole.
+#[test]
+fn chunks_whose_join_fails_are_merged_whole() {
+    let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
+    for (id, bytes) in [(256, &b"zw"[..]), (257, b"yzw"), (258, b"xy")] {
+        tokens.push((id, bytes.to_vec()));
+    }
+    let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
+    let merges = [
+        (u32::from(b'z'), u32::from(b'w')),
+        (u32::from(b'y'), 256),
+        (u32::from(b'x'), u32::from(b'y')),
+    ];
+    let piece = [&[b'q'; 61][..], b"xyzw", &[b'q'; 10]].concat();
+    for rule in [
+        MergeRule::Ranks,
+        MergeRule::Merges {
+            ignore_merges: false,
+        },
+    ] {
+        let bpe = Bpe::new(&refs, &merges, rule).unwrap();
+        let mut cache = PairCache::new();
+        cache.serve(&bpe);
+        assert!(!bpe.joins(b"xyzw", 258, 256, &mut cache));
+        let mut out = Vec::new();
+        bpe.merge_in_chunks_with(&piece, bpe.lens.as_ref().unwrap(), 0, &mut out, &mut cache);
+        let want = naive(&bpe, &piece);
+        assert_eq!(out, want, "{rule:?}");
+        assert_eq!(&want[61..63], &[u32::from(b'x'), 257]);
+    }
+}
