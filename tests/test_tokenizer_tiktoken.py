@@ -218,6 +218,22 @@ def test_cl100k_long_pieces_without_whitespace(cl100k: Pair, verses: list[str]) 
         assert cl100k.ours.encode_ordinary(text) == cl100k.enc.encode_ordinary(text), text[:40]
 
 
+@given(
+    text=st.lists(
+        st.one_of(
+            st.sampled_from("abcdefghijklmnopqrstuvwxyzTAI"),
+            st.sampled_from(["th", "ing", "and", "é", "ñ", "日本", "ß"]),
+        ),
+        min_size=65,
+        max_size=500,
+    ).map("".join)
+)
+def test_cl100k_generated_long_pieces(cl100k: Pair, text: str) -> None:
+    """Generated pieces of letters up to ~600 bytes: cut, merged in chunks,
+    joins checked, and the same ids as tiktoken's."""
+    assert cl100k.ours.encode_ordinary(text) == cl100k.enc.encode_ordinary(text)
+
+
 def _check_policies(pair: Pair, text: str, allowed: set[str], disallowed: set[str]) -> None:
     enc, ours = pair.enc, pair.ours
     ordinary = enc.encode_ordinary(text)
