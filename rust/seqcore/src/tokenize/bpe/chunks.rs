@@ -37,11 +37,12 @@ const OVERLAP: usize = 12;
 pub(super) struct TokenLengths(Box<[u16]>);
 
 impl TokenLengths {
-    /// `None` when ids or lengths are too large to keep this way (ids over
-    /// 2^24, tokens over 65,535 bytes).
+    /// `None` when ids or lengths are too large to keep this way (ids of
+    /// 2^22 and over, which would make the table 8 MB or more; tokens over
+    /// 65,535 bytes): long parts then merge whole.
     pub(super) fn new(tokens: &[(u32, &[u8])]) -> Option<Self> {
         let top = tokens.iter().map(|t| t.0).max()?;
-        if top >= 1 << 24 || tokens.iter().any(|t| t.1.len() > usize::from(u16::MAX)) {
+        if top >= 1 << 22 || tokens.iter().any(|t| t.1.len() > usize::from(u16::MAX)) {
             return None;
         }
         let mut lens = vec![0u16; top as usize + 1];
