@@ -8,107 +8,62 @@ use seqcore::decode::{Score, SearchConfig, StepOutput};
 use super::{c_config, expect, S};
 use crate::*;
 
+/// seqcore_search_new and its float64 twin.
+type NewFn = unsafe extern "C" fn(
+    *const SeqcoreSearchConfig,
+    *const u32,
+    *const usize,
+    usize,
+    *mut *mut SeqcoreSearch,
+) -> SeqcoreStatus;
+
+/// seqcore_search_step_logprobs and its float64 twin.
+type StepFn<T> = unsafe extern "C" fn(
+    *mut SeqcoreSearch,
+    *const T,
+    usize,
+    usize,
+    *mut u32,
+    *mut usize,
+    *mut usize,
+    usize,
+    *mut usize,
+) -> SeqcoreStatus;
+
+/// seqcore_search_step_candidates and its float64 twin.
+type CandidatesFn<T> = unsafe extern "C" fn(
+    *mut SeqcoreSearch,
+    *const u32,
+    *const T,
+    usize,
+    usize,
+    *mut u32,
+    *mut usize,
+    *mut usize,
+    usize,
+    *mut usize,
+) -> SeqcoreStatus;
+
 /// The C API's float functions for one float type.
 pub(super) trait CFloat: Score {
     /// seqcore_search_new or seqcore_search_new_f64.
-    const NEW: unsafe extern "C" fn(
-        *const SeqcoreSearchConfig,
-        *const u32,
-        *const usize,
-        usize,
-        *mut *mut SeqcoreSearch,
-    ) -> SeqcoreStatus;
-    #[allow(clippy::type_complexity)]
-    const STEP: unsafe extern "C" fn(
-        *mut SeqcoreSearch,
-        *const Self,
-        usize,
-        usize,
-        *mut u32,
-        *mut usize,
-        *mut usize,
-        usize,
-        *mut usize,
-    ) -> SeqcoreStatus;
-    #[allow(clippy::type_complexity)]
-    const CANDIDATES: unsafe extern "C" fn(
-        *mut SeqcoreSearch,
-        *const u32,
-        *const Self,
-        usize,
-        usize,
-        *mut u32,
-        *mut usize,
-        *mut usize,
-        usize,
-        *mut usize,
-    ) -> SeqcoreStatus;
+    const NEW: NewFn;
+    /// seqcore_search_step_logprobs or its `_f64` form.
+    const STEP: StepFn<Self>;
+    /// seqcore_search_step_candidates or its `_f64` form.
+    const CANDIDATES: CandidatesFn<Self>;
 }
 
 impl CFloat for f32 {
-    const NEW: unsafe extern "C" fn(
-        *const SeqcoreSearchConfig,
-        *const u32,
-        *const usize,
-        usize,
-        *mut *mut SeqcoreSearch,
-    ) -> SeqcoreStatus = seqcore_search_new;
-    const STEP: unsafe extern "C" fn(
-        *mut SeqcoreSearch,
-        *const f32,
-        usize,
-        usize,
-        *mut u32,
-        *mut usize,
-        *mut usize,
-        usize,
-        *mut usize,
-    ) -> SeqcoreStatus = seqcore_search_step_logprobs;
-    const CANDIDATES: unsafe extern "C" fn(
-        *mut SeqcoreSearch,
-        *const u32,
-        *const f32,
-        usize,
-        usize,
-        *mut u32,
-        *mut usize,
-        *mut usize,
-        usize,
-        *mut usize,
-    ) -> SeqcoreStatus = seqcore_search_step_candidates;
+    const NEW: NewFn = seqcore_search_new;
+    const STEP: StepFn<f32> = seqcore_search_step_logprobs;
+    const CANDIDATES: CandidatesFn<f32> = seqcore_search_step_candidates;
 }
 
 impl CFloat for f64 {
-    const NEW: unsafe extern "C" fn(
-        *const SeqcoreSearchConfig,
-        *const u32,
-        *const usize,
-        usize,
-        *mut *mut SeqcoreSearch,
-    ) -> SeqcoreStatus = seqcore_search_new_f64;
-    const STEP: unsafe extern "C" fn(
-        *mut SeqcoreSearch,
-        *const f64,
-        usize,
-        usize,
-        *mut u32,
-        *mut usize,
-        *mut usize,
-        usize,
-        *mut usize,
-    ) -> SeqcoreStatus = seqcore_search_step_logprobs_f64;
-    const CANDIDATES: unsafe extern "C" fn(
-        *mut SeqcoreSearch,
-        *const u32,
-        *const f64,
-        usize,
-        usize,
-        *mut u32,
-        *mut usize,
-        *mut usize,
-        usize,
-        *mut usize,
-    ) -> SeqcoreStatus = seqcore_search_step_candidates_f64;
+    const NEW: NewFn = seqcore_search_new_f64;
+    const STEP: StepFn<f64> = seqcore_search_step_logprobs_f64;
+    const CANDIDATES: CandidatesFn<f64> = seqcore_search_step_candidates_f64;
 }
 
 /// A search through the C API, freed on drop.
