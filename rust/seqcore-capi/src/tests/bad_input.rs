@@ -5,7 +5,7 @@
 use std::ptr::{null, null_mut};
 
 use super::handles::CSearch;
-use super::{beam_config, c_config, expect, raw_step, started, top_k, PROMPTS, S};
+use super::{beam_config, c_config, expect, raw_candidates, raw_step, started, top_k, PROMPTS, S};
 use crate::*;
 
 #[test]
@@ -280,24 +280,7 @@ fn shape_errors_leave_the_search_unchanged() {
     ids.resize(2 * 13, 0);
     values.resize(2 * 13, 0.0);
     for k in [search.usize_of(seqcore_search_candidates_per_group) - 1, 13] {
-        let (mut t, mut p, mut r, mut n) = ([0u32; 8], [0usize; 8], [0usize; 8], 0);
-        // SAFETY: a live search; ids/values hold 2 * 13 >= 2 * k elements;
-        // the buffers hold 8 elements.
-        let status = unsafe {
-            seqcore_search_step_candidates(
-                search.0,
-                ids.as_ptr(),
-                values.as_ptr(),
-                2,
-                k,
-                t.as_mut_ptr(),
-                p.as_mut_ptr(),
-                r.as_mut_ptr(),
-                8,
-                &mut n,
-            )
-        };
-        let _ = (&mut t, &mut p, &mut r);
+        let (status, _) = raw_candidates(&search, &ids, &values, 2, k);
         expect(status, S::ShapeError, "k must be in");
     }
 
@@ -323,23 +306,7 @@ fn candidate_tokens_outside_the_vocabulary_are_refused() {
     let k = search.usize_of(seqcore_search_candidates_per_group);
     let (mut ids, values) = top_k(&logprobs, 12, k);
     ids[3] = 12;
-    let (mut t, mut p, mut r, mut n) = ([0u32; 8], [0usize; 8], [0usize; 8], 0);
-    // SAFETY: a live search; ids/values hold 2 * k elements; the buffers
-    // hold 8 elements each.
-    let status = unsafe {
-        seqcore_search_step_candidates(
-            search.0,
-            ids.as_ptr(),
-            values.as_ptr(),
-            2,
-            k,
-            t.as_mut_ptr(),
-            p.as_mut_ptr(),
-            r.as_mut_ptr(),
-            8,
-            &mut n,
-        )
-    };
+    let (status, _) = raw_candidates(&search, &ids, &values, 2, k);
     expect(status, S::InvalidArgument, "token id 12");
     assert_eq!(search.usize_of(seqcore_search_generated), 0);
 }

@@ -205,3 +205,33 @@ fn raw_step(
     };
     (status, n)
 }
+
+/// seqcore_search_step_candidates on `rows` rows of `k` candidates each,
+/// with eight-element output buffers; returns the status and length.
+fn raw_candidates(
+    search: &CSearch,
+    ids: &[u32],
+    values: &[f32],
+    rows: usize,
+    k: usize,
+) -> (SeqcoreStatus, usize) {
+    assert!(ids.len() >= rows * k && values.len() >= rows * k);
+    let (mut t, mut p, mut r, mut n) = ([0u32; 8], [0usize; 8], [0usize; 8], 0);
+    // SAFETY: a live search; ids/values hold rows * k elements (asserted);
+    // the buffers hold 8 elements each.
+    let status = unsafe {
+        seqcore_search_step_candidates(
+            search.0,
+            ids.as_ptr(),
+            values.as_ptr(),
+            rows,
+            k,
+            t.as_mut_ptr(),
+            p.as_mut_ptr(),
+            r.as_mut_ptr(),
+            8,
+            &mut n,
+        )
+    };
+    (status, n)
+}
