@@ -125,10 +125,7 @@ impl Bpe {
         }
         // A join did not hold (or one token filled a chunk): merge it whole.
         out.truncate(first);
-        let at = out.len();
-        out.extend(part.iter().map(|&b| self.byte_ids[usize::from(b)]));
-        let len = self.merge_ids(&mut out[at..], cache);
-        out.truncate(at + len);
+        self.merge_segment(part, out, cache);
     }
 
     /// Whether `bytes`, the bytes of token `a` then of token `b`, merge
