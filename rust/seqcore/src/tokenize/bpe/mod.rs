@@ -258,13 +258,6 @@ impl Bpe {
         self.whole_piece_in(piece, (0, piece.len()), piece_key(piece, 0, piece.len()))
     }
 
-    /// Starts loading what [`Bpe::whole_piece_in`] of a piece with this
-    /// key and length reads first.
-    #[inline(always)]
-    pub fn prefetch_piece(&self, key: u64, len: usize) {
-        self.whole.prefetch(key, len);
-    }
-
     /// [`Bpe::whole_piece`] of `seg[a..b]`, whose [`piece_key`] is `key`.
     #[inline(always)]
     pub fn whole_piece_in(&self, seg: &[u8], range: (usize, usize), key: u64) -> Option<u32> {

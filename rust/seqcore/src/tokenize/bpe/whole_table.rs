@@ -170,25 +170,6 @@ impl WholeTable {
         }
     }
 
-    /// Starts loading the lines a lookup of this piece reads first (the
-    /// filter word and the home bucket).
-    #[inline(always)]
-    pub(super) fn prefetch(&self, key: u64, len: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let bit = self.filter_bit(key, len);
-            let at = self.home(key, len);
-            // SAFETY: both are indices inside their arrays (the shifts
-            // leave log2(length) bits), and a prefetch reads nothing into
-            // the program.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(self.filter.as_ptr().add(bit / 64).cast());
-                _mm_prefetch::<_MM_HINT_T0>(self.buckets.as_ptr().add(at).cast());
-            }
-        }
-    }
-
     /// Whether the bytes of `seg[a..b]` after its first eight are those
     /// of the entry's token (of the same length): one word compare for
     /// tokens of up to 16 bytes, which most longer words are.

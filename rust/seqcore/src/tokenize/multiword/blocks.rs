@@ -4,9 +4,12 @@
 //! only the greedy choice between overlapping matches (longest order first,
 //! left to right) needs what came before. So:
 //! 1. as each piece arrives, only its key is taken, from its length and
-//!    first eight bytes ([`joined::piece_key`]), with no table lookup; the
-//!    lines that lookup would read are prefetched, so if the piece is left
-//!    over their loads have overlapped with cutting the next pieces;
+//!    first eight bytes ([`joined::piece_key`]), with no table lookup.
+//!    Prefetching the lines that lookup would read gained 1-2 points on an
+//!    AVX-512 Xeon but cost 6 on an AVX2-only EPYC (Zen 1): the prefetches
+//!    of the 43% of pieces a bigram takes are wasted loads of the large
+//!    table there, and the lookups of the pieces left over overlap well
+//!    enough in step 4;
 //! 2. at the end of the block, each pair's hash tests the bigram filter
 //!    ([`block_simd::candidates`], 8 pairs a step with AVX-512; ~2 points
 //!    less than testing each pair as its second piece arrived), and each
@@ -25,7 +28,8 @@
 //!    ([`Bpe::whole_piece_in`], reusing each piece's key): the two pieces
 //!    of a bigram cost one probe of a small table instead of two lookups
 //!    in the base's large one;
-//! 5. ids are written 16 at a time ([`block_simd::emit`]), with the pieces
+//! 5. ids are written 16 (AVX-512) or 8 (AVX2) at a time, else one at a
+//!    time without a branch ([`block_simd::emit`]), with the pieces
 //!    the base must merge merged in order between them.
 //!
 //! A full block writes all but its last `longest order - 1` pieces, which
@@ -88,10 +92,9 @@ impl Block {
 
     /// Adds a piece; returns whether the block is full.
     #[inline(always)]
-    fn push(&mut self, bpe: &Bpe, seg: &[u8], (a, b): (usize, usize)) -> bool {
+    fn push(&mut self, seg: &[u8], (a, b): (usize, usize)) -> bool {
         let at = self.len;
         let key = joined::piece_key(seg, a, b);
-        bpe.prefetch_piece(key, b - a);
         self.keys[at] = key;
         self.lengths[at] = (b - a).min(joined::LONGEST) as u32;
         self.ranges[at] = (a, b);
@@ -127,13 +130,13 @@ impl MultiWord {
         if windows.is_empty() {
             // Bigrams only (the default): the block size known here.
             base.split_pieces(&text, &mut |a, b| {
-                if block.push(bpe, seg, (a, b)) {
+                if block.push(seg, (a, b)) {
                     self.encode_block(bpe, seg, &mut block, &mut [], BLOCK, out);
                 }
             })?;
         } else {
             base.split_pieces(&text, &mut |a, b| {
-                if block.push(bpe, seg, (a, b)) {
+                if block.push(seg, (a, b)) {
                     self.encode_block(bpe, seg, &mut block, &mut windows, emit, out);
                 }
             })?;
