@@ -245,11 +245,13 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&ids[..len], &want[..]);
         // The in-memory form that processors without AVX-512 take, run
         // here as plain Rust whatever the processor.
-        if piece.len() <= super::vector_pieces::NARROW_PIECE {
-            let mut ids: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
-            let len = bpe.merge_lanes(&mut ids, &mut cache);
-            proptest::prop_assert_eq!(&ids[..len], &want[..]);
-        }
+        let mut ids: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
+        let len = if piece.len() <= super::vector_pieces::NARROW_PIECE {
+            bpe.merge_lanes::<{ super::vector_pieces::NARROW_PIECE }, u64>(&mut ids, &mut cache)
+        } else {
+            bpe.merge_lanes::<{ super::vector_pieces::VECTOR_PIECE }, u128>(&mut ids, &mut cache)
+        };
+        proptest::prop_assert_eq!(&ids[..len], &want[..]);
     }
 }
 

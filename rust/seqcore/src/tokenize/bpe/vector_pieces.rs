@@ -10,9 +10,10 @@
 //! slots.
 //!
 //! Processors with AVX2 but not AVX-512 run the same merge with the lanes
-//! in memory (up to 64 ids): on a Zen 1 EPYC it merged squashed prose in
-//! 3-5% less time than the scan of `small_pieces`, whose time there goes
-//! mostly to pair lookups that miss its 512 KiB second-level cache.
+//! in memory: on a Zen 1 EPYC, against the scan of `small_pieces` (and the
+//! heap above 96 ids), squashed prose merged in 3-10% less time and the
+//! one-piece cases of `examples/bpe_speed.rs` in 15-25% less (their parts
+//! are chunks of 96 bytes).
 
 use super::{Bpe, PairCache, NO_PAIR, SMALL_PIECE};
 
@@ -40,7 +41,7 @@ impl Bpe {
     pub(super) fn merge_vector(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
         debug_assert!((2..=VECTOR_PIECE).contains(&piece.len()) && self.ranks_fit_lanes);
         if !crate::simd::has_avx512() {
-            return if piece.len() <= NARROW_PIECE && crate::simd::has_avx2() {
+            return if crate::simd::has_avx2() {
                 // SAFETY: the processor supports the features just detected.
                 unsafe { self.merge_lanes_avx2(piece, cache) }
             } else if piece.len() <= SMALL_PIECE {
@@ -141,24 +142,32 @@ impl Bpe {
     /// The same merge with the lanes in memory, for AVX2 (no masked lane
     /// writes, no 32 registers): a merge writes three lanes as plain
     /// stores, and each round takes the vector minimum of all of them
-    /// again (eight lanes a load). Pieces of up to [`NARROW_PIECE`] ids.
+    /// again (eight lanes a load).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
     unsafe fn merge_lanes_avx2(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
-        self.merge_lanes(piece, cache)
+        if piece.len() <= NARROW_PIECE {
+            self.merge_lanes::<NARROW_PIECE, u64>(piece, cache)
+        } else {
+            self.merge_lanes::<VECTOR_PIECE, u128>(piece, cache)
+        }
     }
 
     /// The body of [`Bpe::merge_lanes_avx2`], plain Rust.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    pub(super) fn merge_lanes(&self, piece: &mut [u32], cache: &mut PairCache) -> usize {
+    pub(super) fn merge_lanes<const SLOTS: usize, M: LiveSlots>(
+        &self,
+        piece: &mut [u32],
+        cache: &mut PairCache,
+    ) -> usize {
         const STEP: usize = 8;
         let n = piece.len();
-        debug_assert!((2..=NARROW_PIECE).contains(&n));
-        let mut ids = [0u32; NARROW_PIECE];
+        debug_assert!((2..=SLOTS).contains(&n) && SLOTS <= M::BITS as usize);
+        let mut ids = [0u32; SLOTS];
         ids[..n].copy_from_slice(piece);
-        let mut merged = [0u32; NARROW_PIECE];
-        let mut ranks = [u32::MAX; NARROW_PIECE];
+        let mut merged = [0u32; SLOTS];
+        let mut ranks = [u32::MAX; SLOTS];
         for i in 0..n - 1 {
             let (rank, id) = split(cache.get(self, ids[i], ids[i + 1]));
             ranks[i] = lane(rank, i as u32);
@@ -166,7 +175,7 @@ impl Bpe {
         }
         // Lanes past the last pair hold u32::MAX, so whole steps are read.
         let width = (n - 1).div_ceil(STEP) * STEP;
-        let mut live: u64 = if n == 64 { u64::MAX } else { (1 << n) - 1 };
+        let mut live = M::first(n);
         loop {
             let mut lowest = [u32::MAX; STEP];
             for step in ranks[..width].chunks_exact(STEP) {
@@ -179,37 +188,97 @@ impl Bpe {
                 break;
             }
             let at = best & ((1 << SLOT_BITS) - 1);
-            let above = live & !((2u64 << at).wrapping_sub(1));
-            let gone = above.trailing_zeros();
+            let gone = live.next_after(at);
             ids[at as usize] = merged[at as usize];
-            live &= !(1 << gone);
+            live = live.without(gone);
             ranks[gone as usize] = u32::MAX;
-            let after = above & !(1 << gone);
-            let (rank, id) = if after != 0 {
-                split(cache.get(self, ids[at as usize], ids[after.trailing_zeros() as usize]))
-            } else {
-                (u32::MAX, 0)
+            let (rank, id) = match live.next_after(at) {
+                u32::MAX => (u32::MAX, 0),
+                after => split(cache.get(self, ids[at as usize], ids[after as usize])),
             };
             merged[at as usize] = id;
             ranks[at as usize] = lane(rank, at);
-            let below = live & ((1u64 << at) - 1);
-            if below != 0 {
-                let h = 63 - below.leading_zeros();
+            if let Some(h) = live.last_before(at) {
                 let (rank, id) = split(cache.get(self, ids[h as usize], ids[at as usize]));
                 merged[h as usize] = id;
                 ranks[h as usize] = lane(rank, h);
             }
         }
         let mut len = 0;
-        let mut rest = live;
-        while rest != 0 {
-            piece[len] = ids[rest.trailing_zeros() as usize];
+        for slot in live.slots() {
+            piece[len] = ids[slot];
             len += 1;
-            rest &= rest - 1;
         }
         len
     }
 }
+
+/// The live slots of [`Bpe::merge_lanes`] as a bit set: a word for pieces
+/// of up to 64 ids (a two-word set cost those 6% more time).
+pub(super) trait LiveSlots: Copy {
+    const BITS: u32;
+    /// Slots `0..n`.
+    fn first(n: usize) -> Self;
+    /// The lowest live slot above `slot`, or `u32::MAX`.
+    fn next_after(self, slot: u32) -> u32;
+    /// The highest live slot below `slot`.
+    fn last_before(self, slot: u32) -> Option<u32>;
+    fn without(self, slot: u32) -> Self;
+    /// The live slots, lowest first.
+    fn slots(self) -> impl Iterator<Item = usize>;
+}
+
+macro_rules! live_slots {
+    ($t:ty) => {
+        impl LiveSlots for $t {
+            const BITS: u32 = <$t>::BITS;
+
+            #[inline(always)]
+            fn first(n: usize) -> Self {
+                if n as u32 == Self::BITS {
+                    <$t>::MAX
+                } else {
+                    (1 << n) - 1
+                }
+            }
+
+            #[inline(always)]
+            fn next_after(self, slot: u32) -> u32 {
+                let above = self & !((2 as $t << slot).wrapping_sub(1));
+                if above == 0 {
+                    u32::MAX
+                } else {
+                    above.trailing_zeros()
+                }
+            }
+
+            #[inline(always)]
+            fn last_before(self, slot: u32) -> Option<u32> {
+                let below = self & ((1 as $t << slot) - 1);
+                (below != 0).then(|| Self::BITS - 1 - below.leading_zeros())
+            }
+
+            #[inline(always)]
+            fn without(self, slot: u32) -> Self {
+                self & !(1 << slot)
+            }
+
+            #[inline(always)]
+            fn slots(self) -> impl Iterator<Item = usize> {
+                let mut rest = self;
+                std::iter::from_fn(move || {
+                    (rest != 0).then(|| {
+                        let slot = rest.trailing_zeros() as usize;
+                        rest &= rest - 1;
+                        slot
+                    })
+                })
+            }
+        }
+    };
+}
+live_slots!(u64);
+live_slots!(u128);
 
 /// The lane value of a pair at `slot`: its rank and slot, or `u32::MAX`
 /// for no pair.
