@@ -70,16 +70,7 @@ impl Bpe {
         use std::arch::x86_64::*;
         let n = piece.len();
         debug_assert!(n <= SLOTS && SLOTS == REGS * LANES);
-        let mut ids = [0u32; SLOTS];
-        ids[..n].copy_from_slice(piece);
-        // merged[i]: the id pair (i, next live slot) merges into.
-        let mut merged = [0u32; SLOTS];
-        let mut ranks = [u32::MAX; SLOTS];
-        for i in 0..n - 1 {
-            let (rank, id) = split(cache.get(self, ids[i], ids[i + 1]));
-            ranks[i] = lane(rank, i as u32);
-            merged[i] = id;
-        }
+        let (mut ids, mut merged, ranks) = self.first_lanes::<SLOTS>(piece, cache);
         // SAFETY: each load reads 16 of the ranks.
         let mut regs: [__m512i; REGS] = std::array::from_fn(|r| unsafe {
             _mm512_loadu_si512(ranks.as_ptr().add(r * LANES).cast())
@@ -153,6 +144,29 @@ impl Bpe {
         }
     }
 
+    /// The start of both merges: the piece's ids, and for each pair its
+    /// merged id and lane value (`u32::MAX` past the last pair).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn first_lanes<const SLOTS: usize>(
+        &self,
+        piece: &[u32],
+        cache: &mut PairCache,
+    ) -> ([u32; SLOTS], [u32; SLOTS], [u32; SLOTS]) {
+        let n = piece.len();
+        let mut ids = [0u32; SLOTS];
+        ids[..n].copy_from_slice(piece);
+        // merged[i]: the id pair (i, next live slot) merges into.
+        let mut merged = [0u32; SLOTS];
+        let mut ranks = [u32::MAX; SLOTS];
+        for i in 0..n - 1 {
+            let (rank, id) = split(cache.get(self, ids[i], ids[i + 1]));
+            ranks[i] = lane(rank, i as u32);
+            merged[i] = id;
+        }
+        (ids, merged, ranks)
+    }
+
     /// The body of [`Bpe::merge_lanes_avx2`], plain Rust.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -164,15 +178,7 @@ impl Bpe {
         const STEP: usize = 8;
         let n = piece.len();
         debug_assert!((2..=SLOTS).contains(&n) && SLOTS <= M::BITS as usize);
-        let mut ids = [0u32; SLOTS];
-        ids[..n].copy_from_slice(piece);
-        let mut merged = [0u32; SLOTS];
-        let mut ranks = [u32::MAX; SLOTS];
-        for i in 0..n - 1 {
-            let (rank, id) = split(cache.get(self, ids[i], ids[i + 1]));
-            ranks[i] = lane(rank, i as u32);
-            merged[i] = id;
-        }
+        let (mut ids, mut merged, mut ranks) = self.first_lanes::<SLOTS>(piece, cache);
         // Lanes past the last pair hold u32::MAX, so whole steps are read.
         let width = (n - 1).div_ceil(STEP) * STEP;
         let mut live = M::first(n);

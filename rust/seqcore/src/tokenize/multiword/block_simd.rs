@@ -123,6 +123,33 @@ fn emit_plain(
     unsafe { out.set_len(len + written) };
 }
 
+/// The frame of the vector forms of [`emit`]: for each step of `W` pieces
+/// that keeps one, `pack(j, to)` stores `W` lanes at `to`, the kept pieces
+/// of `j..j + W` first, in order; the others are overwritten by the next
+/// step or left past the length.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn emit_steps<const W: usize>(
+    keep: u64,
+    out: &mut Vec<u32>,
+    mut pack: impl FnMut(usize, *mut u32),
+) {
+    let n = keep.count_ones() as usize;
+    out.reserve(n + W);
+    let len = out.len();
+    let mut written = 0;
+    let first = keep.trailing_zeros() as usize / W * W;
+    let last = (63 - keep.leading_zeros() as usize) / W * W;
+    for j in (first..=last).step_by(W) {
+        // SAFETY: `written` counts the kept pieces so far, so `written +
+        // W <= n + W` slots past `len` are reserved.
+        pack(j, unsafe { out.as_mut_ptr().add(len + written) });
+        written += (keep >> j & ((1 << W) - 1)).count_ones() as usize;
+    }
+    // SAFETY: the first `written` slots past `len` were stored by `pack`.
+    unsafe { out.set_len(len + written) };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
@@ -176,29 +203,18 @@ mod avx512 {
         keep: u64,
         out: &mut Vec<u32>,
     ) {
-        let n = keep.count_ones() as usize;
-        // Each step stores 16 lanes, of which only the packed ones count.
-        out.reserve(n + 16);
-        let len = out.len();
-        let mut written = 0;
-        let first = keep.trailing_zeros() as usize / 16 * 16;
-        let last = (63 - keep.leading_zeros() as usize) / 16 * 16;
-        for j in (first..=last).step_by(16) {
+        super::emit_steps::<16>(keep, out, |j, to| {
             let lanes = (keep >> j) as u16;
-            // SAFETY: lanes j..j + 16 are inside both arrays; the store
-            // writes 16 lanes at `len + written`, with `written + 16 <=
-            // n + 16` reserved slots (`written` counts kept lanes so far).
+            // SAFETY: lanes j..j + 16 are inside both arrays, and `to` has
+            // room for 16 (`emit_steps`).
             unsafe {
                 let v = _mm512_loadu_si512(values.as_ptr().add(j).cast());
                 let v =
                     _mm512_mask_loadu_epi32(v, (taken >> j) as u16, hits.as_ptr().add(j).cast());
                 let packed = _mm512_maskz_compress_epi32(lanes, v);
-                _mm512_storeu_si512(out.as_mut_ptr().add(len + written).cast(), packed);
+                _mm512_storeu_si512(to.cast(), packed);
             }
-            written += lanes.count_ones() as usize;
-        }
-        // SAFETY: the first `written` slots past `len` were stored above.
-        unsafe { out.set_len(len + written) };
+        });
     }
 }
 
@@ -239,34 +255,23 @@ mod avx2 {
         keep: u64,
         out: &mut Vec<u32>,
     ) {
-        let n = keep.count_ones() as usize;
-        // Each step stores 8 lanes, of which only the packed ones count.
-        out.reserve(n + 8);
-        let len = out.len();
-        let mut written = 0;
-        let first = keep.trailing_zeros() as usize / 8 * 8;
-        let last = (63 - keep.leading_zeros() as usize) / 8 * 8;
         let bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-        for j in (first..=last).step_by(8) {
+        super::emit_steps::<8>(keep, out, |j, to| {
             let lanes = (keep >> j) as u8;
             let from_hits = _mm256_set1_epi32(i32::from((taken >> j) as u8));
             let from_hits = _mm256_cmpeq_epi32(_mm256_and_si256(from_hits, bits), bits);
             let order =
                 _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(PACKED_LANES[lanes as usize] as i64));
-            // SAFETY: lanes j..j + 8 are inside both arrays; the store
-            // writes 8 lanes at `len + written`, with `written + 8 <= n +
-            // 8` reserved slots (`written` counts kept lanes so far).
+            // SAFETY: lanes j..j + 8 are inside both arrays, and `to` has
+            // room for 8 (`emit_steps`).
             unsafe {
                 let v = _mm256_loadu_si256(values.as_ptr().add(j).cast());
                 let h = _mm256_loadu_si256(hits.as_ptr().add(j).cast());
                 let v = _mm256_blendv_epi8(v, h, from_hits);
                 let packed = _mm256_permutevar8x32_epi32(v, order);
-                _mm256_storeu_si256(out.as_mut_ptr().add(len + written).cast(), packed);
+                _mm256_storeu_si256(to.cast(), packed);
             }
-            written += lanes.count_ones() as usize;
-        }
-        // SAFETY: the first `written` slots past `len` were stored above.
-        unsafe { out.set_len(len + written) };
+        });
     }
 }
 
