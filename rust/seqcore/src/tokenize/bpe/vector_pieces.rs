@@ -221,6 +221,7 @@ impl Bpe {
 
 /// The live slots of [`Bpe::merge_lanes`] as a bit set: a word for pieces
 /// of up to 64 ids (a two-word set cost those 6% more time).
+#[cfg(target_arch = "x86_64")]
 pub(super) trait LiveSlots: Copy {
     const BITS: u32;
     /// Slots `0..n`.
@@ -234,6 +235,7 @@ pub(super) trait LiveSlots: Copy {
     fn slots(self) -> impl Iterator<Item = usize>;
 }
 
+#[cfg(target_arch = "x86_64")]
 macro_rules! live_slots {
     ($t:ty) => {
         impl LiveSlots for $t {
@@ -283,7 +285,9 @@ macro_rules! live_slots {
         }
     };
 }
+#[cfg(target_arch = "x86_64")]
 live_slots!(u64);
+#[cfg(target_arch = "x86_64")]
 live_slots!(u128);
 
 /// The lane value of a pair at `slot`: its rank and slot, or `u32::MAX`
