@@ -173,6 +173,8 @@ def main() -> None:
         "spaces": " " * n,
         "digits": "7" * n,
         "one 2-byte char repeated": "é" * (n // 2),
+        "one 3-byte char repeated (CJK)": "日" * (n // 3),
+        "one 4-byte char repeated (emoji)": "😀" * (n // 4),
     }
     print(f"\nworst cases, {mb:.1f} MB each       time / prose time (target <= 2x)")
     for name, text in cases.items():

@@ -186,6 +186,9 @@ def test_cl100k_verses_batch(cl100k: Pair, verses: list[str]) -> None:
         " \n" * 10000 + "  a",
         "1" * 30000,
         "😀" * 5000,
+        "é" * 20000,
+        "日" * 10000 + "x",
+        "ж" * 7001,
         "日本語" * 5000,
         "\u0301" * 10000,
         "'s" * 10000,
@@ -216,6 +219,19 @@ def test_cl100k_long_pieces_without_whitespace(cl100k: Pair, verses: list[str]) 
     texts += [letters[k : k + rng.randint(65, 400)] for k in range(0, 40000, 400)]
     for text in texts:
         assert cl100k.ours.encode_ordinary(text) == cl100k.enc.encode_ordinary(text), text[:40]
+
+
+@given(
+    unit=st.text(st.sampled_from("aé日😀ж .1'b"), min_size=1, max_size=4),
+    count=st.integers(90, 3000),
+    end=st.sampled_from(["", "a", "é", "\u0301", " x"]),
+)
+def test_cl100k_repeated_units(cl100k: Pair, unit: str, count: int, end: str) -> None:
+    """A unit of a few characters repeated into long pieces (merged from
+    blocks whose joins are checked where it is one unit of up to four
+    bytes), with odd ends, gives tiktoken's ids."""
+    text = unit * count + end
+    assert cl100k.ours.encode_ordinary(text) == cl100k.enc.encode_ordinary(text)
 
 
 @given(

@@ -53,7 +53,7 @@ impl TokenLengths {
     }
 
     #[inline(always)]
-    fn of(&self, id: u32) -> usize {
+    pub(super) fn of(&self, id: u32) -> usize {
         usize::from(self.0[id as usize])
     }
 }

@@ -277,8 +277,20 @@ impl Bpe {
         PAIR_CACHE.with(|caches| {
             let mut caches = caches.borrow_mut();
             let cache = caches.serve(self);
+            let unit = (piece.len() > CUT_PIECE)
+                .then(|| periodic::unit_of(piece))
+                .flatten();
+            if let (Some(unit), Some(lens)) = (unit, &self.lens) {
+                if piece.len() >= periodic::PERIODIC_PIECE
+                    && self.merge_periodic(piece, unit, lens, out, cache)
+                {
+                    return;
+                }
+            }
             match &self.cuts {
-                Some(cuts) if piece.len() > CUT_PIECE && !repeats_a_unit(piece) => {
+                // A unit repeated has no cuts, or the same one in every
+                // unit: testing its gaps would only cost time.
+                Some(cuts) if piece.len() > CUT_PIECE && unit.is_none() => {
                     cuts.for_each_segment(piece, CUT_PIECE, |a, b| match &self.lens {
                         Some(lens) if b - a > CHUNKED_PART => {
                             self.merge_in_chunks(&piece[a..b], lens, out, cache);
@@ -354,18 +366,11 @@ impl Bpe {
     }
 }
 
-/// Whether the piece is one unit of up to four bytes repeated (a megabyte
-/// of "é"): such a piece has no cuts, or the same one in every unit, and
-/// the run-length and large-piece paths merge it well, so testing its
-/// gaps would only cost time.
-fn repeats_a_unit(piece: &[u8]) -> bool {
-    (1..=4).any(|unit| piece.len() > unit && piece[unit..] == piece[..piece.len() - unit])
-}
-
 mod chunks;
 mod cuts;
 mod long_pieces;
 mod pair_cache;
+mod periodic;
 mod small_pieces;
 #[cfg(test)]
 mod tests;

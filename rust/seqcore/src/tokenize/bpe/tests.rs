@@ -368,14 +368,21 @@ fn cuts_are_found_next_to_bytes_no_token_holds() {
 #[test]
 fn pieces_of_one_repeated_unit_are_recognised() {
     for unit in [&b"a"[..], b"\xc3\xa9", b"abc", b"\xf0\x9f\x98\x80"] {
-        assert!(repeats_a_unit(&unit.repeat(100)), "{unit:?}");
+        assert_eq!(
+            periodic::unit_of(&unit.repeat(100)),
+            Some(unit.len()),
+            "{unit:?}"
+        );
         let mut broken = unit.repeat(100);
         broken[75] ^= 1;
-        assert!(!repeats_a_unit(&broken), "{unit:?}");
+        assert_eq!(periodic::unit_of(&broken), None, "{unit:?}");
     }
-    assert!(!repeats_a_unit(&b"abcde".repeat(100)));
-    assert!(!repeats_a_unit(b"a"));
-    assert!(!repeats_a_unit(b""));
+    assert_eq!(periodic::unit_of(&b"abcde".repeat(100)), None);
+    // The last unit may be cut short; the smallest unit is found.
+    assert_eq!(periodic::unit_of(b"abababa"), Some(2));
+    assert_eq!(periodic::unit_of(&b"aa".repeat(50)), Some(1));
+    assert_eq!(periodic::unit_of(b"a"), None);
+    assert_eq!(periodic::unit_of(b""), None);
 }
 
 proptest::proptest! {
@@ -476,5 +483,92 @@ fn chunks_whose_join_fails_are_merged_whole() {
         let want = naive(&bpe, &piece);
         assert_eq!(out, want, "{rule:?}");
         assert_eq!(&want[61..63], &[u32::from(b'x'), 257]);
+    }
+}
+
+proptest::proptest! {
+    /// A unit repeated, merged from blocks whose joins are checked, against
+    /// the plain rule: units of one to four bytes over the table's letters (so
+    /// tokens often cross the joins and the checks fail), blocks of any
+    /// number of units, any length, the last unit possibly cut short.
+    #[test]
+    fn repeated_units_merged_by_blocks_match_the_plain_rule(
+        seed in 0u64..1_000_000,
+        merges in 1usize..150,
+        ranks in proptest::bool::ANY,
+        unit in proptest::collection::vec(0usize..4, 1..=4),
+        units in 1usize..40,
+        len in 0usize..700,
+    ) {
+        let rule = if ranks {
+            MergeRule::Ranks
+        } else {
+            MergeRule::Merges { ignore_merges: false }
+        };
+        let bpe = random_table(seed, merges, rule);
+        let unit: Vec<u8> = unit.iter().map(|&k| b"abcd"[k]).collect();
+        let piece: Vec<u8> = unit.iter().copied().cycle().take(len).collect();
+        let Some(period) = periodic::unit_of(&piece) else {
+            return Ok(());
+        };
+        let lens = bpe.lens.as_ref().expect("every byte is a token");
+        let mut cache = PairCache::new();
+        cache.serve(&bpe);
+        let mut out = vec![7];
+        if bpe.merge_periodic_with(&piece, period, units, lens, &mut out, &mut cache) {
+            proptest::prop_assert_eq!(&out[1..], &naive(&bpe, &piece)[..]);
+        } else {
+            proptest::prop_assert_eq!(out, vec![7]);
+        }
+        // And through the whole path, whichever way it goes.
+        let mut whole = Vec::new();
+        bpe.merge_bytes(&piece, &mut whole);
+        proptest::prop_assert_eq!(whole, naive(&bpe, &piece));
+    }
+}
+
+/// The block path is taken (not only tried) for a unit whose blocks join,
+/// and refused where a token crosses every join.
+#[test]
+fn repeated_units_take_the_block_path_where_joins_hold() {
+    let bpe = table(MergeRule::Merges {
+        ignore_merges: false,
+    });
+    let lens = bpe.lens.as_ref().unwrap();
+    let mut cache = PairCache::new();
+    cache.serve(&bpe);
+    // "abc" repeated: every block is [abc, abc, ...], and abc|abc holds.
+    let piece = b"abc".repeat(1000);
+    let mut out = Vec::new();
+    assert!(bpe.merge_periodic(&piece, 3, lens, &mut out, &mut cache));
+    assert_eq!(out, vec![258; 1000]);
+    // "a" repeated in blocks of 3: [aa, a] then [aa, a]; "a" + "aa" would
+    // merge "aa" first, so the join does not hold.
+    let piece = vec![b'a'; 100];
+    let mut out = Vec::new();
+    assert!(!bpe.merge_periodic_with(&piece, 1, 3, lens, &mut out, &mut cache));
+    assert!(out.is_empty());
+}
+
+/// Each join check on its own is needed: tables (found by search) where
+/// only the check between blocks, or only the one before the tail, fails,
+/// and copying the blocks would give the wrong tokens.
+#[test]
+fn either_failed_join_refuses_the_block_path() {
+    // (seed, merges, unit, units per block, length)
+    for (seed, merges, unit, units, len) in [
+        (4, 10, &b"cab"[..], 2, 21), // between blocks
+        (53, 30, b"dab", 1, 11),     // before the tail
+    ] {
+        let bpe = random_table(seed, merges, MergeRule::Ranks);
+        let piece: Vec<u8> = unit.iter().copied().cycle().take(len).collect();
+        let lens = bpe.lens.as_ref().unwrap();
+        let mut cache = PairCache::new();
+        cache.serve(&bpe);
+        let mut out = Vec::new();
+        let taken = bpe.merge_periodic_with(&piece, unit.len(), units, lens, &mut out, &mut cache);
+        assert!(!taken && out.is_empty(), "seed {seed}");
+        bpe.merge_bytes(&piece, &mut out);
+        assert_eq!(out, naive(&bpe, &piece), "seed {seed}");
     }
 }
