@@ -1,34 +1,45 @@
 //! Merging a long piece that is one short unit repeated (a megabyte of
-//! "é", of "日", of an emoji) by merging one block of it.
+//! "é", of an emoji, of "-=", of "abcde") from the merge of its head.
 //!
-//! Let the piece `P` have period `p` (bytes) and let a block `K` be its
-//! first `B` bytes, `B` a multiple of `p`, so that `P` starts with `K`
-//! repeated. Let `a` and `b` be the last and first tokens of `bpe(K)`. The
-//! join fact of `chunks` says `bpe(K ++ K) = bpe(K) ++ bpe(K)` exactly when
-//! `bpe(bytes(a) ++ bytes(b)) = [a, b]`; and then `bpe(K^j)` ends in `a`
-//! for every `j`, so the same one check gives `bpe(K^j) = bpe(K)^j` for all
-//! `j` by induction. The piece is `K^r ++ T` with a tail `T` of `B` to
-//! `2B - 1` bytes, and one more check of `a` against the first token of
-//! `bpe(T)` gives `bpe(P) = bpe(K)^r ++ bpe(T)`. Two small merges and two
-//! checks, then copying: the cost does not depend on how merging a long
-//! run would go, and no assumption on ranks is made. Where a check fails
-//! (a token would cross the blocks' joins), the caller merges the general
-//! way.
+//! Two facts, from the argument in `chunks`: if a split point of a text is
+//! a boundary between two of its tokens, no merge ever crossed it, so the
+//! tokens on either side are the merges of those bytes alone; and `bpe(L
+//! ++ R) = bpe(L) ++ bpe(R)` exactly when the last token `a` of `bpe(L)`
+//! and the first `b` of `bpe(R)` join, `bpe(bytes(a) ++ bytes(b)) = [a,
+//! b]`.
 //!
-//! A run of one byte also has the run-length path (`long_pieces`), which
-//! is the fallback when its blocks do not join.
+//! Let the piece have period `p` bytes. Merge its head (its first
+//! [`HEAD`] bytes) and pick two token boundaries `s1 < s2` of the head
+//! whose distance is a multiple of `p`. By the first fact the tokens before
+//! `s1` are `bpe(A)` for `A = piece[..s1]`, and those between are `bpe(S)`
+//! for `S = piece[s1..s2]`; the piece is `A ++ S^k ++ Z` for some `k >= 1`
+//! and a tail `Z` of at least [`TAIL`] bytes. If the last token of `bpe(S)`
+//! joins its first, and the first of `bpe(Z)`, the second fact applied
+//! split by split gives `bpe(piece) = bpe(A) ++ bpe(S)^k ++ bpe(Z)`: the
+//! last token of every prefix so far is the last of `bpe(S)`. So a
+//! megabyte costs two short merges, a few joins and copying, and no
+//! assumption on ranks is made. Where no pair of boundaries joins (tokens
+//! cross every repeat), the caller merges the general way; a run of one
+//! byte also has the run-length path (`long_pieces`).
 
 use super::chunks::TokenLengths;
 use super::{Bpe, PairCache};
 
-/// Longest unit looked for: one character of UTF-8.
-pub(super) const MAX_UNIT: usize = 4;
-/// Bytes per block: a multiple of every unit length up to [`MAX_UNIT`],
-/// merged on the vector path.
-pub(super) const BLOCK: usize = 96;
+/// Longest unit looked for.
+pub(super) const MAX_UNIT: usize = 16;
+/// Bytes of the head whose merge gives the repeated tokens.
+const HEAD: usize = 192;
+/// Tokens ending this close to the head's end may differ from the whole
+/// piece's (its end merges as an end), so their boundaries are not used.
+const HEAD_END: usize = 32;
+/// Bytes of the tail at least, so that the piece's end lies far from the
+/// last join.
+const TAIL: usize = 64;
+/// Pairs of boundaries tried before giving up.
+const TRIES: usize = 24;
 /// Pieces from this length on are tried as repeats of a unit (shorter ones
 /// merge fast enough the general way).
-pub(super) const PERIODIC_PIECE: usize = 4 * BLOCK;
+pub(super) const PERIODIC_PIECE: usize = 2 * HEAD;
 
 /// The smallest `p <= MAX_UNIT` such that the piece is a unit of `p`
 /// bytes repeated (its last unit may be cut short), if there is one.
@@ -36,11 +47,19 @@ pub(super) fn unit_of(piece: &[u8]) -> Option<usize> {
     (1..=MAX_UNIT).find(|&unit| piece.len() > unit && piece[unit..] == piece[..piece.len() - unit])
 }
 
+/// The bounds of [`Bpe::merge_periodic_with`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    pub head: usize,
+    pub head_end: usize,
+    pub tail: usize,
+}
+
 impl Bpe {
-    /// Appends `bpe(piece)` to `out` for a piece with period `unit` (at
-    /// most [`MAX_UNIT`]) from blocks of [`BLOCK`] bytes; `false`, with
-    /// `out` unchanged, where a join does not hold or the piece is too
-    /// short for two blocks and a tail.
+    /// Appends `bpe(piece)` to `out` for a piece with period `unit`, from
+    /// the merge of its head (see the module notes); `false`, with `out`
+    /// unchanged, where no repeat of the head's tokens joins or the piece
+    /// is too short.
     pub(super) fn merge_periodic(
         &self,
         piece: &[u8],
@@ -49,67 +68,113 @@ impl Bpe {
         out: &mut Vec<u32>,
         cache: &mut PairCache,
     ) -> bool {
-        self.merge_periodic_with(piece, unit, BLOCK / unit, lens, out, cache)
+        let span = Span {
+            head: HEAD,
+            head_end: HEAD_END,
+            tail: TAIL,
+        };
+        self.merge_periodic_with(piece, unit, span, lens, out, cache)
     }
 
-    /// [`Bpe::merge_periodic`] with blocks of `units` units (tests use
-    /// small ones, where joins fail more often).
+    /// [`Bpe::merge_periodic`] with other bounds (tests use small ones,
+    /// where joins fail more often).
     pub(super) fn merge_periodic_with(
         &self,
         piece: &[u8],
         unit: usize,
-        units: usize,
+        span: Span,
         lens: &TokenLengths,
         out: &mut Vec<u32>,
         cache: &mut PairCache,
     ) -> bool {
-        let block = unit * units;
         let n = piece.len();
-        if block == 0 || n < 3 * block {
+        if unit == 0 || span.tail == 0 || n < span.head + span.tail {
             return false;
         }
-        let mut ids: Vec<u32> = Vec::with_capacity(2 * block);
-        // The block's tokens; `None` when some byte is not a token.
-        let mut merge = |bytes: &[u8], ids: &mut Vec<u32>| {
-            ids.clear();
-            ids.extend(bytes.iter().map(|&b| self.byte_ids[usize::from(b)]));
-            if ids.contains(&u32::MAX) {
-                return false;
+        let Some(head) = self.merge_alone(&piece[..span.head], cache) else {
+            return false;
+        };
+        // bounds[i]: where head token i starts; the last entry is the
+        // head's end.
+        let mut bounds = Vec::with_capacity(head.len() + 1);
+        bounds.push(0);
+        for &id in &head {
+            bounds.push(bounds[bounds.len() - 1] + lens.of(id));
+        }
+        let usable = span.head.saturating_sub(span.head_end);
+        let mut tries = 0;
+        for i in 0..head.len() {
+            for j in i + 1..head.len() {
+                let (s1, s2) = (bounds[i], bounds[j]);
+                if s2 > usable {
+                    break;
+                }
+                if tries == TRIES {
+                    return false;
+                }
+                if (s2 - s1) % unit != 0 {
+                    continue;
+                }
+                tries += 1;
+                let repeated = &head[i..j];
+                let (first, last) = (repeated[0], repeated[repeated.len() - 1]);
+                // The bytes after a repeat's end are the repeat's start.
+                if !self.join_at(piece, s2, last, first, lens, cache) {
+                    continue;
+                }
+                // At least one repeat (the head's end lies before the tail).
+                let k = (n - s1 - span.tail) / (s2 - s1);
+                let z = s1 + k * (s2 - s1);
+                let Some(tail) = self.merge_alone(&piece[z..], cache) else {
+                    return false;
+                };
+                if !self.join_at(piece, z, last, tail[0], lens, cache) {
+                    continue;
+                }
+                out.reserve(i + k * repeated.len() + tail.len());
+                out.extend_from_slice(&head[..i]);
+                // The repeats, doubling what is written so far (a repeat
+                // is often one token: one copy call each would be slow).
+                let start = out.len();
+                out.extend_from_slice(repeated);
+                let total = k * repeated.len();
+                while out.len() - start < total {
+                    let more = (out.len() - start).min(total - (out.len() - start));
+                    out.extend_from_within(start..start + more);
+                }
+                out.extend_from_slice(&tail);
+                return true;
             }
-            let len = self.merge_ids(ids, cache);
-            ids.truncate(len);
-            true
-        };
-        if !merge(&piece[..block], &mut ids) {
-            return false;
         }
-        let repeated = std::mem::take(&mut ids);
-        let (first, last) = (repeated[0], repeated[repeated.len() - 1]);
-        // The tail: the last full block and what follows it.
-        let tail_at = (n / block - 1) * block;
-        let mut tail = Vec::with_capacity(2 * block);
-        if !merge(&piece[tail_at..], &mut tail) {
-            return false;
+        false
+    }
+
+    /// The merge of `bytes` alone; `None` when some byte is not a token.
+    pub(super) fn merge_alone(&self, bytes: &[u8], cache: &mut PairCache) -> Option<Vec<u32>> {
+        let mut ids: Vec<u32> = bytes
+            .iter()
+            .map(|&b| self.byte_ids[usize::from(b)])
+            .collect();
+        if ids.contains(&u32::MAX) {
+            return None;
         }
-        // Both joins, each read where it lies in the piece (the bytes after
-        // a block boundary repeat the piece's start).
-        let last_len = lens.of(last);
-        let join = |at: usize, after: u32, cache: &mut PairCache| {
-            self.joins(
-                &piece[at - last_len..at + lens.of(after)],
-                last,
-                after,
-                cache,
-            )
-        };
-        if !join(block, first, cache) || !join(tail_at, tail[0], cache) {
-            return false;
-        }
-        out.reserve(tail_at / block * repeated.len() + tail.len());
-        for _ in 0..tail_at / block {
-            out.extend_from_slice(&repeated);
-        }
-        out.extend_from_slice(&tail);
-        true
+        let len = self.merge_ids(&mut ids, cache);
+        ids.truncate(len);
+        Some(ids)
+    }
+
+    /// Whether token `a`, ending at `at` in `piece`, joins token `b`,
+    /// starting there.
+    pub(super) fn join_at(
+        &self,
+        piece: &[u8],
+        at: usize,
+        a: u32,
+        b: u32,
+        lens: &TokenLengths,
+        cache: &mut PairCache,
+    ) -> bool {
+        let (from, to) = (at - lens.of(a), at + lens.of(b));
+        to <= piece.len() && self.joins(&piece[from..to], a, b, cache)
     }
 }

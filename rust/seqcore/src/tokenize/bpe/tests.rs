@@ -377,7 +377,8 @@ fn pieces_of_one_repeated_unit_are_recognised() {
         broken[75] ^= 1;
         assert_eq!(periodic::unit_of(&broken), None, "{unit:?}");
     }
-    assert_eq!(periodic::unit_of(&b"abcde".repeat(100)), None);
+    assert_eq!(periodic::unit_of(&b"abcde".repeat(100)), Some(5));
+    assert_eq!(periodic::unit_of(&b"abcdefghijklmnopq".repeat(100)), None);
     // The last unit may be cut short; the smallest unit is found.
     assert_eq!(periodic::unit_of(b"abababa"), Some(2));
     assert_eq!(periodic::unit_of(&b"aa".repeat(50)), Some(1));
@@ -487,17 +488,20 @@ fn chunks_whose_join_fails_are_merged_whole() {
 }
 
 proptest::proptest! {
-    /// A unit repeated, merged from blocks whose joins are checked, against
-    /// the plain rule: units of one to four bytes over the table's letters (so
-    /// tokens often cross the joins and the checks fail), blocks of any
-    /// number of units, any length, the last unit possibly cut short.
+    /// A unit repeated, merged from the tokens of its head with the joins
+    /// checked, against the plain rule: units of one to six bytes over the
+    /// table's letters (so tokens often cross the repeats and the checks
+    /// fail), small heads and tails, any length, the last unit possibly
+    /// cut short.
     #[test]
-    fn repeated_units_merged_by_blocks_match_the_plain_rule(
+    fn repeated_units_merged_from_the_head_match_the_plain_rule(
         seed in 0u64..1_000_000,
         merges in 1usize..150,
         ranks in proptest::bool::ANY,
-        unit in proptest::collection::vec(0usize..4, 1..=4),
-        units in 1usize..40,
+        unit in proptest::collection::vec(0usize..4, 1..=6),
+        head in 2usize..64,
+        head_end in 0usize..16,
+        tail in 1usize..24,
         len in 0usize..700,
     ) {
         let rule = if ranks {
@@ -515,7 +519,8 @@ proptest::proptest! {
         let mut cache = PairCache::new();
         cache.serve(&bpe);
         let mut out = vec![7];
-        if bpe.merge_periodic_with(&piece, period, units, lens, &mut out, &mut cache) {
+        let span = periodic::Span { head, head_end, tail };
+        if bpe.merge_periodic_with(&piece, period, span, lens, &mut out, &mut cache) {
             proptest::prop_assert_eq!(&out[1..], &naive(&bpe, &piece)[..]);
         } else {
             proptest::prop_assert_eq!(out, vec![7]);
@@ -527,48 +532,56 @@ proptest::proptest! {
     }
 }
 
-/// The block path is taken (not only tried) for a unit whose blocks join,
-/// and refused where a token crosses every join.
+/// The repeat path is taken (not only tried) where the head's tokens
+/// repeat.
 #[test]
-fn repeated_units_take_the_block_path_where_joins_hold() {
+fn repeated_units_take_the_repeat_path_where_joins_hold() {
     let bpe = table(MergeRule::Merges {
         ignore_merges: false,
     });
     let lens = bpe.lens.as_ref().unwrap();
     let mut cache = PairCache::new();
     cache.serve(&bpe);
-    // "abc" repeated: every block is [abc, abc, ...], and abc|abc holds.
+    // "abc" repeated: the head is [abc, abc, ...], and abc|abc holds.
     let piece = b"abc".repeat(1000);
     let mut out = Vec::new();
     assert!(bpe.merge_periodic(&piece, 3, lens, &mut out, &mut cache));
     assert_eq!(out, vec![258; 1000]);
-    // "a" repeated in blocks of 3: [aa, a] then [aa, a]; "a" + "aa" would
-    // merge "aa" first, so the join does not hold.
-    let piece = vec![b'a'; 100];
+    // "ba" repeated: the head is [b, ab, ab, ...], so the repeats start
+    // after its first token.
+    let piece = b"ba".repeat(1000);
     let mut out = Vec::new();
-    assert!(!bpe.merge_periodic_with(&piece, 1, 3, lens, &mut out, &mut cache));
-    assert!(out.is_empty());
+    assert!(bpe.merge_periodic(&piece, 2, lens, &mut out, &mut cache));
+    assert_eq!(out[..3], [98, 256, 256]);
+    assert_eq!(out, naive(&bpe, &piece));
 }
 
 /// Each join check on its own is needed: tables (found by search) where
-/// only the check between blocks, or only the one before the tail, fails,
-/// and copying the blocks would give the wrong tokens.
+/// only the join between repeats, or only the one before the tail, fails
+/// for the first pair of boundaries, and copying would give the wrong
+/// tokens.
 #[test]
-fn either_failed_join_refuses_the_block_path() {
-    // (seed, merges, unit, units per block, length)
-    for (seed, merges, unit, units, len) in [
-        (4, 10, &b"cab"[..], 2, 21), // between blocks
-        (53, 30, b"dab", 1, 11),     // before the tail
+fn either_failed_join_moves_on() {
+    // (seed, merges, unit, head, length)
+    for (seed, merges, unit, head, len) in [
+        (35, 140, &b"dcba"[..], 8, 29), // between repeats
+        (0, 80, b"ba", 8, 29),          // before the tail
     ] {
         let bpe = random_table(seed, merges, MergeRule::Ranks);
         let piece: Vec<u8> = unit.iter().copied().cycle().take(len).collect();
         let lens = bpe.lens.as_ref().unwrap();
         let mut cache = PairCache::new();
         cache.serve(&bpe);
+        let span = periodic::Span {
+            head,
+            head_end: 0,
+            tail: 1,
+        };
         let mut out = Vec::new();
-        let taken = bpe.merge_periodic_with(&piece, unit.len(), units, lens, &mut out, &mut cache);
-        assert!(!taken && out.is_empty(), "seed {seed}");
-        bpe.merge_bytes(&piece, &mut out);
+        if !bpe.merge_periodic_with(&piece, unit.len(), span, lens, &mut out, &mut cache) {
+            assert!(out.is_empty());
+            bpe.merge_bytes(&piece, &mut out);
+        }
         assert_eq!(out, naive(&bpe, &piece), "seed {seed}");
     }
 }
