@@ -291,7 +291,7 @@ impl Bpe {
                 // A unit of up to four bytes repeated has no cuts, or the
                 // same one in every unit: testing its gaps would only cost
                 // time.
-                Some(cuts) if piece.len() > CUT_PIECE && !unit.is_some_and(|u| u <= 4) => {
+                Some(cuts) if piece.len() > CUT_PIECE && unit.is_none_or(|u| u > 4) => {
                     cuts.for_each_segment(piece, CUT_PIECE, |a, b| match &self.lens {
                         Some(lens) if b - a > CHUNKED_PART => {
                             self.merge_in_chunks(&piece[a..b], lens, out, cache);
