@@ -68,8 +68,11 @@ def text_maker(rng: random.Random, prose: str) -> Callable[[], str]:
         return "".join(rng.choice(a if rng.random() < 0.7 else b) for _ in range(n))
 
     def repeated_unit(n: int) -> str:
-        unit = random_text(rng.randint(1, 4))
-        return unit * max(1, n // len(unit)) + random_text(rng.randrange(5))
+        # Units of up to 16 bytes and more, runs of up to thousands of
+        # them: the repeat path and its joins, and the general path past it.
+        unit = random_text(rng.choice([1, 2, 3, 4, rng.randint(5, 12)]))
+        count = max(1, n // len(unit)) * rng.choice([1, 1, 4])
+        return unit * count + random_text(rng.randrange(5))
 
     makers: list[Callable[[int], str]] = [
         random_text,

@@ -13,7 +13,8 @@
 //! can span (`cuts`), and parts that stay long merge in chunks whose joins
 //! are checked (`chunks`), or with a heap and a linked list where a join
 //! fails, so a megabyte without a single space costs O(n log n), not
-//! O(n^2).
+//! O(n^2). A long piece that is one short unit repeated is merged from
+//! the tokens of its head (`periodic`).
 
 use rustc_hash::FxHashMap;
 
