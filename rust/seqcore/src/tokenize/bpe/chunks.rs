@@ -23,6 +23,7 @@
 //! join fails (rare: the overlap makes the boundary almost always a true
 //! one), the part is merged whole.
 
+use super::periodic::{self, Span};
 use super::{Bpe, PairCache};
 
 /// Bytes merged per chunk: a chunk fits the vector path. (Letters only,
@@ -68,17 +69,19 @@ impl Bpe {
         out: &mut Vec<u32>,
         cache: &mut PairCache,
     ) {
-        self.merge_in_chunks_with(part, lens, OVERLAP, out, cache);
+        self.merge_in_chunks_with(part, lens, OVERLAP, periodic::SPAN, out, cache);
     }
 
     /// [`Bpe::merge_in_chunks`] keeping the tokens that end `overlap` bytes
-    /// or more before a chunk's end (exact for any overlap: tests use small
-    /// ones, where joins often fail).
+    /// or more before a chunk's end, and taking runs of a unit with the
+    /// bounds `span` (exact for any of them: tests use small ones, where
+    /// joins often fail).
     pub(super) fn merge_in_chunks_with(
         &self,
         part: &[u8],
         lens: &TokenLengths,
         overlap: usize,
+        span: Span,
         out: &mut Vec<u32>,
         cache: &mut PairCache,
     ) {
@@ -89,6 +92,21 @@ impl Bpe {
         // The last token kept so far, and its length.
         let mut last: Option<(u32, usize)> = None;
         loop {
+            // A long run of one unit from here: its repeats are copied
+            // (`periodic`), and joined like a chunk's tokens.
+            let taken = out.len();
+            if let Some(x) = self.merge_repeats_with(&part[start..], span, lens, out, cache) {
+                let b = out[taken];
+                if let Some((a, a_len)) = last {
+                    if !self.joins(&part[start - a_len..start + lens.of(b)], a, b, cache) {
+                        break;
+                    }
+                }
+                let z = out[out.len() - 1];
+                last = Some((z, lens.of(z)));
+                start += x;
+                continue;
+            }
             let end = (start + CHUNK).min(n);
             ids.clear();
             ids.extend(

@@ -278,29 +278,33 @@ impl Bpe {
         PAIR_CACHE.with(|caches| {
             let mut caches = caches.borrow_mut();
             let cache = caches.serve(self);
+            // A piece that is one unit repeated has no cuts, or the same
+            // one in every unit: testing its gaps would only cost time,
+            // and the chunks copy its repeats. One byte repeated takes the
+            // run-length path, whose cost is bounded whatever the
+            // vocabulary.
             let unit = (piece.len() > CUT_PIECE)
                 .then(|| periodic::unit_of(piece))
                 .flatten();
-            if let (Some(unit), Some(lens)) = (unit, &self.lens) {
-                if piece.len() >= periodic::PERIODIC_PIECE
-                    && self.merge_periodic(piece, unit, lens, out, cache)
-                {
-                    return;
-                }
+            if unit == Some(1) {
+                self.merge_segment(piece, out, cache);
+                return;
             }
+            let repeats = unit.is_some();
+            let chunked = |part: &[u8], out: &mut Vec<u32>, cache: &mut PairCache| match &self.lens
+            {
+                Some(lens) if part.len() > CHUNKED_PART => {
+                    self.merge_in_chunks(part, lens, out, cache);
+                }
+                _ => self.merge_segment(part, out, cache),
+            };
             match &self.cuts {
-                // A unit of up to four bytes repeated has no cuts, or the
-                // same one in every unit: testing its gaps would only cost
-                // time.
-                Some(cuts) if piece.len() > CUT_PIECE && unit.is_none_or(|u| u > 4) => {
-                    cuts.for_each_segment(piece, CUT_PIECE, |a, b| match &self.lens {
-                        Some(lens) if b - a > CHUNKED_PART => {
-                            self.merge_in_chunks(&piece[a..b], lens, out, cache);
-                        }
-                        _ => self.merge_segment(&piece[a..b], out, cache),
+                Some(cuts) if piece.len() > CUT_PIECE && !repeats => {
+                    cuts.for_each_segment(piece, CUT_PIECE, |a, b| {
+                        chunked(&piece[a..b], out, cache);
                     });
                 }
-                _ => self.merge_segment(piece, out, cache),
+                _ => chunked(piece, out, cache),
             }
         });
     }

@@ -1,5 +1,6 @@
-//! Merging a long piece that is one short unit repeated (a megabyte of
-//! "é", of an emoji, of "-=", of "abcde") from the merge of its head.
+//! Merging a long run of one short unit (a megabyte of "é", of an emoji,
+//! of "-=", of "abcde", or a stretch of one inside a longer piece) from the
+//! merge of its head.
 //!
 //! Two facts, from the argument in `chunks`: if a split point of a text is
 //! a boundary between two of its tokens, no merge ever crossed it, so the
@@ -8,19 +9,20 @@
 //! and the first `b` of `bpe(R)` join, `bpe(bytes(a) ++ bytes(b)) = [a,
 //! b]`.
 //!
-//! Let the piece have period `p` bytes. Merge its head (its first
-//! [`HEAD`] bytes) and pick two token boundaries `s1 < s2` of the head
-//! whose distance is a multiple of `p`. By the first fact the tokens before
-//! `s1` are `bpe(A)` for `A = piece[..s1]`, and those between are `bpe(S)`
-//! for `S = piece[s1..s2]`; the piece is `A ++ S^k ++ Z` for some `k >= 1`
-//! and a tail `Z` of at least [`TAIL`] bytes. If the last token of `bpe(S)`
-//! joins its first, and the first of `bpe(Z)`, the second fact applied
-//! split by split gives `bpe(piece) = bpe(A) ++ bpe(S)^k ++ bpe(Z)`: the
-//! last token of every prefix so far is the last of `bpe(S)`. So a
-//! megabyte costs two short merges, a few joins and copying, and no
+//! Let a text start with a run of period `p` bytes. Merge the run's head
+//! (its first [`HEAD`] bytes) and pick two token boundaries `s1 < s2` of
+//! the head whose distance is a multiple of `p`. By the first fact the
+//! tokens before `s1` are `bpe(A)` for `A = text[..s1]`, and those between
+//! are `bpe(S)` for `S = text[s1..s2]`; the run goes on with `S` again and
+//! again. If the last token of `bpe(S)` joins its first, the second fact
+//! applied split by split gives `bpe(A ++ S^k) = bpe(A) ++ bpe(S)^k` for
+//! every `k` (the last token of every prefix so far is the last of
+//! `bpe(S)`). The chunk loop (`chunks`) takes those tokens up to a repeat
+//! that ends at least [`TAIL`] bytes before the run does, and goes on from
+//! there, checking that join as it checks every other. So a megabyte of a
+//! repeated unit costs a short merge, a few joins and copying, and no
 //! assumption on ranks is made. Where no pair of boundaries joins (tokens
-//! cross every repeat), the caller merges the general way; a run of one
-//! byte also has the run-length path (`long_pieces`).
+//! cross every repeat), the chunks merge it as they merge any text.
 
 use super::chunks::TokenLengths;
 use super::{Bpe, PairCache};
@@ -32,14 +34,11 @@ const HEAD: usize = 192;
 /// Tokens ending this close to the head's end may differ from the whole
 /// piece's (its end merges as an end), so their boundaries are not used.
 const HEAD_END: usize = 32;
-/// Bytes of the tail at least, so that the piece's end lies far from the
-/// last join.
+/// Bytes of the run at least that are left to the chunk loop after the
+/// repeats taken, so that the run's end lies far from the last join.
 const TAIL: usize = 64;
 /// Pairs of boundaries tried before giving up.
 const TRIES: usize = 24;
-/// Pieces from this length on are tried as repeats of a unit (shorter ones
-/// merge fast enough the general way).
-pub(super) const PERIODIC_PIECE: usize = 2 * HEAD;
 
 /// The smallest `p <= MAX_UNIT` such that the piece is a unit of `p`
 /// bytes repeated (its last unit may be cut short), if there is one.
@@ -47,7 +46,7 @@ pub(super) fn unit_of(piece: &[u8]) -> Option<usize> {
     (1..=MAX_UNIT).find(|&unit| piece.len() > unit && piece[unit..] == piece[..piece.len() - unit])
 }
 
-/// The bounds of [`Bpe::merge_periodic_with`].
+/// The bounds of [`Bpe::merge_repeats_with`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Span {
     pub head: usize,
@@ -55,45 +54,57 @@ pub(super) struct Span {
     pub tail: usize,
 }
 
-impl Bpe {
-    /// Appends `bpe(piece)` to `out` for a piece with period `unit`, from
-    /// the merge of its head (see the module notes); `false`, with `out`
-    /// unchanged, where no repeat of the head's tokens joins or the piece
-    /// is too short.
-    pub(super) fn merge_periodic(
-        &self,
-        piece: &[u8],
-        unit: usize,
-        lens: &TokenLengths,
-        out: &mut Vec<u32>,
-        cache: &mut PairCache,
-    ) -> bool {
-        let span = Span {
-            head: HEAD,
-            head_end: HEAD_END,
-            tail: TAIL,
-        };
-        self.merge_periodic_with(piece, unit, span, lens, out, cache)
-    }
+/// The bounds used when encoding.
+pub(super) const SPAN: Span = Span {
+    head: HEAD,
+    head_end: HEAD_END,
+    tail: TAIL,
+};
 
-    /// [`Bpe::merge_periodic`] with other bounds (tests use small ones,
-    /// where joins fail more often).
-    pub(super) fn merge_periodic_with(
+/// Bytes from the start of `text` that repeat with period `unit`.
+fn run_length(text: &[u8], unit: usize) -> usize {
+    let (ahead, behind) = (&text[unit..], &text[..text.len() - unit]);
+    let mut at = 0;
+    // Eight bytes a step, then byte by byte for the rest.
+    while at + 8 <= ahead.len() && ahead[at..at + 8] == behind[at..at + 8] {
+        at += 8;
+    }
+    while at < ahead.len() && ahead[at] == behind[at] {
+        at += 1;
+    }
+    unit + at
+}
+
+impl Bpe {
+    /// If `text` starts with a run of one unit of up to [`MAX_UNIT`] bytes,
+    /// at least `2 * span.head + span.tail` long (shorter ones merge about
+    /// as fast in chunks), appends the tokens of
+    /// `text[..x]` to `out` for the repeat boundary `x` nearest to, and at
+    /// least `span.tail` bytes before, the run's end, and returns `x`;
+    /// `None`, with `out` unchanged, otherwise (see the module notes).
+    pub(super) fn merge_repeats_with(
         &self,
-        piece: &[u8],
-        unit: usize,
+        text: &[u8],
         span: Span,
         lens: &TokenLengths,
         out: &mut Vec<u32>,
         cache: &mut PairCache,
-    ) -> bool {
-        let n = piece.len();
-        if unit == 0 || span.tail == 0 || n < span.head + span.tail {
-            return false;
+    ) -> Option<usize> {
+        if span.tail == 0 || text.len() < span.head + span.tail || span.head < 2 {
+            return None;
         }
-        let Some(head) = self.merge_alone(&piece[..span.head], cache) else {
-            return false;
-        };
+        // Most chunk starts are not runs: one 8-byte comparison each
+        // settles most periods before comparing the head.
+        let first = &text[..8.min(span.head)];
+        let unit = (1..=MAX_UNIT.min(span.head - 1)).find(|&unit| {
+            text[unit..unit + first.len()] == *first
+                && text[unit..span.head] == text[..span.head - unit]
+        })?;
+        let run = run_length(text, unit);
+        if run < 2 * span.head + span.tail {
+            return None;
+        }
+        let head = self.merge_alone(&text[..span.head], cache)?;
         // bounds[i]: where head token i starts; the last entry is the
         // head's end.
         let mut bounds = Vec::with_capacity(head.len() + 1);
@@ -110,7 +121,7 @@ impl Bpe {
                     break;
                 }
                 if tries == TRIES {
-                    return false;
+                    return None;
                 }
                 if (s2 - s1) % unit != 0 {
                     continue;
@@ -119,19 +130,12 @@ impl Bpe {
                 let repeated = &head[i..j];
                 let (first, last) = (repeated[0], repeated[repeated.len() - 1]);
                 // The bytes after a repeat's end are the repeat's start.
-                if !self.join_at(piece, s2, last, first, lens, cache) {
+                if !self.join_at(text, s2, last, first, lens, cache) {
                     continue;
                 }
-                // At least one repeat (the head's end lies before the tail).
-                let k = (n - s1 - span.tail) / (s2 - s1);
-                let z = s1 + k * (s2 - s1);
-                let Some(tail) = self.merge_alone(&piece[z..], cache) else {
-                    return false;
-                };
-                if !self.join_at(piece, z, last, tail[0], lens, cache) {
-                    continue;
-                }
-                out.reserve(i + k * repeated.len() + tail.len());
+                // At least one repeat: the head's end lies before the tail.
+                let k = (run - span.tail - s1) / (s2 - s1);
+                out.reserve(i + k * repeated.len());
                 out.extend_from_slice(&head[..i]);
                 // The repeats, doubling what is written so far (a repeat
                 // is often one token: one copy call each would be slow).
@@ -142,11 +146,10 @@ impl Bpe {
                     let more = (out.len() - start).min(total - (out.len() - start));
                     out.extend_from_within(start..start + more);
                 }
-                out.extend_from_slice(&tail);
-                return true;
+                return Some(s1 + k * (s2 - s1));
             }
         }
-        false
+        None
     }
 
     /// The merge of `bytes` alone; `None` when some byte is not a token.
@@ -163,11 +166,11 @@ impl Bpe {
         Some(ids)
     }
 
-    /// Whether token `a`, ending at `at` in `piece`, joins token `b`,
+    /// Whether token `a`, ending at `at` in `text`, joins token `b`,
     /// starting there.
     pub(super) fn join_at(
         &self,
-        piece: &[u8],
+        text: &[u8],
         at: usize,
         a: u32,
         b: u32,
@@ -175,6 +178,6 @@ impl Bpe {
         cache: &mut PairCache,
     ) -> bool {
         let (from, to) = (at - lens.of(a), at + lens.of(b));
-        to <= piece.len() && self.joins(&piece[from..to], a, b, cache)
+        to <= text.len() && self.joins(&text[from..to], a, b, cache)
     }
 }

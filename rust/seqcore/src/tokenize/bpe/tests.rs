@@ -413,7 +413,7 @@ proptest::proptest! {
         let mut cache = PairCache::new();
         cache.serve(&bpe);
         let mut out = vec![7];
-        bpe.merge_in_chunks_with(&piece, lens, overlap, &mut out, &mut cache);
+        bpe.merge_in_chunks_with(&piece, lens, overlap, periodic::SPAN, &mut out, &mut cache);
         proptest::prop_assert_eq!(&out[1..], &naive(&bpe, &piece)[..]);
     }
 }
@@ -480,29 +480,50 @@ fn chunks_whose_join_fails_are_merged_whole() {
         cache.serve(&bpe);
         assert!(!bpe.joins(b"xyzw", 258, 256, &mut cache));
         let mut out = Vec::new();
-        bpe.merge_in_chunks_with(&piece, bpe.lens.as_ref().unwrap(), 0, &mut out, &mut cache);
+        let lens = bpe.lens.as_ref().unwrap();
+        bpe.merge_in_chunks_with(&piece, lens, 0, periodic::SPAN, &mut out, &mut cache);
         let want = naive(&bpe, &piece);
         assert_eq!(out, want, "{rule:?}");
         assert_eq!(&want[61..63], &[u32::from(b'x'), 257]);
     }
 }
 
+/// A piece of runs of short units (each 0-300 repeats of 1-6 letters)
+/// between stretches of random letters, from proptest's choices.
+fn runs_piece(runs: &[(Vec<usize>, usize, Vec<usize>)]) -> Vec<u8> {
+    let mut piece = Vec::new();
+    for (unit, count, between) in runs {
+        let unit: Vec<u8> = unit.iter().map(|&k| b"abcd"[k]).collect();
+        for _ in 0..*count {
+            piece.extend_from_slice(&unit);
+        }
+        piece.extend(between.iter().map(|&k| b"abcd"[k]));
+    }
+    piece
+}
+
 proptest::proptest! {
-    /// A unit repeated, merged from the tokens of its head with the joins
-    /// checked, against the plain rule: units of one to six bytes over the
-    /// table's letters (so tokens often cross the repeats and the checks
-    /// fail), small heads and tails, any length, the last unit possibly
-    /// cut short.
+    /// Pieces made of runs of short units, merged in chunks that copy the
+    /// runs' repeats, against the plain rule, with small heads, tails and
+    /// overlaps (so tokens often cross the repeats and joins fail); and
+    /// whatever the repeat step appends is the merge of those bytes.
     #[test]
-    fn repeated_units_merged_from_the_head_match_the_plain_rule(
+    fn runs_merged_from_their_heads_match_the_plain_rule(
         seed in 0u64..1_000_000,
         merges in 1usize..150,
         ranks in proptest::bool::ANY,
-        unit in proptest::collection::vec(0usize..4, 1..=6),
+        runs in proptest::collection::vec(
+            (
+                proptest::collection::vec(0usize..4, 1..=6),
+                0usize..300,
+                proptest::collection::vec(0usize..4, 0..4),
+            ),
+            1..4,
+        ),
         head in 2usize..64,
         head_end in 0usize..16,
         tail in 1usize..24,
-        len in 0usize..700,
+        overlap in 0usize..14,
     ) {
         let rule = if ranks {
             MergeRule::Ranks
@@ -510,20 +531,23 @@ proptest::proptest! {
             MergeRule::Merges { ignore_merges: false }
         };
         let bpe = random_table(seed, merges, rule);
-        let unit: Vec<u8> = unit.iter().map(|&k| b"abcd"[k]).collect();
-        let piece: Vec<u8> = unit.iter().copied().cycle().take(len).collect();
-        let Some(period) = periodic::unit_of(&piece) else {
-            return Ok(());
-        };
+        let piece = runs_piece(&runs);
         let lens = bpe.lens.as_ref().expect("every byte is a token");
         let mut cache = PairCache::new();
         cache.serve(&bpe);
-        let mut out = vec![7];
         let span = periodic::Span { head, head_end, tail };
-        if bpe.merge_periodic_with(&piece, period, span, lens, &mut out, &mut cache) {
+        let mut out = vec![7];
+        match bpe.merge_repeats_with(&piece, span, lens, &mut out, &mut cache) {
+            Some(x) => {
+                proptest::prop_assert!(x > 0 && x + tail <= piece.len());
+                proptest::prop_assert_eq!(&out[1..], &naive(&bpe, &piece[..x])[..]);
+            }
+            None => proptest::prop_assert_eq!(&out, &[7]),
+        }
+        if piece.len() > 1 {
+            let mut out = vec![7];
+            bpe.merge_in_chunks_with(&piece, lens, overlap, span, &mut out, &mut cache);
             proptest::prop_assert_eq!(&out[1..], &naive(&bpe, &piece)[..]);
-        } else {
-            proptest::prop_assert_eq!(out, vec![7]);
         }
         // And through the whole path, whichever way it goes.
         let mut whole = Vec::new();
@@ -532,56 +556,78 @@ proptest::proptest! {
     }
 }
 
-/// The repeat path is taken (not only tried) where the head's tokens
-/// repeat.
+/// The repeats are taken (not only tried) where the head's tokens repeat.
 #[test]
-fn repeated_units_take_the_repeat_path_where_joins_hold() {
+fn runs_take_the_repeat_path_where_joins_hold() {
     let bpe = table(MergeRule::Merges {
         ignore_merges: false,
     });
     let lens = bpe.lens.as_ref().unwrap();
     let mut cache = PairCache::new();
     cache.serve(&bpe);
-    // "abc" repeated: the head is [abc, abc, ...], and abc|abc holds.
+    // "abc" repeated: the head is [abc, abc, ...], and abc|abc holds; the
+    // repeats stop 64 to 66 bytes before the end.
     let piece = b"abc".repeat(1000);
     let mut out = Vec::new();
-    assert!(bpe.merge_periodic(&piece, 3, lens, &mut out, &mut cache));
-    assert_eq!(out, vec![258; 1000]);
-    // "ba" repeated: the head is [b, ab, ab, ...], so the repeats start
-    // after its first token.
-    let piece = b"ba".repeat(1000);
+    let x = bpe.merge_repeats_with(&piece, periodic::SPAN, lens, &mut out, &mut cache);
+    assert_eq!(x, Some(2934));
+    assert_eq!(out, vec![258; 978]);
+    // "ba" repeated, then "c": the head is [b, ab, ab, ...], so the
+    // repeats start after its first token.
+    let piece = [b"ba".repeat(1000), b"c".to_vec()].concat();
     let mut out = Vec::new();
-    assert!(bpe.merge_periodic(&piece, 2, lens, &mut out, &mut cache));
+    let x = bpe.merge_repeats_with(&piece, periodic::SPAN, lens, &mut out, &mut cache);
+    assert_eq!(x, Some(1935));
     assert_eq!(out[..3], [98, 256, 256]);
+    assert_eq!(out, naive(&bpe, &piece[..1935]));
+    let mut out = Vec::new();
+    bpe.merge_bytes(&piece, &mut out);
     assert_eq!(out, naive(&bpe, &piece));
+    // Text that is no run.
+    let mut out = Vec::new();
+    assert_eq!(
+        bpe.merge_repeats_with(b"abcabdabcabd", periodic::SPAN, lens, &mut out, &mut cache),
+        None
+    );
 }
 
-/// Each join check on its own is needed: tables (found by search) where
-/// only the join between repeats, or only the one before the tail, fails
-/// for the first pair of boundaries, and copying would give the wrong
-/// tokens.
+/// The join between repeats is needed: a table (found by search) where
+/// it fails for the first pair of boundaries, and copying would give the
+/// wrong tokens.
 #[test]
-fn either_failed_join_moves_on() {
-    // (seed, merges, unit, head, length)
-    for (seed, merges, unit, head, len) in [
-        (35, 140, &b"dcba"[..], 8, 29), // between repeats
-        (0, 80, b"ba", 8, 29),          // before the tail
-    ] {
-        let bpe = random_table(seed, merges, MergeRule::Ranks);
-        let piece: Vec<u8> = unit.iter().copied().cycle().take(len).collect();
-        let lens = bpe.lens.as_ref().unwrap();
-        let mut cache = PairCache::new();
-        cache.serve(&bpe);
-        let span = periodic::Span {
-            head,
-            head_end: 0,
-            tail: 1,
-        };
-        let mut out = Vec::new();
-        if !bpe.merge_periodic_with(&piece, unit.len(), span, lens, &mut out, &mut cache) {
-            assert!(out.is_empty());
-            bpe.merge_bytes(&piece, &mut out);
-        }
-        assert_eq!(out, naive(&bpe, &piece), "seed {seed}");
+fn a_failed_join_between_repeats_moves_on() {
+    let bpe = random_table(35, 140, MergeRule::Ranks);
+    let piece = b"dcba".repeat(8);
+    let lens = bpe.lens.as_ref().unwrap();
+    let mut cache = PairCache::new();
+    cache.serve(&bpe);
+    let span = periodic::Span {
+        head: 8,
+        head_end: 0,
+        tail: 1,
+    };
+    let mut out = Vec::new();
+    if let Some(x) = bpe.merge_repeats_with(&piece, span, lens, &mut out, &mut cache) {
+        assert_eq!(out, naive(&bpe, &piece[..x]));
     }
+}
+
+/// The join between the tokens kept before a run and the run's repeats is
+/// needed: a table (found by search) where it fails, and taking the
+/// repeats would give the wrong tokens.
+#[test]
+fn a_failed_join_before_a_run_is_caught() {
+    let bpe = random_table(0, 30, MergeRule::Ranks);
+    let piece = [&b"abcd".repeat(23)[..90], b"bbd", &b"abcd".repeat(60)].concat();
+    let lens = bpe.lens.as_ref().unwrap();
+    let mut cache = PairCache::new();
+    cache.serve(&bpe);
+    let span = periodic::Span {
+        head: 8,
+        head_end: 0,
+        tail: 1,
+    };
+    let mut out = Vec::new();
+    bpe.merge_in_chunks_with(&piece, lens, 0, span, &mut out, &mut cache);
+    assert_eq!(out, naive(&bpe, &piece));
 }
