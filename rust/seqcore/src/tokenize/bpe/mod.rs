@@ -291,6 +291,16 @@ impl Bpe {
                 return;
             }
             let repeats = unit.is_some();
+            if let (None, Some(lens)) = (unit, &self.lens) {
+                let period = (piece.len() >= periodic::LONG_PIECE)
+                    .then(|| periodic::long_period(piece))
+                    .flatten();
+                if let Some(period) = period {
+                    if self.merge_long_period(piece, period, lens, out, cache) {
+                        return;
+                    }
+                }
+            }
             let chunked = |part: &[u8], out: &mut Vec<u32>, cache: &mut PairCache| match &self.lens
             {
                 Some(lens) if part.len() > CHUNKED_PART => {

@@ -46,6 +46,42 @@ pub(super) fn unit_of(piece: &[u8]) -> Option<usize> {
     (1..=MAX_UNIT).find(|&unit| piece.len() > unit && piece[unit..] == piece[..piece.len() - unit])
 }
 
+/// Pieces from this length on are looked at for a period longer than
+/// [`MAX_UNIT`].
+pub(super) const LONG_PIECE: usize = 4096;
+/// Longest window whose period is found.
+const PERIOD_WINDOW: usize = 8192;
+
+/// The period of a piece of [`LONG_PIECE`] bytes or more, if it has one
+/// longer than [`MAX_UNIT`] that repeats at least four times within its
+/// first quarter (up to [`PERIOD_WINDOW`] bytes): found from the window's
+/// prefix function (Knuth-Morris-Pratt), linear in the window, which is at
+/// most a quarter of the piece, then checked over the whole piece.
+pub(super) fn long_period(piece: &[u8]) -> Option<usize> {
+    let window = &piece[..(piece.len() / 4).min(PERIOD_WINDOW)];
+    if window.len() < 4 * (MAX_UNIT + 1) {
+        return None;
+    }
+    // border[i]: the longest proper prefix of window[..=i] that is also
+    // its suffix.
+    let mut border = vec![0u32; window.len()];
+    for i in 1..window.len() {
+        let mut k = border[i - 1] as usize;
+        while k > 0 && window[i] != window[k] {
+            k = border[k - 1] as usize;
+        }
+        if window[i] == window[k] {
+            k += 1;
+        }
+        border[i] = k as u32;
+    }
+    let period = window.len() - border[window.len() - 1] as usize;
+    (period > MAX_UNIT
+        && 4 * period <= window.len()
+        && piece[period..] == piece[..piece.len() - period])
+        .then_some(period)
+}
+
 /// The bounds of [`Bpe::merge_repeats_with`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Span {
@@ -100,7 +136,22 @@ impl Bpe {
             text[unit..unit + first.len()] == *first
                 && text[unit..span.head] == text[..span.head - unit]
         })?;
-        let run = run_length(text, unit);
+        self.merge_repeats_of(text, unit, run_length(text, unit), span, lens, out, cache)
+    }
+
+    /// [`Bpe::merge_repeats_with`] for a run of `run` bytes of period
+    /// `unit` at the start of `text`.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_repeats_of(
+        &self,
+        text: &[u8],
+        unit: usize,
+        run: usize,
+        span: Span,
+        lens: &TokenLengths,
+        out: &mut Vec<u32>,
+        cache: &mut PairCache,
+    ) -> Option<usize> {
         if run < 2 * span.head + span.tail {
             return None;
         }
@@ -150,6 +201,55 @@ impl Bpe {
             }
         }
         None
+    }
+
+    /// Appends `bpe(piece)` to `out` for a piece of period `period` (any
+    /// length: [`long_period`] finds them), from the tokens of a head that
+    /// holds three periods and a tail merged alone, every join checked;
+    /// `false`, with `out` unchanged, where a join fails.
+    pub(super) fn merge_long_period(
+        &self,
+        piece: &[u8],
+        period: usize,
+        lens: &TokenLengths,
+        out: &mut Vec<u32>,
+        cache: &mut PairCache,
+    ) -> bool {
+        let span = Span {
+            head: 3 * period + HEAD,
+            head_end: HEAD_END,
+            tail: TAIL,
+        };
+        self.merge_long_period_with(piece, period, span, lens, out, cache)
+    }
+
+    /// [`Bpe::merge_long_period`] with other bounds (tests use small ones,
+    /// where joins fail more often).
+    pub(super) fn merge_long_period_with(
+        &self,
+        piece: &[u8],
+        period: usize,
+        span: Span,
+        lens: &TokenLengths,
+        out: &mut Vec<u32>,
+        cache: &mut PairCache,
+    ) -> bool {
+        let taken = out.len();
+        let n = piece.len();
+        let Some(x) = self.merge_repeats_of(piece, period, n, span, lens, out, cache) else {
+            return false;
+        };
+        let last = out[out.len() - 1];
+        match self.merge_alone(&piece[x..], cache) {
+            Some(tail) if self.join_at(piece, x, last, tail[0], lens, cache) => {
+                out.extend_from_slice(&tail);
+                true
+            }
+            _ => {
+                out.truncate(taken);
+                false
+            }
+        }
     }
 
     /// The merge of `bytes` alone; `None` when some byte is not a token.

@@ -631,3 +631,104 @@ fn a_failed_join_before_a_run_is_caught() {
     bpe.merge_in_chunks_with(&piece, lens, 0, span, &mut out, &mut cache);
     assert_eq!(out, naive(&bpe, &piece));
 }
+
+#[test]
+fn long_periods_are_found_and_checked() {
+    let unit = [&[b'a'; 50][..], b"b"].concat();
+    assert_eq!(periodic::long_period(&unit.repeat(400)), Some(51));
+    // The last period may be cut short.
+    let piece = unit.repeat(400);
+    assert_eq!(periodic::long_period(&piece[..piece.len() - 7]), Some(51));
+    assert_eq!(
+        periodic::long_period(&b"abcdefghijklmnopq".repeat(300)),
+        Some(17)
+    );
+    // Periods of up to 16 bytes are left to `unit_of`.
+    assert_eq!(
+        periodic::long_period(&b"abcdefghijklmnop".repeat(300)),
+        None
+    );
+    // Periodic in its window, not after.
+    let mut broken = unit.repeat(400);
+    broken[15_000] = b'c';
+    assert_eq!(periodic::long_period(&broken), None);
+    // No period, or one too long to repeat four times in the window.
+    let mut state = 7u64;
+    let noise: Vec<u8> = (0..20_000)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            b'a' + (state >> 60) as u8
+        })
+        .collect();
+    assert_eq!(periodic::long_period(&noise), None);
+    assert_eq!(periodic::long_period(&noise[..3000].repeat(7)), None);
+    assert_eq!(periodic::long_period(&noise[..1000].repeat(40)), Some(1000));
+    assert_eq!(periodic::long_period(&unit.repeat(10)), None, "too short");
+}
+
+proptest::proptest! {
+    /// A piece of a longer unit repeated (17-40 bytes), merged from its
+    /// head and a tail, every join checked, against the plain rule (with
+    /// small heads and tails too, where joins often fail).
+    #[test]
+    fn long_periods_merged_from_the_head_match_the_plain_rule(
+        seed in 0u64..1_000_000,
+        merges in 1usize..150,
+        ranks in proptest::bool::ANY,
+        unit in proptest::collection::vec(0usize..4, 17..=40),
+        extra in 0usize..300,
+        head_end in 0usize..16,
+        tail in 1usize..24,
+        short in proptest::bool::ANY,
+    ) {
+        let rule = if ranks {
+            MergeRule::Ranks
+        } else {
+            MergeRule::Merges { ignore_merges: false }
+        };
+        let bpe = random_table(seed, merges, rule);
+        let unit: Vec<u8> = unit.iter().map(|&k| b"abcd"[k]).collect();
+        let len = 2 * (3 * unit.len() + 192) + 64 + extra;
+        let piece: Vec<u8> = unit.iter().copied().cycle().take(len).collect();
+        let lens = bpe.lens.as_ref().expect("every byte is a token");
+        let mut cache = PairCache::new();
+        cache.serve(&bpe);
+        let mut out = vec![7];
+        // The bounds used when encoding, or small ones.
+        let taken = if short {
+            let span = periodic::Span { head: 2 * unit.len() + 8, head_end, tail };
+            bpe.merge_long_period_with(&piece, unit.len(), span, lens, &mut out, &mut cache)
+        } else {
+            bpe.merge_long_period(&piece, unit.len(), lens, &mut out, &mut cache)
+        };
+        if taken {
+            proptest::prop_assert_eq!(&out[1..], &naive(&bpe, &piece)[..]);
+        } else {
+            proptest::prop_assert_eq!(out, vec![7]);
+        }
+    }
+}
+
+/// The join before the tail of a long period is needed: a table (found by
+/// search) where it fails, and taking the tail's tokens as they are would
+/// give the wrong ones.
+#[test]
+fn a_failed_join_before_the_tail_of_a_long_period_is_caught() {
+    let bpe = random_table(0, 30, MergeRule::Ranks);
+    let unit = b"dcbadcbadcbadcbadcbaa";
+    let piece: Vec<u8> = unit.iter().copied().cycle().take(109).collect();
+    let lens = bpe.lens.as_ref().unwrap();
+    let mut cache = PairCache::new();
+    cache.serve(&bpe);
+    let span = periodic::Span {
+        head: 2 * unit.len() + 8,
+        head_end: 0,
+        tail: 1,
+    };
+    let mut out = Vec::new();
+    if !bpe.merge_long_period_with(&piece, unit.len(), span, lens, &mut out, &mut cache) {
+        assert!(out.is_empty());
+        bpe.merge_bytes(&piece, &mut out);
+    }
+    assert_eq!(out, naive(&bpe, &piece));
+}
