@@ -74,7 +74,19 @@ def text_maker(rng: random.Random, prose: str) -> Callable[[], str]:
         count = max(1, n // len(unit)) * rng.choice([1, 1, 4])
         return unit * count + random_text(rng.randrange(5))
 
+    def runs(n: int) -> str:
+        # Runs of a unit broken by other text, and long periods: the repeat
+        # steps inside the chunk loop and for a whole piece.
+        out = []
+        for _ in range(rng.randint(1, 4)):
+            unit = random_text(rng.choice([1, 2, 5, rng.randint(17, 60)]))
+            out.append(
+                unit * rng.randint(1, max(2, 4 * n // len(unit))) + random_text(rng.randrange(3))
+            )
+        return "".join(out) * rng.choice([1, 1, 8])
+
     makers: list[Callable[[int], str]] = [
+        runs,
         random_text,
         lambda n: "".join(excerpt(n).split()),  # prose without whitespace
         lambda n: "".join(c for c in excerpt(n) if c.isalpha()),  # letters only

@@ -235,6 +235,28 @@ def test_cl100k_repeated_units(cl100k: Pair, unit: str, count: int, end: str) ->
 
 
 @given(
+    runs=st.lists(
+        st.tuples(
+            st.text(st.sampled_from("aé日-=b"), min_size=1, max_size=3),
+            st.integers(1, 1500),
+            st.text(st.sampled_from("xé日+"), max_size=2),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    times=st.sampled_from([1, 2, 40]),
+)
+def test_cl100k_runs_and_long_periods(
+    cl100k: Pair, runs: list[tuple[str, int, str]], times: int
+) -> None:
+    """Runs of a short unit broken by other characters (the chunk loop
+    copies their repeats), repeated whole (a long period), give tiktoken's
+    ids."""
+    text = "".join(unit * count + between for unit, count, between in runs) * times
+    assert cl100k.ours.encode_ordinary(text) == cl100k.enc.encode_ordinary(text)
+
+
+@given(
     text=st.lists(
         st.one_of(
             st.sampled_from("abcdefghijklmnopqrstuvwxyzTAI"),
