@@ -175,6 +175,11 @@ def main() -> None:
         "one 2-byte char repeated": "é" * (n // 2),
         "one 3-byte char repeated (CJK)": "日" * (n // 3),
         "one 4-byte char repeated (emoji)": "😀" * (n // 4),
+        "'-=' repeated, one '+' midway": "-=" * (n // 4) + "+" + "-=" * (n // 4),
+        "'a' x 50 + 'b', repeated": ("a" * 50 + "b") * (n // 51),
+        "'a' x 20-60 + 'b' (no period)": "".join(
+            "a" * rng.randint(20, 60) + "b" for _ in range(n // 20)
+        )[:n],
     }
     print(f"\nworst cases, {mb:.1f} MB each       time / prose time (target <= 2x)")
     for name, text in cases.items():
