@@ -387,6 +387,8 @@ mod cuts;
 mod long_pieces;
 mod pair_cache;
 mod periodic;
+#[cfg(test)]
+mod periodic_tests;
 mod small_pieces;
 #[cfg(test)]
 mod tests;
