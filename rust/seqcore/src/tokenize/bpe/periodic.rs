@@ -131,9 +131,11 @@ impl Bpe {
         }
         // Most chunk starts are not runs: one 8-byte comparison each
         // settles most periods before comparing the head.
-        let first = &text[..8.min(span.head)];
+        // (The quick comparison stays inside the head, so a short head
+        // never reads past the text.)
         let unit = (1..=MAX_UNIT.min(span.head - 1)).find(|&unit| {
-            text[unit..unit + first.len()] == *first
+            let quick = 8.min(span.head - unit);
+            text[unit..unit + quick] == text[..quick]
                 && text[unit..span.head] == text[..span.head - unit]
         })?;
         self.merge_repeats_of(text, unit, run_length(text, unit), span, lens, out, cache)

@@ -255,3 +255,23 @@ fn a_failed_join_before_the_tail_of_a_long_period_is_caught() {
     }
     assert_eq!(out, naive(&bpe, &piece));
 }
+
+/// A short head with a shorter tail: the unit test reads only the head
+/// (a run of "abcd" in 6 bytes with a head of 5 once read 9).
+#[test]
+fn a_short_head_reads_only_the_text() {
+    let bpe = table(MergeRule::Ranks);
+    let lens = bpe.lens.as_ref().unwrap();
+    let mut cache = served_cache(&bpe);
+    let span = periodic::Span {
+        head: 5,
+        head_end: 0,
+        tail: 1,
+    };
+    for text in [&b"abcdab"[..], b"aaaaaa", b"abcdea"] {
+        let mut out = Vec::new();
+        if let Some(x) = bpe.merge_repeats_with(text, span, lens, &mut out, &mut cache) {
+            assert_eq!(out, naive(&bpe, &text[..x]));
+        }
+    }
+}
