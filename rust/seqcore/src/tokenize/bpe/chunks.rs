@@ -21,7 +21,8 @@
 //! chunk is where its tokens may differ from the whole text's), the next
 //! chunk starts where they end, and each join is checked as above. If a
 //! join fails (rare: the overlap makes the boundary almost always a true
-//! one), the part is merged whole.
+//! one), the loop backs off a few tokens and merges again from there
+//! ([`BackOffs`]).
 
 use super::periodic::{self, Span};
 use super::{Bpe, PairCache};
@@ -59,6 +60,73 @@ impl TokenLengths {
     }
 }
 
+/// What the chunk loop does where a join fails: the kept tokens nearest
+/// the failed join may differ from the whole text's (they ended too close
+/// to their chunk's end), so the loop takes back the last [`BACK_OFF`]
+/// bytes' worth of them and merges again from there, where they now lie
+/// far from the chunk's end. The tokens before any token boundary of
+/// `bpe(part[..start])` are `bpe` of the bytes before it, so what stays in
+/// `out` is still exact. A budget of back-offs, linear in the part's
+/// length, bounds the extra merging; past it the part is merged whole.
+struct BackOffs {
+    left: usize,
+    used: usize,
+}
+
+/// How a part went through the chunk loop (what tests check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ChunkRun {
+    /// Failed joins the loop backed off from.
+    pub(super) back_offs: usize,
+    /// Whether the part was merged whole in the end.
+    pub(super) whole: bool,
+}
+
+/// Back-offs allowed in a part of `part_len` bytes: at most one extra
+/// chunk merged per four chunks' length, and a few for short parts.
+pub(super) fn back_off_budget(part_len: usize) -> usize {
+    4 + part_len / (4 * CHUNK)
+}
+
+/// Bytes of kept tokens taken back at a failed join.
+const BACK_OFF: usize = 2 * OVERLAP;
+
+impl BackOffs {
+    fn new(part_len: usize) -> Self {
+        BackOffs {
+            left: back_off_budget(part_len),
+            used: 0,
+        }
+    }
+
+    /// Takes back the kept tokens of the last [`BACK_OFF`] bytes (at least
+    /// one, all of them if fewer) from `out` (whose tokens from `first` on
+    /// are `bpe(part[..start])`), moving `start` and `last` to match;
+    /// false once the budget is spent.
+    fn back_off(
+        &mut self,
+        lens: &TokenLengths,
+        first: usize,
+        start: &mut usize,
+        last: &mut Option<(u32, usize)>,
+        out: &mut Vec<u32>,
+    ) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        self.used += 1;
+        let mut taken = 0;
+        while out.len() > first && taken < BACK_OFF {
+            let id = out.pop().expect("a kept token");
+            taken += lens.of(id);
+        }
+        *start -= taken;
+        *last = out[first..].last().map(|&id| (id, lens.of(id)));
+        true
+    }
+}
+
 impl Bpe {
     /// Appends the ids of `part` (longer than [`CHUNK`] bytes, every byte a
     /// token) to `out`, merged chunk by chunk; see the module notes.
@@ -84,13 +152,14 @@ impl Bpe {
         span: Span,
         out: &mut Vec<u32>,
         cache: &mut PairCache,
-    ) {
+    ) -> ChunkRun {
         let first = out.len();
         let n = part.len();
         let mut ids: Vec<u32> = Vec::with_capacity(CHUNK);
         let mut start = 0;
         // The last token kept so far, and its length.
         let mut last: Option<(u32, usize)> = None;
+        let mut back_offs = BackOffs::new(n);
         loop {
             // A long run of one unit from here: its repeats are copied
             // (`periodic`), and joined like a chunk's tokens.
@@ -99,6 +168,10 @@ impl Bpe {
                 let b = out[taken];
                 if let Some((a, a_len)) = last {
                     if !self.joins(&part[start - a_len..start + lens.of(b)], a, b, cache) {
+                        out.truncate(taken);
+                        if back_offs.back_off(lens, first, &mut start, &mut last, out) {
+                            continue;
+                        }
                         break;
                     }
                 }
@@ -120,12 +193,18 @@ impl Bpe {
                 let b = ids[0];
                 let join = &part[start - a_len..start + lens.of(b)];
                 if !self.joins(join, a, b, cache) {
+                    if back_offs.back_off(lens, first, &mut start, &mut last, out) {
+                        continue;
+                    }
                     break;
                 }
             }
             if end == n {
                 out.extend_from_slice(ids);
-                return;
+                return ChunkRun {
+                    back_offs: back_offs.used,
+                    whole: false,
+                };
             }
             // Keep the tokens that end `overlap` bytes or more before `end`
             // (and never the last: it may continue in the next chunk).
@@ -141,9 +220,14 @@ impl Bpe {
             last = Some((ids[kept - 1], lens.of(ids[kept - 1])));
             start = at;
         }
-        // A join did not hold (or one token filled a chunk): merge it whole.
+        // Joins failed too often (or one token filled a chunk): merge it
+        // whole.
         out.truncate(first);
         self.merge_segment(part, out, cache);
+        ChunkRun {
+            back_offs: back_offs.used,
+            whole: true,
+        }
     }
 
     /// Whether `bytes`, the bytes of token `a` then of token `b`, merge
@@ -162,5 +246,55 @@ impl Bpe {
         }
         let len = self.merge_ids(ids, cache);
         ids[..len] == [a, b]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lengths 1, 2, 3, ... by id.
+    fn lens() -> TokenLengths {
+        let bytes: Vec<Vec<u8>> = (0..40).map(|i| vec![b'a'; i + 1]).collect();
+        let tokens: Vec<(u32, &[u8])> = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i as u32, &b[..]))
+            .collect();
+        TokenLengths::new(&tokens).unwrap()
+    }
+
+    #[test]
+    fn a_back_off_takes_back_whole_tokens_of_enough_bytes() {
+        let lens = lens();
+        // Before this part's tokens: one of another part (index 0).
+        let mut out = vec![39, 0, 4, 9, 10, 2];
+        let (first, mut start) = (1, 1 + 5 + 10 + 11 + 3);
+        let mut last = Some((2, 3));
+        let mut offs = BackOffs::new(0);
+        assert!(offs.back_off(&lens, first, &mut start, &mut last, &mut out));
+        // 3 + 11 + 10 >= BACK_OFF bytes: three tokens go.
+        assert!(3 + 11 < BACK_OFF && 3 + 11 + 10 >= BACK_OFF);
+        assert_eq!(out, [39, 0, 4]);
+        assert_eq!((start, last), (6, Some((4, 5))));
+        // Fewer bytes than that left: all go, and no token is left to join.
+        assert!(offs.back_off(&lens, first, &mut start, &mut last, &mut out));
+        assert_eq!((out.as_slice(), start, last), (&[39][..], 0, None));
+    }
+
+    #[test]
+    fn back_offs_stop_when_the_budget_is_spent() {
+        let lens = lens();
+        let part_len = 10 * 4 * CHUNK;
+        let mut offs = BackOffs::new(part_len);
+        assert_eq!(back_off_budget(part_len), 4 + 10);
+        let mut spent = 0;
+        let (mut start, mut last) = (usize::MAX / 2, None);
+        let mut out = vec![0; 100];
+        while offs.back_off(&lens, 0, &mut start, &mut last, &mut out) {
+            spent += 1;
+            out.resize(100, 0);
+        }
+        assert_eq!(spent, 4 + 10);
     }
 }

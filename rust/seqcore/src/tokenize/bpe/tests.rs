@@ -1,5 +1,6 @@
 //! Tests of the merge paths against the rule written out plainly.
 
+use super::chunks::{ChunkRun, CHUNK};
 use super::pair_cache::PairCache;
 use super::*;
 
@@ -429,12 +430,15 @@ fn a_chunk_of_one_token_sends_the_part_whole() {
     }
 }
 
-/// A join that fails: the chunk ends after "xyz", so it merges "x" + "y"
-/// (rank 2); the whole text merges "z" + "w" (rank 0), then "y" + "zw"
-/// (rank 1) first. Keeping every token but the last (overlap 0), the join
-/// "xy" | "zw" does not hold, and the part is merged whole.
+/// Joins that fail: where a chunk ends after "xyz" it merges "x" + "y"
+/// (rank 2), while the whole text merges "z" + "w" (rank 0), then "y" +
+/// "zw" (rank 1) first. Keeping every token but the last (overlap 0), the
+/// join "xy" | "zw" does not hold; the loop backs off and merges again
+/// from 24 bytes before, where "xyzw" lies inside the chunk. Each trap is
+/// placed where the chunk after the previous back-off ends; past the
+/// budget of back-offs the part is merged whole. Exact either way.
 #[test]
-fn chunks_whose_join_fails_are_merged_whole() {
+fn chunks_whose_join_fails_back_off() {
     let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
     for (id, bytes) in [(256, &b"zw"[..]), (257, b"yzw"), (258, b"xy")] {
         tokens.push((id, bytes.to_vec()));
@@ -445,7 +449,19 @@ fn chunks_whose_join_fails_are_merged_whole() {
         (u32::from(b'y'), 256),
         (u32::from(b'x'), u32::from(b'y')),
     ];
-    let piece = [&[b'q'; 61][..], b"xyzw", &[b'q'; 10]].concat();
+    // A back-off from the join at `end - 1` restarts 24 bytes before it,
+    // so the next chunk ends 71 bytes after this one.
+    let traps = |count: usize| {
+        let mut piece = Vec::new();
+        let mut end = CHUNK;
+        for _ in 0..count {
+            piece.resize(end - 3, b'q');
+            piece.extend_from_slice(b"xyzw");
+            end += CHUNK - 1 - 24;
+        }
+        piece.extend_from_slice(&[b'q'; 10]);
+        piece
+    };
     for rule in [
         MergeRule::Ranks,
         MergeRule::Merges {
@@ -455,11 +471,21 @@ fn chunks_whose_join_fails_are_merged_whole() {
         let bpe = Bpe::new(&refs, &merges, rule).unwrap();
         let mut cache = served_cache(&bpe);
         assert!(!bpe.joins(b"xyzw", 258, 256, &mut cache));
-        let mut out = Vec::new();
         let lens = bpe.lens.as_ref().unwrap();
-        bpe.merge_in_chunks_with(&piece, lens, 0, periodic::SPAN, &mut out, &mut cache);
-        let want = naive(&bpe, &piece);
-        assert_eq!(out, want, "{rule:?}");
-        assert_eq!(&want[61..63], &[u32::from(b'x'), 257]);
+        for count in 1..=8 {
+            let piece = traps(count);
+            let budget = chunks::back_off_budget(piece.len());
+            let mut out = Vec::new();
+            let run =
+                bpe.merge_in_chunks_with(&piece, lens, 0, periodic::SPAN, &mut out, &mut cache);
+            let want = naive(&bpe, &piece);
+            assert_eq!(out, want, "{rule:?}, {count} traps");
+            assert_eq!(&want[CHUNK - 3..CHUNK - 1], &[u32::from(b'x'), 257]);
+            let expected = ChunkRun {
+                back_offs: count.min(budget),
+                whole: count > budget,
+            };
+            assert_eq!(run, expected, "{rule:?}, {count} traps");
+        }
     }
 }
