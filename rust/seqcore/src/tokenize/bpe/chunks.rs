@@ -69,7 +69,7 @@ impl TokenLengths {
 /// `out` is still exact. A budget of back-offs, linear in the part's
 /// length, bounds the extra merging; past it the part is merged whole.
 struct BackOffs {
-    left: usize,
+    budget: usize,
     used: usize,
 }
 
@@ -94,7 +94,7 @@ const BACK_OFF: usize = 2 * OVERLAP;
 impl BackOffs {
     fn new(part_len: usize) -> Self {
         BackOffs {
-            left: back_off_budget(part_len),
+            budget: back_off_budget(part_len),
             used: 0,
         }
     }
@@ -111,10 +111,9 @@ impl BackOffs {
         last: &mut Option<(u32, usize)>,
         out: &mut Vec<u32>,
     ) -> bool {
-        if self.left == 0 {
+        if self.used == self.budget {
             return false;
         }
-        self.left -= 1;
         self.used += 1;
         let mut taken = 0;
         while out.len() > first && taken < BACK_OFF {
