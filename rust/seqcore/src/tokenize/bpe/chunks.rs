@@ -273,7 +273,7 @@ mod tests {
         let mut offs = BackOffs::new(0);
         assert!(offs.back_off(&lens, first, &mut start, &mut last, &mut out));
         // 3 + 11 + 10 >= BACK_OFF bytes: three tokens go.
-        assert!(3 + 11 < BACK_OFF && 3 + 11 + 10 >= BACK_OFF);
+        const { assert!(3 + 11 < BACK_OFF && 3 + 11 + 10 >= BACK_OFF) };
         assert_eq!(out, [39, 0, 4]);
         assert_eq!((start, last), (6, Some((4, 5))));
         // Fewer bytes than that left: all go, and no token is left to join.
