@@ -62,15 +62,17 @@ impl TokenLengths {
 
 /// What the chunk loop does where a join fails: the kept tokens nearest
 /// the failed join may differ from the whole text's (they ended too close
-/// to their chunk's end), so the loop takes back the last [`BACK_OFF`]
-/// bytes' worth of them and merges again from there, where they now lie
-/// far from the chunk's end. The tokens before any token boundary of
+/// to their chunk's end), so the loop takes back twice the overlap's worth
+/// of them (24 bytes; at least one token) and merges again from there,
+/// where they now lie far from the chunk's end. The tokens before any token boundary of
 /// `bpe(part[..start])` are `bpe` of the bytes before it, so what stays in
 /// `out` is still exact. A budget of back-offs, linear in the part's
 /// length, bounds the extra merging; past it the part is merged whole.
 struct BackOffs {
     budget: usize,
     used: usize,
+    /// Bytes of kept tokens taken back at a failed join.
+    bytes: usize,
 }
 
 /// How a part went through the chunk loop (what tests check).
@@ -88,19 +90,19 @@ pub(super) fn back_off_budget(part_len: usize) -> usize {
     4 + part_len / (4 * CHUNK)
 }
 
-/// Bytes of kept tokens taken back at a failed join.
-const BACK_OFF: usize = 2 * OVERLAP;
-
 impl BackOffs {
-    fn new(part_len: usize) -> Self {
+    /// For a part of `part_len` bytes merged keeping the tokens that end
+    /// `overlap` bytes before a chunk's end.
+    fn new(part_len: usize, overlap: usize) -> Self {
         BackOffs {
             budget: back_off_budget(part_len),
             used: 0,
+            bytes: 2 * overlap,
         }
     }
 
-    /// Takes back the kept tokens of the last [`BACK_OFF`] bytes (at least
-    /// one, all of them if fewer) from `out` (whose tokens from `first` on
+    /// Takes back the kept tokens of the last `self.bytes` bytes (at least
+    /// one token, all of them if fewer) from `out` (whose tokens from `first` on
     /// are `bpe(part[..start])`), moving `start` and `last` to match;
     /// false once the budget is spent.
     fn back_off(
@@ -116,7 +118,7 @@ impl BackOffs {
         }
         self.used += 1;
         let mut taken = 0;
-        while out.len() > first && taken < BACK_OFF {
+        while out.len() > first && (taken == 0 || taken < self.bytes) {
             let id = out.pop().expect("a kept token");
             taken += lens.of(id);
         }
@@ -158,7 +160,7 @@ impl Bpe {
         let mut start = 0;
         // The last token kept so far, and its length.
         let mut last: Option<(u32, usize)> = None;
-        let mut back_offs = BackOffs::new(n);
+        let mut back_offs = BackOffs::new(n, overlap);
         loop {
             // A long run of one unit from here: its repeats are copied
             // (`periodic`), and joined like a chunk's tokens.
@@ -270,22 +272,31 @@ mod tests {
         let mut out = vec![39, 0, 4, 9, 10, 2];
         let (first, mut start) = (1, 1 + 5 + 10 + 11 + 3);
         let mut last = Some((2, 3));
-        let mut offs = BackOffs::new(0);
+        let mut offs = BackOffs::new(0, OVERLAP);
         assert!(offs.back_off(&lens, first, &mut start, &mut last, &mut out));
-        // 3 + 11 + 10 >= BACK_OFF bytes: three tokens go.
-        const { assert!(3 + 11 < BACK_OFF && 3 + 11 + 10 >= BACK_OFF) };
+        // 3 + 11 + 10 >= 2 * OVERLAP bytes: three tokens go.
+        const { assert!(3 + 11 < 2 * OVERLAP && 3 + 11 + 10 >= 2 * OVERLAP) };
         assert_eq!(out, [39, 0, 4]);
         assert_eq!((start, last), (6, Some((4, 5))));
         // Fewer bytes than that left: all go, and no token is left to join.
         assert!(offs.back_off(&lens, first, &mut start, &mut last, &mut out));
         assert_eq!((out.as_slice(), start, last), (&[39][..], 0, None));
+        // With no overlap, one token at a time.
+        let mut out = vec![4, 9, 2];
+        let (mut start, mut last) = (18, Some((2, 3)));
+        let mut offs = BackOffs::new(0, 0);
+        assert!(offs.back_off(&lens, 0, &mut start, &mut last, &mut out));
+        assert_eq!(
+            (out.as_slice(), start, last),
+            (&[4, 9][..], 15, Some((9, 10)))
+        );
     }
 
     #[test]
     fn back_offs_stop_when_the_budget_is_spent() {
         let lens = lens();
         let part_len = 10 * 4 * CHUNK;
-        let mut offs = BackOffs::new(part_len);
+        let mut offs = BackOffs::new(part_len, OVERLAP);
         assert_eq!(back_off_budget(part_len), 4 + 10);
         let mut spent = 0;
         let (mut start, mut last) = (usize::MAX / 2, None);

@@ -430,17 +430,20 @@ fn a_chunk_of_one_token_sends_the_part_whole() {
     }
 }
 
-/// Joins that fail: where a chunk ends after "xyz" it merges "x" + "y"
-/// (rank 2), while the whole text merges "z" + "w" (rank 0), then "y" +
-/// "zw" (rank 1) first. Keeping every token but the last (overlap 0), the
-/// join "xy" | "zw" does not hold; the loop backs off and merges again
-/// from 24 bytes before, where "xyzw" lies inside the chunk. Each trap is
-/// placed where the chunk after the previous back-off ends; past the
-/// budget of back-offs the part is merged whole. Exact either way.
+/// Joins that fail, twice at each trap "pxyzw": where a chunk ends after
+/// "pxyz" it merges "x" + "y" (rank 2), while the whole text merges "z" +
+/// "w" (rank 0), then "y" + "zw" (rank 1), and "p" + "x" (rank 3) last.
+/// Keeping every token but the last (overlap 0), the join "xy" | "zw"
+/// fails; the loop takes back "xy" (one token, with no overlap) and merges
+/// from "x", whose first token "x" does not join "p" either (they make
+/// "px"); so it takes back "p" too and merges from there, where the trap
+/// lies inside the chunk. Each trap is placed where the chunk after the
+/// previous trap's back-offs ends; past the budget of back-offs the part
+/// is merged whole. Exact either way.
 #[test]
 fn chunks_whose_join_fails_back_off() {
     let mut tokens: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (u32::from(b), vec![b])).collect();
-    for (id, bytes) in [(256, &b"zw"[..]), (257, b"yzw"), (258, b"xy")] {
+    for (id, bytes) in [(256, &b"zw"[..]), (257, b"yzw"), (258, b"xy"), (259, b"px")] {
         tokens.push((id, bytes.to_vec()));
     }
     let refs: Vec<(u32, &[u8])> = tokens.iter().map(|(i, b)| (*i, &b[..])).collect();
@@ -448,16 +451,17 @@ fn chunks_whose_join_fails_back_off() {
         (u32::from(b'z'), u32::from(b'w')),
         (u32::from(b'y'), 256),
         (u32::from(b'x'), u32::from(b'y')),
+        (u32::from(b'p'), u32::from(b'x')),
     ];
-    // A back-off from the join at `end - 1` restarts 24 bytes before it,
-    // so the next chunk ends 71 bytes after this one.
+    // The back-offs from the join at `end - 1` restart at "p", `end - 4`,
+    // so the next chunk ends `CHUNK - 4` bytes after this one.
     let traps = |count: usize| {
         let mut piece = Vec::new();
         let mut end = CHUNK;
         for _ in 0..count {
-            piece.resize(end - 3, b'q');
-            piece.extend_from_slice(b"xyzw");
-            end += CHUNK - 1 - 24;
+            piece.resize(end - 4, b'q');
+            piece.extend_from_slice(b"pxyzw");
+            end += CHUNK - 4;
         }
         piece.extend_from_slice(&[b'q'; 10]);
         piece
@@ -471,8 +475,9 @@ fn chunks_whose_join_fails_back_off() {
         let bpe = Bpe::new(&refs, &merges, rule).unwrap();
         let mut cache = served_cache(&bpe);
         assert!(!bpe.joins(b"xyzw", 258, 256, &mut cache));
+        assert!(!bpe.joins(b"px", u32::from(b'p'), u32::from(b'x'), &mut cache));
         let lens = bpe.lens.as_ref().unwrap();
-        for count in 1..=8 {
+        for count in 1..=6 {
             let piece = traps(count);
             let budget = chunks::back_off_budget(piece.len());
             let mut out = Vec::new();
@@ -480,10 +485,10 @@ fn chunks_whose_join_fails_back_off() {
                 bpe.merge_in_chunks_with(&piece, lens, 0, periodic::SPAN, &mut out, &mut cache);
             let want = naive(&bpe, &piece);
             assert_eq!(out, want, "{rule:?}, {count} traps");
-            assert_eq!(&want[CHUNK - 3..CHUNK - 1], &[u32::from(b'x'), 257]);
+            assert_eq!(&want[CHUNK - 4..CHUNK - 2], &[259, 257]);
             let expected = ChunkRun {
-                back_offs: count.min(budget),
-                whole: count > budget,
+                back_offs: (2 * count).min(budget),
+                whole: 2 * count > budget,
             };
             assert_eq!(run, expected, "{rule:?}, {count} traps");
         }
