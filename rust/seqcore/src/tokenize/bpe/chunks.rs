@@ -64,9 +64,9 @@ impl TokenLengths {
 /// the failed join may differ from the whole text's (they ended too close
 /// to their chunk's end), so the loop takes back twice the overlap's worth
 /// of them (24 bytes; at least one token) and merges again from there,
-/// where they now lie far from the chunk's end. The tokens before any token boundary of
-/// `bpe(part[..start])` are `bpe` of the bytes before it, so what stays in
-/// `out` is still exact. A budget of back-offs, linear in the part's
+/// where they now lie far from the chunk's end. The tokens before any
+/// token boundary of `bpe(part[..start])` are `bpe` of the bytes before
+/// it, so what stays in `out` is still exact. A budget of back-offs, linear in the part's
 /// length, bounds the extra merging; past it the part is merged whole.
 struct BackOffs {
     budget: usize,
@@ -102,9 +102,9 @@ impl BackOffs {
     }
 
     /// Takes back the kept tokens of the last `self.bytes` bytes (at least
-    /// one token, all of them if fewer) from `out` (whose tokens from `first` on
-    /// are `bpe(part[..start])`), moving `start` and `last` to match;
-    /// false once the budget is spent.
+    /// one token, all of them if fewer) from `out` (whose tokens from
+    /// `first` on are `bpe(part[..start])`), moving `start` and `last` to
+    /// match; false once the budget is spent.
     fn back_off(
         &mut self,
         lens: &TokenLengths,
@@ -167,8 +167,8 @@ impl Bpe {
             let taken = out.len();
             if let Some(x) = self.merge_repeats_with(&part[start..], span, lens, out, cache) {
                 let b = out[taken];
-                if let Some((a, a_len)) = last {
-                    if !self.joins(&part[start - a_len..start + lens.of(b)], a, b, cache) {
+                if let Some((a, _)) = last {
+                    if !self.join_at(part, start, a, b, lens, cache) {
                         out.truncate(taken);
                         if back_offs.back_off(lens, first, &mut start, &mut last, out) {
                             continue;
@@ -190,10 +190,8 @@ impl Bpe {
             );
             let len = self.merge_ids(&mut ids, cache);
             let ids = &ids[..len];
-            if let Some((a, a_len)) = last {
-                let b = ids[0];
-                let join = &part[start - a_len..start + lens.of(b)];
-                if !self.joins(join, a, b, cache) {
+            if let Some((a, _)) = last {
+                if !self.join_at(part, start, a, ids[0], lens, cache) {
                     if back_offs.back_off(lens, first, &mut start, &mut last, out) {
                         continue;
                     }
@@ -229,6 +227,21 @@ impl Bpe {
             back_offs: back_offs.used,
             whole: true,
         }
+    }
+
+    /// Whether token `a`, ending at `at` in `text`, joins token `b`,
+    /// starting there.
+    pub(super) fn join_at(
+        &self,
+        text: &[u8],
+        at: usize,
+        a: u32,
+        b: u32,
+        lens: &TokenLengths,
+        cache: &mut PairCache,
+    ) -> bool {
+        let (from, to) = (at - lens.of(a), at + lens.of(b));
+        to <= text.len() && self.joins(&text[from..to], a, b, cache)
     }
 
     /// Whether `bytes`, the bytes of token `a` then of token `b`, merge

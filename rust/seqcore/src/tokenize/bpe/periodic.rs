@@ -267,19 +267,4 @@ impl Bpe {
         ids.truncate(len);
         Some(ids)
     }
-
-    /// Whether token `a`, ending at `at` in `text`, joins token `b`,
-    /// starting there.
-    pub(super) fn join_at(
-        &self,
-        text: &[u8],
-        at: usize,
-        a: u32,
-        b: u32,
-        lens: &TokenLengths,
-        cache: &mut PairCache,
-    ) -> bool {
-        let (from, to) = (at - lens.of(a), at + lens.of(b));
-        to <= text.len() && self.joins(&text[from..to], a, b, cache)
-    }
 }
