@@ -8,6 +8,7 @@ import pytest
 
 import seqcore
 from seqcore import _core
+from seqcore._threads import MAX_NUM_THREADS
 
 f32 = np.ones((2, 5, 3), dtype=np.float32)
 f64 = np.ones((2, 5, 3), dtype=np.float64)
@@ -88,7 +89,10 @@ CASES = [
         "h0 must have shape (batch, dim) = (2, 3), got (3,)",
     ),
     (lambda: seqcore.set_num_threads(0), ValueError, "at least 1"),
-    (lambda: seqcore.set_num_threads(-1), OverflowError, ""),
+    (lambda: seqcore.set_num_threads(-1), ValueError, "at least 1 and at most"),
+    (lambda: seqcore.set_num_threads(2**64), ValueError, "got 18446744073709551616"),
+    (lambda: seqcore.set_num_threads(2.0), TypeError, "must be an int, got float"),
+    (lambda: seqcore.set_num_threads("4"), TypeError, "must be an int, got str"),
 ]
 
 
@@ -98,6 +102,25 @@ def test_bad_input_gives_clear_error(call, error, message):
         call()
     assert message in str(info.value)
     assert type(info.value).__name__ not in ("PanicException", "InternalError")
+
+
+def test_refused_thread_counts_leave_the_setting_alone():
+    """Absurd pool sizes are refused: a pool would start that many threads."""
+    before = seqcore.get_num_threads()
+    try:
+        for bad in (-1, 0, 2**63, 1_000_000, MAX_NUM_THREADS + 1):
+            with pytest.raises(ValueError, match="at least 1 and at most"):
+                seqcore.set_num_threads(bad)
+            assert seqcore.get_num_threads() == before
+        with pytest.raises(TypeError, match="must be an int, got bool"):
+            seqcore.set_num_threads(True)
+        assert seqcore.get_num_threads() == before
+        seqcore.set_num_threads(np.int64(3))
+        assert seqcore.get_num_threads() == 3
+        seqcore.set_num_threads(MAX_NUM_THREADS)
+        assert seqcore.get_num_threads() == MAX_NUM_THREADS
+    finally:
+        seqcore.set_num_threads(before)
 
 
 def test_read_only_inputs_are_fine_and_read_only_out_is_refused():

@@ -121,7 +121,7 @@ tiny_words = st.dictionaries(
     counts=tiny_words,
     extra=st.integers(0, 24),
     min_frequency=st.integers(0, 4),
-    specials=st.sampled_from([(), ("ab",), ("aa", "ba"), ("abab",), ("é",)]),
+    specials=st.sampled_from([(), ("ab",), ("aa", "ba"), ("abab",), ("éé",)]),
     max_token_length=st.one_of(st.none(), st.integers(1, 5)),
 )
 @example(counts={b"aaaa": 1}, extra=5, min_frequency=1, specials=(), max_token_length=None)

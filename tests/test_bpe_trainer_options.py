@@ -4,6 +4,8 @@ input, progress reports, and WordCounts' basics and batched counting."""
 
 from __future__ import annotations
 
+import io
+import sys
 from typing import ClassVar
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from seqcore.errors import DisallowedSpecialTokenError
 from seqcore.tokenize import BpeTrainer, WordCounts
+from seqcore.tokenize import _progress as progress_module
 from seqcore.tokenize import _trainer as trainer_module
 from tests.bpe_trainer_helpers import EOT, learned, merges, quiet, same_training
 from tests.tokenizer_helpers import kjv
@@ -210,6 +213,58 @@ def test_progress_is_shown_on_stderr(capsys, sample):
     err = capsys.readouterr().err
     assert "counting: " in err
     assert "merging: 144/144 merges (100.0%)" in err
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_ends_on_the_merges_learned_when_training_stops_early(monkeypatch):
+    """The last update comes right after the previous one, within a redraw
+    interval; the bar still ends on it, not on 0."""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    tok = BpeTrainer(vocab_size=20_000, show_progress=True).train(["abab abab"] * 3)
+    assert tok.vocab_size == 259
+    err = terminal.getvalue()
+    merging = [part for part in err.split("\r") if part.startswith("merging: ")]
+    assert merging[0].startswith("merging: 0/19744 merges")
+    assert merging[-1].startswith("merging: 3/19744 merges (  0.0%)")
+    assert err.endswith("\n")
+    counting = [part for part in err.split("\r") if part.startswith("counting: ")]
+    assert counting[-1].startswith("counting: 3 texts")
+
+
+def test_progress_in_a_log_writes_lines_without_redraws(capsys, monkeypatch):
+    """Not on a terminal (capsys is not one): whole lines, no carriage
+    returns; only the final state unless a run is long."""
+    BpeTrainer(vocab_size=20_000, show_progress=True).train(["abab abab"] * 3)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("counting: 3 texts")
+    assert lines[1].startswith("merging: 3/19744 merges (  0.0%)")
+    # A long run writes a line now and then (every update here).
+    monkeypatch.setattr(progress_module, "LOG_INTERVAL", 0.0)
+    BpeTrainer(vocab_size=20_000, show_progress=True).train(["abab abab"] * 3)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    merging = [line for line in err.splitlines() if line.startswith("merging: ")]
+    assert merging[0].startswith("merging: 0/19744")
+    assert merging[-1].startswith("merging: 3/19744")
+    assert sum(line.startswith("merging: 3/") for line in merging) == 1  # not again at close
+
+
+def test_progress_closed_without_updates_shows_its_state(capsys):
+    bar = progress_module.Progress("counting", 0, True, unit=" texts")
+    bar.close()
+    assert capsys.readouterr().err.startswith("counting: 0 texts")
+    progress_module.Progress("hidden", 10, False).close()
+    assert capsys.readouterr().err == ""
 
 
 class Recorder:

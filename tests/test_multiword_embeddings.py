@@ -208,3 +208,57 @@ def test_padding_rows_past_the_base_are_kept(base, mwt):
     torch.testing.assert_close(emb.weight[: base.vocab_size], before[: base.vocab_size])
     first = mwt.pieces(base.vocab_size)
     torch.testing.assert_close(emb.weight[base.vocab_size], before[first].mean(dim=0))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_padded_untied_output_keeps_its_padding(base, mwt, bias):
+    """An LM head padded past the multi-word vocabulary (e.g. to a multiple of
+    64) keeps its size; the embedding grows to the multi-word vocabulary."""
+    rows = mwt.vocab_size + 8
+    emb = seeded_embedding(base.vocab_size)
+    head = nn.Linear(DIM, rows, bias=bias)
+    if bias:
+        with torch.no_grad():
+            head.bias.uniform_(-1, 1)
+    weight = head.weight.detach().clone()
+    old_bias = head.bias.detach().clone() if bias else None
+    before = emb.weight.detach().clone()
+    init_multiword_embeddings(emb, base, mwt, output=head)
+    check_rows(emb.weight.detach(), before, base, mwt)
+    assert emb.num_embeddings == mwt.vocab_size
+    assert head.weight.shape == (rows, DIM) and head.out_features == rows
+    check_rows(head.weight.detach()[: mwt.vocab_size], weight, base, mwt)
+    assert torch.equal(head.weight.detach()[mwt.vocab_size :], weight[mwt.vocab_size :])
+    if bias:
+        assert head.bias.shape == (rows,)
+        got = head.bias.detach()
+        assert torch.equal(got[: base.vocab_size], old_bias[: base.vocab_size])
+        assert torch.equal(got[base.vocab_size : mwt.vocab_size], torch.zeros(len(mwt.ngrams)))
+        assert torch.equal(got[mwt.vocab_size :], old_bias[mwt.vocab_size :])
+    assert head(emb(torch.tensor([0, mwt.vocab_size - 1]))).shape == (2, rows)
+
+
+def test_an_output_padded_less_than_the_ngrams_grows(base, mwt):
+    """Padding rows that n-gram ids take are overwritten; the head grows to
+    the multi-word vocabulary."""
+    emb = seeded_embedding(base.vocab_size + 3)
+    head = nn.Linear(DIM, base.vocab_size + 5)
+    init_multiword_embeddings(emb, base, mwt, output=head)
+    assert emb.num_embeddings == head.out_features == mwt.vocab_size
+    assert head.bias.shape == (mwt.vocab_size,)
+    assert torch.equal(head.bias.detach()[base.vocab_size :], torch.zeros(len(mwt.ngrams)))
+
+
+def test_tokenizers_of_the_wrong_type(base, mwt):
+    emb = seeded_embedding(base.vocab_size)
+    before = emb.weight.detach().clone()
+    for bad in ("tokenizer.json", None, base._native, mwt):
+        with pytest.raises(TypeError, match="base_tokenizer must be a seqcore Tokenizer"):
+            init_multiword_embeddings(emb, bad, mwt)
+    for bad in (None, base, "mwt.json", mwt._native):
+        with pytest.raises(TypeError, match="mwt must be a seqcore MultiWordTokenizer"):
+            init_multiword_embeddings(emb, base, bad)
+    with pytest.raises(TypeError, match="mwt must be"):
+        init_multiword_embeddings(emb, base, None, output=nn.Linear(DIM, base.vocab_size))
+    assert emb.num_embeddings == base.vocab_size
+    assert torch.equal(emb.weight.detach(), before)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from seqcore.errors import DisallowedSpecialTokenError, TokenizerFormatError
 from seqcore.tokenize import MAX_MULTIWORD_JSON_BYTES, MultiWordTokenizer
+from seqcore.tokenize._multiword import MAX_NGRAM_ORDER
 from tests.multiword_helpers import EOT, mwt_json
 
 # The fixtures verses, base, mwt and small_base are shared: tests/conftest.py.
@@ -129,3 +130,84 @@ def test_text_of_the_wrong_type(mwt):
                 method(bad)  # type: ignore[arg-type]
     with pytest.raises(DisallowedSpecialTokenError):
         mwt.encode_with_offsets(f"of the{EOT}")
+
+
+def test_stats_needs_an_iterable_of_strings(mwt):
+    with pytest.raises(TypeError, match="single string"):
+        mwt.stats("of the people")
+    with pytest.raises(TypeError, match="position 1"):
+        mwt.stats(["of the", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        mwt.stats(None)  # type: ignore[arg-type]
+    assert mwt.stats(iter(["of the people"])).total_base > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"ngram_orders": (-1,)}, ValueError, r"ngram_orders must be .* from 2 to 8, got \[-1\]"),
+        ({"ngram_orders": (2, 2**64)}, ValueError, "ngram_orders"),
+        ({"ngram_orders": (True,)}, TypeError, "ngram_orders must hold ints, got bool"),
+        ({"ngram_orders": (2.0,)}, TypeError, "ngram_orders must hold ints, got float"),
+        ({"ngram_orders": 2}, TypeError, "ngram_orders must be a sequence of ints"),
+        ({"ngram_orders": "23"}, TypeError, "ngram_orders must be a sequence of ints"),
+        ({"top_k": 2**64}, ValueError, r"top_k must be an int from 0 to 2\*\*64 - 1"),
+        ({"top_k": None}, TypeError, "top_k must be an int, got NoneType"),
+        ({"top_k": True}, TypeError, "top_k must be an int, got bool"),
+        ({"top_k": 1.5}, TypeError, "top_k must be an int, got float"),
+        ({"min_count": 2**64}, ValueError, "min_count must be an int from 0"),
+        ({"min_count": None}, TypeError, "min_count must be an int"),
+    ],
+)
+def test_training_options_out_of_range_or_of_the_wrong_type(base, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        MultiWordTokenizer.train(base, ["of the people"] * 3, **kwargs)
+
+
+def test_the_largest_order_is_the_file_formats(base):
+    """Training takes orders up to MAX_NGRAM_ORDER, which the file format also
+    takes; one more is refused by both."""
+    text = " ".join(["of"] * (MAX_NGRAM_ORDER + 2))
+    m = MultiWordTokenizer.train(base, [text] * 3, ngram_orders=(MAX_NGRAM_ORDER,))
+    assert {len(words) for words in m.ngrams} == {MAX_NGRAM_ORDER}
+    assert MultiWordTokenizer.from_json(m.to_json(), base).ngrams == m.ngrams
+    with pytest.raises(ValueError, match="ngram_orders"):
+        MultiWordTokenizer.train(base, [text], ngram_orders=(MAX_NGRAM_ORDER + 1,))
+    words = ["of"] + [" of"] * MAX_NGRAM_ORDER
+    with pytest.raises(TokenizerFormatError, match="ngrams"):
+        MultiWordTokenizer.from_json(mwt_json(base, ngrams=[words]), base)
+
+
+def test_loading_needs_a_base_tokenizer(mwt, base, tmp_path):
+    path = tmp_path / "mwt.json"
+    mwt.save(path)
+    data = mwt.to_json()
+    for bad in (None, "x", base._native, mwt):
+        with pytest.raises(TypeError, match="base_tokenizer must be a seqcore Tokenizer"):
+            MultiWordTokenizer.from_json(data, bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="base_tokenizer must be a seqcore Tokenizer"):
+            MultiWordTokenizer.load(path, bad)  # type: ignore[arg-type]
+    for bad_data in (None, 5, bytearray(b"{}"), ["{}"]):
+        with pytest.raises(TypeError, match="data must be str or bytes"):
+            MultiWordTokenizer.from_json(bad_data, base)  # type: ignore[arg-type]
+    assert MultiWordTokenizer.load(str(path).encode(), base).ngrams == mwt.ngrams
+
+
+def test_a_file_descriptor_is_not_a_path(mwt, base, tmp_path):
+    """An int (or a bool) would be read or written as a file descriptor, then
+    closed: the caller's file, or stdout for True."""
+    path = tmp_path / "mwt.json"
+    mwt.save(path)
+    with open(path, "rb") as f:
+        with pytest.raises(TypeError, match="path must be a file path"):
+            MultiWordTokenizer.load(f.fileno(), base)  # type: ignore[arg-type]
+        assert f.read(1) == b"{"  # still open, nothing read
+    with open(tmp_path / "out.json", "wb") as f:
+        with pytest.raises(TypeError, match="path must be a file path"):
+            mwt.save(f.fileno())  # type: ignore[arg-type]
+        f.write(b"still open")
+    for bad in (True, False, None, 2.5):
+        with pytest.raises(TypeError, match="path must be a file path"):
+            MultiWordTokenizer.load(bad, base)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="path must be a file path"):
+            mwt.save(bad)  # type: ignore[arg-type]

@@ -249,3 +249,74 @@ def test_more_argument_checks() -> None:
         BpeTrainer(vocab_size=300, max_token_length=0)
     with pytest.raises(TypeError, match="word"):
         WordCounts().add_word(5)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ paths
+
+
+def test_a_file_descriptor_is_not_a_path(tok: Tokenizer, tmp_path: Any) -> None:
+    """An int (or a bool) would be read or written as a file descriptor, then
+    closed: the caller's file, or stdout for True."""
+    json_path, rank_path = tmp_path / "tokenizer.json", tmp_path / "ranks.tiktoken"
+    tok.save(json_path)
+    rank_path.write_bytes(RANKS)
+    for path, load in (
+        (json_path, Tokenizer.from_file),
+        (rank_path, lambda p: Tokenizer.from_tiktoken(p, "gpt2")),
+    ):
+        with open(path, "rb") as f:
+            with pytest.raises(TypeError, match="path must be a file path"):
+                load(f.fileno())
+            assert f.read(1)  # still open, nothing read
+    ranks = Tokenizer.from_tiktoken(rank_path, "gpt2")
+    for save in (tok.save, ranks.save_tiktoken):
+        with open(tmp_path / "out", "wb") as f:
+            with pytest.raises(TypeError, match="path must be a file path"):
+                save(f.fileno())
+            f.write(b"still open")
+    for bad in (True, False, None, 2.5, ["tokenizer.json"]):
+        with pytest.raises(TypeError, match="path must be a file path"):
+            Tokenizer.from_file(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="path must be a file path"):
+            Tokenizer.from_tiktoken(bad, "gpt2")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="path must be a file path"):
+            tok.save(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="path must be a file path"):
+            ranks.save_tiktoken(bad)  # type: ignore[arg-type]
+
+
+def test_paths_as_str_bytes_or_path_like(tok: Tokenizer, tmp_path: Any) -> None:
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path).encode())
+    for given in (path, str(path), str(path).encode()):
+        assert Tokenizer.from_file(given).to_json() == tok.to_json()
+
+
+def test_a_refused_save_tiktoken_leaves_no_file(tok: Tokenizer, tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="rank file"):
+        tok.save_tiktoken(tmp_path / "x.tiktoken")
+    assert not (tmp_path / "x.tiktoken").exists()
+
+
+# --------------------------------------------------- constructor, specials
+
+
+def test_special_tokens_must_be_a_dict(tmp_path: Any) -> None:
+    path = tmp_path / "ranks.tiktoken"
+    path.write_bytes(RANKS)
+    for bad in ([("<|end|>", 300)], {"<|end|>"}, "<|end|>", ("<|end|>",), 300):
+        with pytest.raises(TypeError, match="special_tokens must be a dict mapping"):
+            Tokenizer.from_tiktoken(path, "gpt2", bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="special_tokens must be a dict mapping"):
+            Tokenizer.from_tiktoken_bytes(RANKS, "gpt2", bad)  # type: ignore[arg-type]
+    tok = Tokenizer.from_tiktoken(path, "gpt2", {"<|end|>": 300})
+    assert tok.special_tokens == {"<|end|>": 300}
+
+
+def test_the_class_does_not_read_files(tmp_path: Any) -> None:
+    for path in ("tokenizer.json", tmp_path / "tokenizer.json", b"tokenizer.json"):
+        with pytest.raises(TypeError, match=r"use Tokenizer\.from_file\(path\)"):
+            Tokenizer(path)  # type: ignore[arg-type]
+    for bad in (None, 5, {"model": {}}):
+        with pytest.raises(TypeError, match=r"Tokenizer\.from_file, from_json or from_tiktoken"):
+            Tokenizer(bad)  # type: ignore[arg-type]

@@ -243,3 +243,152 @@ def test_demo_tokenizer_stage(capsys):
     assert after < before
     assert saved == pytest.approx(100 * (1 - after / before), abs=0.051)
     assert "encode, 1 thread" in printed
+
+
+# ------------------------------------- arguments checked before training
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("in the end of the day\n" * 20, encoding="utf-8")
+    return path
+
+
+def train_args(corpus, out, *extra: str) -> list[str]:
+    return ["tokenizer", "train", str(corpus), "-o", str(out), "--vocab-size", "300", *extra]
+
+
+def one_line_error(err: str) -> str:
+    assert err.startswith("seqcore tokenizer: "), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--vocab-size", str(10**23)], "vocab_size must be at most"),
+        (["--min-frequency", str(10**23)], "min_frequency must be at most"),
+        (["--min-frequency", "-1"], "min_frequency must be >= 0"),
+        (["--special", ""], "must not be empty"),
+        (["--special", "<x>", "--special", "<x>"], "listed twice"),
+        (["--mwt-output", "{tmp}/m.json", "--mwt-orders", "1"], "ngram_orders"),
+        (["--mwt-output", "{tmp}/m.json", "--mwt-orders", "2,9"], "ngram_orders"),
+        (["--mwt-output", "{tmp}/m.json", "--mwt-orders=-1"], "ngram_orders"),
+        (["--mwt-output", "{tmp}/m.json", "--mwt-top-k", "-1"], "top_k"),
+        (["--mwt-output", "{tmp}/m.json", "--mwt-top-k", str(2**64)], "top_k"),
+        (["--mwt-output", "{tmp}/m.json", "--mwt-min-count", "-1"], "min_count"),
+        (["--mwt-output", "{tmp}/no-such-dir/m.json"], "--mwt-output .* does not exist"),
+        (["--mwt-output", "{tmp}"], "--mwt-output .* is a directory"),
+        (["--mwt-output", ""], "--mwt-output must not be empty"),
+        (["--mwt-output", "{tmp}/t.json"], "same file"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(corpus, tmp_path, capsys, extra, message):
+    """One line on stderr, exit 1, no training (no progress) and no file written."""
+    out = tmp_path / "t.json"
+    argv = train_args(corpus, out, *(a.format(tmp=tmp_path) for a in extra))
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert re.search(message, one_line_error(captured.err))
+    assert not out.exists()
+    assert not (tmp_path / "m.json").exists()
+    assert captured.out == ""
+
+
+def test_an_output_directory_that_does_not_exist(corpus, tmp_path, capsys):
+    out = tmp_path / "missing" / "t.json"
+    assert main(train_args(corpus, out)) == 1
+    err = one_line_error(capsys.readouterr().err)
+    assert "-o/--output" in err and "does not exist" in err
+    assert main(train_args(corpus, tmp_path)) == 1
+    assert "is a directory" in one_line_error(capsys.readouterr().err)
+
+
+def test_a_missing_second_file_is_found_before_training(corpus, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    missing = tmp_path / "missing.txt"
+    argv = ["tokenizer", "train", str(corpus), str(missing), "-o", str(out)]
+    assert main(argv) == 1
+    err = one_line_error(capsys.readouterr().err)
+    assert "No such file or directory" in err and str(missing) in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("orders", ["a,b", "", "2,", "2.5"])
+def test_mwt_orders_that_are_not_numbers(corpus, tmp_path, capsys, orders):
+    out = tmp_path / "t.json"
+    argv = train_args(corpus, out, "--mwt-output", str(tmp_path / "m.json"), "--mwt-orders")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, orders])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        f"argument --mwt-orders: expected comma-separated whole numbers such as 2,3, got {orders!r}"
+        in err
+    )
+    assert not out.exists()
+
+
+def test_mwt_min_count_and_orders_reach_training(corpus, tmp_path, capsys):
+    out, mwt_path = tmp_path / "t.json", tmp_path / "m.json"
+    extra = ["--mwt-output", str(mwt_path), "--mwt-orders", "2,3", "--mwt-min-count", "21"]
+    assert main(train_args(corpus, out, *extra)) == 0
+    assert "0 n-grams" in capsys.readouterr().out
+    assert MultiWordTokenizer.load(mwt_path, Tokenizer.from_file(out)).ngrams == []
+    extra[-1] = "20"
+    assert main(train_args(corpus, out, *extra)) == 0
+    ngrams = MultiWordTokenizer.load(mwt_path, Tokenizer.from_file(out)).ngrams
+    assert {len(words) for words in ngrams} == {2, 3}
+
+
+# ------------------------------------------------- the demo's arguments
+
+
+@pytest.fixture
+def demo_calls(monkeypatch) -> list[dict[str, object]]:
+    """Records the demo's arguments instead of running it."""
+    import seqcore.demo
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(seqcore.demo, "run_demo", lambda **kwargs: calls.append(kwargs) or 0)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seconds", "inf"], "argument --seconds: expected a finite number of seconds above 0"),
+        (["--seconds", "nan"], "argument --seconds: expected a finite number"),
+        (["--seconds", "-5"], "argument --seconds: expected a finite number"),
+        (["--seconds", "0"], "argument --seconds: expected a finite number"),
+        (["--seconds", "soon"], "argument --seconds: expected a number of seconds"),
+        (["--seed", str(2**70)], "argument --seed: expected a whole number from 0 to 2**63 - 1"),
+        (["--seed", str(2**63)], "argument --seed: expected a whole number from 0"),
+        (["--seed", "-1"], "argument --seed: expected a whole number from 0"),
+        (["--seed", "1.5"], "argument --seed: expected a whole number"),
+    ],
+)
+def test_bad_demo_arguments_exit_with_2(capsys, demo_calls, argv, message):
+    """Checked before the demo starts: inf would never end, nan or a negative
+    time would train no steps, a huge seed fails inside torch."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert demo_calls == []
+
+
+def test_demo_arguments_at_their_limits_are_passed_on(demo_calls):
+    pytest.importorskip("torch")
+    assert main(["demo", "--seconds", "0.5", "--seed", str(2**63 - 1)]) == 0
+    assert main(["demo"]) == 0
+    assert demo_calls == [{"seconds": 0.5, "seed": 2**63 - 1}, {"seconds": 60.0, "seed": 0}]
+
+
+def test_demo_help_describes_the_seed(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+    assert "random seed" in " ".join(capsys.readouterr().out.split())

@@ -19,7 +19,8 @@ Parallel kernels share one thread pool, sized by ``SEQCORE_NUM_THREADS``
 from __future__ import annotations
 
 from seqcore import decode, errors, scan, tokenize
-from seqcore._core import __version__, get_num_threads, set_num_threads
+from seqcore._core import __version__, get_num_threads
+from seqcore._threads import set_num_threads
 from seqcore.decode import BeamSearch, DiverseBeamSearch, GreedySearch, generate
 from seqcore.errors import InternalError, ModelFormatError, SeqcoreError, TokenizerFormatError
 from seqcore.tokenize import BpeTrainer, MultiWordTokenizer, Tokenizer, WordCounts

@@ -3,7 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+
+#: Seeds go to torch.manual_seed (at most 2**64 - 1), some plus one.
+MAX_SEED = 2**63 - 1
+
+
+def _seconds(text: str) -> float:
+    """``--seconds``: a finite number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number of seconds above 0, got {text!r}"
+        )
+    return seconds
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a whole number from 0 to 2**63 - 1."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to 2**63 - 1, got {text!r}"
+        )
+    return seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,8 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="the end-to-end demo: scans, a Mamba-style model, tokenization, beam search"
     )
-    demo.add_argument("--seconds", type=float, default=60.0, help="training time (default 60)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--seconds", type=_seconds, default=60.0, help="training time in seconds (default 60)"
+    )
+    demo.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="random seed for the models and data, 0 to 2**63 - 1 (default 0)",
+    )
     from seqcore.tokenize import cli as tokenizer_cli
 
     tokenizer_cli.add_parser(commands)
@@ -23,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return tokenizer_cli.run(args)
-        except (OSError, SeqcoreError, ValueError) as error:
+        except (OSError, OverflowError, SeqcoreError, ValueError) as error:
             print(f"seqcore tokenizer: {error}", file=sys.stderr)
             return 1
     if args.command == "demo":

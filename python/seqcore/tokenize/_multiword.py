@@ -7,10 +7,50 @@ from dataclasses import dataclass
 
 from seqcore import _core
 from seqcore.tokenize._encoding import EncodeForms, Specials, texts_without_surrogates
-from seqcore.tokenize._tokenizer import PathLike, Tokenizer, check_errors, read_capped
+from seqcore.tokenize._tokenizer import (
+    MAX_COUNT,
+    PathLike,
+    Tokenizer,
+    check_errors,
+    check_int,
+    check_path,
+    read_capped,
+)
 
 #: Multi-word files over this size are refused before they are read.
 MAX_MULTIWORD_JSON_BYTES: int = _core.MAX_MULTIWORD_JSON_BYTES
+#: The most words an n-gram token holds (as the multi-word file format allows).
+MAX_NGRAM_ORDER = 8
+
+
+def check_training_options(ngram_orders: object, top_k: object, min_count: object) -> list[int]:
+    """``ngram_orders`` as a list, once the options of
+    :meth:`MultiWordTokenizer.train` are checked: TypeError or ValueError
+    naming the option, before any counting."""
+    if isinstance(ngram_orders, (str, bytes)) or not isinstance(ngram_orders, Iterable):
+        raise TypeError(
+            f"ngram_orders must be a sequence of ints such as (2, 3), "
+            f"got {type(ngram_orders).__name__}"
+        )
+    orders = list(ngram_orders)
+    for n in orders:
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TypeError(f"ngram_orders must hold ints, got {type(n).__name__}")
+    if not orders or not all(2 <= n <= MAX_NGRAM_ORDER for n in orders):
+        raise ValueError(
+            f"ngram_orders must be a non-empty list of orders from 2 to {MAX_NGRAM_ORDER}, "
+            f"got {orders}"
+        )
+    check_int("top_k", top_k, 0, MAX_COUNT)
+    check_int("min_count", min_count, 0, MAX_COUNT)
+    return orders
+
+
+def _check_base(base_tokenizer: object) -> None:
+    if not isinstance(base_tokenizer, Tokenizer):
+        raise TypeError(
+            f"base_tokenizer must be a seqcore Tokenizer, got {type(base_tokenizer).__name__}"
+        )
 
 
 @dataclass(frozen=True)
@@ -68,17 +108,13 @@ class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
     ) -> MultiWordTokenizer:
         """Counts word n-grams of ``texts`` and keeps the ``top_k`` most frequent
         (all orders together) that occur at least ``min_count`` times."""
-        if not isinstance(base_tokenizer, Tokenizer):
-            raise TypeError(
-                f"base_tokenizer must be a seqcore Tokenizer, got {type(base_tokenizer).__name__}"
-            )
+        _check_base(base_tokenizer)
         if isinstance(texts, str):
             raise TypeError("texts must be an iterable of strings, got a single string")
-        if top_k < 0 or min_count < 0:
-            raise ValueError(f"top_k and min_count must be >= 0, got {top_k} and {min_count}")
+        orders = check_training_options(ngram_orders, top_k, min_count)
         texts = texts_without_surrogates(list(texts))
         native = _core.MultiWord.train(
-            base_tokenizer._native, list(texts), list(ngram_orders), top_k, min_count
+            base_tokenizer._native, list(texts), orders, top_k, min_count
         )
         return cls(base_tokenizer, native)
 
@@ -86,13 +122,17 @@ class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
     @classmethod
     def from_json(cls, data: str | bytes, base_tokenizer: Tokenizer) -> MultiWordTokenizer:
         """Reads the saved JSON form; ``base_tokenizer`` must be the one it was trained on."""
+        _check_base(base_tokenizer)
         if isinstance(data, str):
             data = data.encode("utf-8")
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be str or bytes, got {type(data).__name__}")
         return cls(base_tokenizer, _core.MultiWord.from_json(base_tokenizer._native, data))
 
     @classmethod
     def load(cls, path: PathLike, base_tokenizer: Tokenizer) -> MultiWordTokenizer:
         """Reads a file written by :meth:`save`."""
+        _check_base(base_tokenizer)
         return cls.from_json(
             read_capped(path, MAX_MULTIWORD_JSON_BYTES, "multi-word file"), base_tokenizer
         )
@@ -103,6 +143,7 @@ class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
 
     def save(self, path: PathLike) -> None:
         """Writes the n-grams as JSON (save the base tokenizer next to it)."""
+        check_path(path)
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.to_json())
 
@@ -123,16 +164,9 @@ class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
         return [list(words) for words in self._ngrams]
 
     def pieces(self, id: int) -> list[int]:
-        """The base-token ids that make up token ``id`` (itself for a base id)."""
-        base = self._native.base_vocab_size
-        if 0 <= id < base:
-            return [id]
-        if self._ngrams is None:
-            self._ngrams = self._native.ngrams()
-        ngrams = self._ngrams
-        if not base <= id < base + len(ngrams):
-            raise IndexError(f"token id {id} is out of range for a vocabulary of {self.vocab_size}")
-        return self.base.encode_ordinary("".join(ngrams[id - base]))
+        """The base-token ids that make up token ``id`` (itself for a base id): each
+        word of an n-gram merged alone, as the base encodes it in running text."""
+        return self._native.pieces(id)
 
     # -------------------------------------------------------------- encoding
     def _policy(self, allowed: Specials, disallowed: Specials) -> _core.SpecialPolicy | None:
@@ -151,6 +185,8 @@ class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
 
     def stats(self, texts: Iterable[str]) -> MultiWordStats:
         """Tokens per text with and without the n-grams, and the fraction saved."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be an iterable of strings, got a single string")
         texts = texts_without_surrogates(list(texts))
         ordinary = self.base._policy((), ())
         base = self.base._native.encode_batch(texts, ordinary, False)

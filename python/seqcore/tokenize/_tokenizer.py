@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Union
 
 from seqcore import _core
 from seqcore.tokenize._encoding import EncodeForms, Specials
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: tokenizer.json files over this size are refused before they are read.
 MAX_JSON_BYTES: int = _core.MAX_JSON_BYTES
@@ -18,10 +18,39 @@ MAX_JSON_BYTES: int = _core.MAX_JSON_BYTES
 MAX_RANK_FILE_BYTES: int = _core.MAX_RANK_FILE_BYTES
 
 
+#: The largest count, frequency or length the native code takes (64 bits).
+MAX_COUNT = 2**64 - 1
+
+
+def check_int(name: str, value: object, low: int, high: int) -> int:
+    """``value`` if it is an int (not a bool) from ``low`` to ``high``;
+    TypeError or ValueError naming ``name`` otherwise."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not low <= value <= high:
+        top = "2**64 - 1" if high == MAX_COUNT else str(high)
+        raise ValueError(f"{name} must be an int from {low} to {top}, got {value}")
+    return value
+
+
+def check_path(path: object, argument: str = "path") -> None:
+    """TypeError unless ``path`` is a file path: str, bytes or os.PathLike.
+
+    ``open`` and ``os.stat`` would take an int (or a bool) as a file
+    descriptor, and closing the file would then close the caller's
+    descriptor (``True`` is stdout).
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{argument} must be a file path (str, bytes or os.PathLike), got {type(path).__name__}"
+        )
+
+
 def read_capped(path: PathLike, cap: int, what: str) -> bytes:
     """Reads a file, refusing it before reading when it is over ``cap`` bytes."""
     from seqcore.errors import TokenizerFormatError
 
+    check_path(path)
     size = os.stat(path).st_size
     if size > cap:
         raise TokenizerFormatError(
@@ -47,6 +76,17 @@ class Tokenizer(EncodeForms[_core.Tokenizer]):
     __slots__ = ("_native", "_policies", "_special_ids")
 
     def __init__(self, native: _core.Tokenizer) -> None:
+        if not isinstance(native, _core.Tokenizer):
+            if isinstance(native, (str, bytes, os.PathLike)):
+                raise TypeError(
+                    "Tokenizer() does not read files: use Tokenizer.from_file(path) for a "
+                    "tokenizer.json, or Tokenizer.from_tiktoken(path, pattern) for a rank file; "
+                    f"got {native!r}"
+                )
+            raise TypeError(
+                "Tokenizer() wraps a loaded tokenizer: use Tokenizer.from_file, from_json or "
+                f"from_tiktoken, or train one with BpeTrainer; got {type(native).__name__}"
+            )
         self._native = native
         self._special_ids = {
             content: id_ for content, id_, special in native.added_tokens() if special
@@ -88,6 +128,11 @@ class Tokenizer(EncodeForms[_core.Tokenizer]):
         cls, data: bytes, pattern: str = "cl100k", special_tokens: dict[str, int] | None = None
     ) -> Tokenizer:
         """Like :meth:`from_tiktoken`, from the rank file's bytes."""
+        if special_tokens is not None and not isinstance(special_tokens, Mapping):
+            raise TypeError(
+                "special_tokens must be a dict mapping each special token to its id "
+                f'(e.g. {{"<|endoftext|>": 100257}}), got {type(special_tokens).__name__}'
+            )
         specials = list((special_tokens or {}).items())
         for content, id_ in specials:
             if not isinstance(content, str) or not isinstance(id_, int) or not 0 <= id_ < 2**24:
@@ -104,13 +149,16 @@ class Tokenizer(EncodeForms[_core.Tokenizer]):
 
     def save(self, path: PathLike) -> None:
         """Writes ``tokenizer.json``."""
+        check_path(path)
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.to_json())
 
     def save_tiktoken(self, path: PathLike) -> None:
         """Writes a tiktoken rank file (for tokenizers loaded from one)."""
+        check_path(path)
+        text = self._native.to_ranks()  # (before opening: a refusal leaves no empty file)
         with open(path, "w", encoding="ascii") as f:
-            f.write(self._native.to_ranks())
+            f.write(text)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         # Pickles travel as their JSON form (or rank file), e.g. to workers.

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from seqcore import _core
 from seqcore.tokenize._encoding import texts_without_surrogates
 from seqcore.tokenize._progress import Progress
-from seqcore.tokenize._tokenizer import PathLike, Tokenizer
+from seqcore.tokenize._tokenizer import MAX_COUNT, PathLike, Tokenizer, check_int, check_path
 
 #: Texts are counted in batches of about this many bytes (bounded memory).
 BATCH_BYTES = 8 << 20
+#: Token ids go up to 2**24 - 1, so no vocabulary is larger than this.
+MAX_VOCAB_SIZE = 1 << 24
 
 
 class WordCounts:
@@ -51,8 +53,7 @@ class WordCounts:
         """Adds ``count`` occurrences of one pre-tokenized word."""
         if not isinstance(word, (str, bytes)):
             raise TypeError(f"word must be str or bytes, got {type(word).__name__}")
-        if not isinstance(count, int) or not 0 <= count < 2**64:
-            raise ValueError(f"count must be an integer from 0 to 2**64 - 1, got {count!r}")
+        check_int("count", count, 0, MAX_COUNT)
         self._native.add_word(word.encode() if isinstance(word, str) else word, count)
 
     def merge(self, other: WordCounts) -> None:
@@ -81,7 +82,11 @@ class WordCounts:
 
     def most_common(self, n: int = 10) -> list[tuple[bytes, int]]:
         """The ``n`` most frequent words and their counts."""
-        return self._native.most_common(n)
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TypeError(f"n must be an int, got {type(n).__name__}")
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        return self._native.most_common(min(n, len(self)))
 
     def to_bytes(self) -> bytes:
         """The compact binary form (pattern not included)."""
@@ -120,6 +125,7 @@ def _batches(texts: Iterable[str], batch_bytes: int) -> Iterator[list[str]]:
 
 def _file_lines(paths: Sequence[PathLike]) -> Iterator[str]:
     for path in paths:
+        check_path(path, "each path")
         with open(path, encoding="utf-8", errors="replace", newline="") as f:
             yield from f
 
@@ -149,31 +155,40 @@ class BpeTrainer:
         max_token_length: int | None = None,
         show_progress: bool | None = None,
     ) -> None:
-        if isinstance(special_tokens, str):
-            raise TypeError("special_tokens must be a sequence of strings, got a single string")
+        specials = _check_special_tokens(special_tokens)
         for name, value in (("vocab_size", vocab_size), ("min_frequency", min_frequency)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if max_token_length is not None and (
-            not isinstance(max_token_length, int) or max_token_length < 1
-        ):
-            raise ValueError(
-                f"max_token_length must be None or an int >= 1, got {max_token_length!r}"
-            )
+        if max_token_length is not None:
+            if not isinstance(max_token_length, int) or isinstance(max_token_length, bool):
+                kind = type(max_token_length).__name__
+                raise TypeError(f"max_token_length must be None or an int, got {kind}")
+            if not 1 <= max_token_length <= MAX_COUNT:
+                raise ValueError(
+                    "max_token_length must be None or an int >= 1 (at most 2**64 - 1), "
+                    f"got {max_token_length}"
+                )
         if not isinstance(pattern, str):
             raise TypeError(
                 f"pattern must be a preset name or a regex, got {type(pattern).__name__}"
             )
-        if vocab_size < 256 + len(special_tokens):
+        if vocab_size < 256 + len(specials):
             raise ValueError(
-                f"vocab_size must be at least 256 + {len(special_tokens)} special tokens, "
+                f"vocab_size must be at least 256 + {len(specials)} special tokens, "
+                f"got {vocab_size}"
+            )
+        if vocab_size > MAX_VOCAB_SIZE:
+            raise ValueError(
+                f"vocab_size must be at most {MAX_VOCAB_SIZE} (2**24: token ids are 24-bit), "
                 f"got {vocab_size}"
             )
         if min_frequency < 0:
             raise ValueError(f"min_frequency must be >= 0, got {min_frequency}")
+        if min_frequency > MAX_COUNT:
+            raise ValueError(f"min_frequency must be at most 2**64 - 1, got {min_frequency}")
         self.vocab_size = vocab_size
         self.min_frequency = min_frequency
-        self.special_tokens = list(special_tokens)
+        self.special_tokens = specials
         self.pattern = pattern
         self.max_token_length = max_token_length
         self.show_progress = show_progress
@@ -183,6 +198,8 @@ class BpeTrainer:
         """Counts the words of ``texts`` (any iterable, streamed in batches)."""
         if isinstance(texts, str):
             raise TypeError("texts must be an iterable of strings, got a single string")
+        if counts is not None and not isinstance(counts, WordCounts):
+            raise TypeError(f"counts must be WordCounts or None, got {type(counts).__name__}")
         counts = WordCounts(self.pattern) if counts is None else counts
         bar = Progress("counting", 0, self.show_progress, unit=" texts")
         done = 0
@@ -197,13 +214,18 @@ class BpeTrainer:
         self, paths: Sequence[PathLike], counts: WordCounts | None = None
     ) -> WordCounts:
         """Counts the words of text files, line by line (bounded memory)."""
-        if isinstance(paths, (str, os.PathLike)):
+        if isinstance(paths, (str, bytes, os.PathLike)):
             paths = [paths]
         return self.count(_file_lines(paths), counts)
 
     # -------------------------------------------------------------- training
     def train_from_counts(self, counts: WordCounts) -> Tokenizer:
         """Learns the merges from (possibly merged) counts."""
+        if not isinstance(counts, WordCounts):
+            raise TypeError(
+                "counts must be WordCounts (from count or count_files), "
+                f"got {type(counts).__name__}"
+            )
         if counts.pattern != self.pattern:
             raise ValueError(
                 f"counts were made with pattern {counts.pattern!r}, "
@@ -232,3 +254,27 @@ class BpeTrainer:
     def train_from_files(self, paths: Sequence[PathLike]) -> Tokenizer:
         """Counts text files and learns the merges."""
         return self.train_from_counts(self.count_files(paths))
+
+
+def _check_special_tokens(special_tokens: object) -> list[str]:
+    """The special tokens as a list; TypeError or ValueError, before any
+    counting, for what training would refuse."""
+    if isinstance(special_tokens, str):
+        raise TypeError("special_tokens must be a sequence of strings, got a single string")
+    if isinstance(special_tokens, (bytes, dict)) or not isinstance(special_tokens, Iterable):
+        raise TypeError(
+            f"special_tokens must be a sequence of strings, got {type(special_tokens).__name__}"
+        )
+    specials = list(special_tokens)
+    seen = set()
+    for i, special in enumerate(specials):
+        if not isinstance(special, str):
+            raise TypeError(
+                f"special_tokens must be strings, got {type(special).__name__} at position {i}"
+            )
+        if not special:
+            raise ValueError(f"special tokens must not be empty (position {i})")
+        if special in seen:
+            raise ValueError(f"special token {special!r} is listed twice")
+        seen.add(special)
+    return specials

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -31,8 +32,21 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     train.add_argument("--pattern", default="gpt2", help="gpt2, cl100k, o200k, llama3 or a regex")
     train.add_argument("--mwt-output", help="also learn multi-word tokens and write them here")
-    train.add_argument("--mwt-top-k", type=int, default=5000)
-    train.add_argument("--mwt-orders", default="2", help="comma-separated n-gram orders, e.g. 2,3")
+    train.add_argument(
+        "--mwt-top-k", type=int, default=5000, help="how many n-grams to keep (default 5000)"
+    )
+    train.add_argument(
+        "--mwt-min-count",
+        type=int,
+        default=2,
+        help="keep only n-grams seen at least this often (default 2)",
+    )
+    train.add_argument(
+        "--mwt-orders",
+        type=_orders,
+        default=[2],
+        help="comma-separated n-gram orders, e.g. 2,3 (default 2)",
+    )
 
     encode = sub.add_parser(
         "encode", help="print the token ids of text files (or stdin), one line per input line"
@@ -56,6 +70,46 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     stats.add_argument("-t", "--tokenizer", required=True)
     stats.add_argument("--tiktoken", metavar="PATTERN")
     stats.add_argument("--mwt")
+
+
+def _orders(text: str) -> list[int]:
+    """``--mwt-orders``: comma-separated whole numbers (their range is checked
+    with the other multi-word options)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers such as 2,3, got {text!r}"
+        ) from None
+
+
+def _check_output(path: str, option: str) -> None:
+    """ValueError if ``path`` cannot be written: checked before training, so
+    no time is spent on a result that cannot be saved."""
+    if not path:
+        raise ValueError(f"{option} must not be empty")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path!r} is a directory, not a file name")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path!r}: the directory {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{option} {path!r}: the directory {folder!r} is not writable")
+
+
+def _check_train_arguments(args: argparse.Namespace) -> None:
+    """Everything ``train`` can check before it reads the corpus."""
+    from seqcore.tokenize._multiword import check_training_options
+
+    _check_output(args.output, "-o/--output")
+    if args.mwt_output is not None:
+        _check_output(args.mwt_output, "--mwt-output")
+        if os.path.abspath(args.mwt_output) == os.path.abspath(args.output):
+            raise ValueError(f"--mwt-output and -o/--output are the same file: {args.output!r}")
+        check_training_options(args.mwt_orders, args.mwt_top_k, args.mwt_min_count)
+    for path in args.files:
+        with open(path, "rb"):  # exists, is a file and can be read
+            pass
 
 
 def _lines(files: list[str]) -> Iterator[str]:
@@ -88,15 +142,21 @@ def run(args: argparse.Namespace) -> int:
         trainer = BpeTrainer(
             args.vocab_size, args.min_frequency, args.special, args.pattern, show_progress=True
         )
+        _check_train_arguments(args)
         tok = trainer.train_from_files(args.files)
         tok.save(args.output)
         print(
             f"wrote {args.output}: {tok.vocab_size} tokens in {time.perf_counter() - start:.1f} s"
         )
-        if args.mwt_output:
-            orders = tuple(int(n) for n in args.mwt_orders.split(","))
+        if args.mwt_output is not None:
             texts = list(_lines(args.files))
-            multi = MultiWordTokenizer.train(tok, texts, ngram_orders=orders, top_k=args.mwt_top_k)
+            multi = MultiWordTokenizer.train(
+                tok,
+                texts,
+                ngram_orders=args.mwt_orders,
+                top_k=args.mwt_top_k,
+                min_count=args.mwt_min_count,
+            )
             multi.save(args.mwt_output)
             print(
                 f"wrote {args.mwt_output}: {len(multi.ngrams)} n-grams, "

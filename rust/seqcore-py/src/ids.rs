@@ -132,23 +132,32 @@ pub fn offsets_list<'py>(
     }
 }
 
-/// One token id from any Python integer (IndexError when out of range).
+/// One token id from any Python integer (IndexError when out of range),
+/// the item at `position` of a sequence of ids.
 pub fn one(item: &Bound<'_, PyAny>, position: usize) -> PyResult<u32> {
-    let out_of_range = || {
-        PyIndexError::new_err(format!(
-            "token id {item} at position {position} is out of range"
-        ))
-    };
+    id_of(item, &format!(" at position {position}"))
+}
+
+/// A token id passed alone.
+pub fn single(item: &Bound<'_, PyAny>) -> PyResult<u32> {
+    id_of(item, "")
+}
+
+fn id_of(item: &Bound<'_, PyAny>, place: &str) -> PyResult<u32> {
+    let out_of_range = || PyIndexError::new_err(format!("token id {item}{place} is out of range"));
     match item.extract::<i64>() {
         Ok(value) => u32::try_from(value).map_err(|_| out_of_range()),
-        Err(_) if item.is_instance_of::<pyo3::types::PyInt>() => Err(out_of_range()),
+        // Integers past i64 (Python ints, numpy uint64 from 2^63 up).
+        Err(_) if item.is_instance_of::<pyo3::types::PyInt>() || item.extract::<u64>().is_ok() => {
+            Err(out_of_range())
+        }
         Err(_) => {
             let kind = item
                 .get_type()
                 .name()
                 .map_or_else(|_| "?".to_owned(), |n| n.to_string());
             Err(PyTypeError::new_err(format!(
-                "token ids must be integers, got {kind} at position {position}"
+                "token ids must be integers, got {kind}{place}"
             )))
         }
     }

@@ -114,11 +114,13 @@ impl PyMultiWord {
         self.inner.base_vocab_size()
     }
 
-
-
-
-
-
+    /// The base-token ids that make up token `id`.
+    fn pieces(&self, id: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let id = crate::ids::single(id)?;
+        self.inner
+            .pieces(&self.base, id)
+            .map_err(ToPyErr::to_py_err)
+    }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]
     fn decode_bytes<'py>(

@@ -14,7 +14,7 @@ use seqcore::tokenize::{
 use crate::encode_forms::{self, Encoder};
 use crate::enter::enter;
 use crate::errors::ToPyErr;
-use crate::ids::{extract_ids, one, IdInts};
+use crate::ids::{extract_ids, single, IdInts};
 
 /// Which special tokens encode as themselves (see `SpecialPolicy`).
 #[pyclass(frozen, module = "seqcore._core", name = "SpecialPolicy")]
@@ -151,18 +151,7 @@ impl PyTokenizer {
         special_tokens: Vec<(String, u32)>,
     ) -> PyResult<Self> {
         let splitting = pattern_splitting(Some(pattern), false)?;
-        let build = || -> Result<Tokenizer, TokenizeError> {
-            let ranks = tiktoken_file::parse_ranks(data)?;
-            let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(r, b)| (*r, &b[..])).collect();
-            Tokenizer::new(
-                &tokens,
-                Vec::new(),
-                MergeRule::Ranks,
-                splitting,
-                specials_from(special_tokens),
-                Template::default(),
-            )
-        };
+        let build = || tiktoken_file::tokenizer_from_ranks(data, splitting, &special_tokens);
         let tokenizer = enter(py, build)?.map_err(ToPyErr::to_py_err)?;
         Ok(PyTokenizer::wrap(tokenizer))
     }
@@ -342,7 +331,7 @@ impl PyTokenizer {
 
     /// The token's tokenizer.json spelling.
     fn id_to_token(&self, id: &Bound<'_, PyAny>) -> PyResult<String> {
-        let id = one(id, 0)?;
+        let id = single(id)?;
         self.inner.token_of_id(id).map_err(ToPyErr::to_py_err)
     }
 
@@ -352,7 +341,7 @@ impl PyTokenizer {
         py: Python<'py>,
         id: &Bound<'_, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let id = one(id, 0)?;
+        let id = single(id)?;
         self.inner.check_ids(&[id]).map_err(ToPyErr::to_py_err)?;
         Ok(PyBytes::new(
             py,

@@ -62,9 +62,10 @@ impl PyWordCounts {
     }
 
     /// Adds another shard's counts (which stays unchanged).
-    fn merge(&mut self, other: &Bound<'_, PyWordCounts>) -> PyResult<()> {
+    fn merge(slf: &Bound<'_, Self>, other: &Bound<'_, PyWordCounts>) -> PyResult<()> {
+        // Copied before `slf` is borrowed to change: `c.merge(c)` doubles c.
         let other = other.try_borrow()?.counts.clone();
-        self.counts.merge(other);
+        slf.try_borrow_mut()?.counts.merge(other);
         Ok(())
     }
 

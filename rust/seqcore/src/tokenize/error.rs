@@ -13,7 +13,7 @@ pub enum TokenizeError {
     #[error("{what} is {size} bytes, over the {cap}-byte limit")]
     TooLarge { what: String, size: u64, cap: u64 },
     /// A token id that is not in the vocabulary.
-    #[error("token id {id} is out of range for a vocabulary of {vocab_size}")]
+    #[error("{}", id_message(*id, *vocab_size))]
     IdOutOfRange { id: u64, vocab_size: usize },
     /// The text contains a special token the caller did not allow.
     #[error(
@@ -40,5 +40,37 @@ impl TokenizeError {
             location: location.into(),
             message: message.into(),
         }
+    }
+}
+
+/// An id past the end is out of range; one below it is a gap that no
+/// token fills (rank files may skip ids, e.g. cl100k's 100256-100276).
+fn id_message(id: u64, vocab_size: usize) -> String {
+    if id < vocab_size as u64 {
+        format!("token id {id} is not in the vocabulary: no token has that id (ids run below {vocab_size}, with gaps)")
+    } else {
+        format!("token id {id} is out of range for a vocabulary of {vocab_size}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_in_a_gap_are_not_called_out_of_range() {
+        let gap = TokenizeError::IdOutOfRange {
+            id: 5,
+            vocab_size: 9,
+        };
+        assert!(gap.to_string().contains("not in the vocabulary"), "{gap}");
+        let past = TokenizeError::IdOutOfRange {
+            id: 9,
+            vocab_size: 9,
+        };
+        assert_eq!(
+            past.to_string(),
+            "token id 9 is out of range for a vocabulary of 9"
+        );
     }
 }

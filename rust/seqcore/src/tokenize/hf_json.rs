@@ -13,6 +13,7 @@ use crate::tokenize::added::AddedToken;
 use crate::tokenize::bpe::MergeRule;
 use crate::tokenize::byte_level;
 use crate::tokenize::error::TokenizeError;
+use crate::tokenize::oniguruma::as_oniguruma_reads;
 use crate::tokenize::pretokenize::{PreTokenizer, Preset};
 use crate::tokenize::tokenizer::{Splitting, Template, Tokenizer};
 
@@ -237,8 +238,9 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
                 .get("content")
                 .and_then(Value::as_str)
                 .ok_or_else(|| err(&at, "has no \"content\" string"))?;
+            let id = get_id(obj.get("id").unwrap_or(&Value::Null), &format!("{at}.id"))?;
             added.push(AddedToken {
-                id: get_id(obj.get("id").unwrap_or(&Value::Null), &format!("{at}.id"))?,
+                id,
                 content: content.to_string(),
                 special: get_bool(obj, "special", false, &at)?,
                 single_word: get_bool(obj, "single_word", false, &at)?,
@@ -256,14 +258,52 @@ pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
         &id_of,
         &added,
     )?;
-    Tokenizer::new(
+    let vocab_size = tokens.len();
+    let tokenizer = Tokenizer::new(
         &mergeable,
         merges,
         MergeRule::Merges { ignore_merges },
         splitting,
         added,
         template,
-    )
+    )?;
+    check_added_ids(tokenizer.added_tokens(), &id_of, vocab_size)?;
+    Ok(tokenizer)
+}
+
+/// Hugging Face ignores an added token's declared id where it disagrees
+/// with the model: a token spelled like a vocabulary entry takes that
+/// entry's id, the others the next numbers from the vocabulary's size up,
+/// in list order. Such files are refused rather than given other ids.
+fn check_added_ids(
+    added: &[AddedToken],
+    id_of: &rustc_hash::FxHashMap<&str, u32>,
+    vocab_size: usize,
+) -> Result<(), TokenizeError> {
+    let mut next = vocab_size as u64;
+    for (i, token) in added.iter().enumerate() {
+        let (at, id, content) = (format!("added_tokens[{i}].id"), token.id, &token.content);
+        match id_of.get(content.as_str()) {
+            Some(&vocab_id) if vocab_id != id => {
+                return Err(err(
+                    &at,
+                    format!("is {id}, but the vocabulary spells {content:?} as id {vocab_id}"),
+                ))
+            }
+            Some(_) => {}
+            None if u64::from(id) != next => {
+                return Err(err(
+                    &at,
+                    format!(
+                        "is {id}, but Hugging Face numbers the added tokens missing from the \
+                         vocabulary in order from its size, which gives {content:?} id {next}"
+                    ),
+                ))
+            }
+            None => next += 1,
+        }
+    }
+    Ok(())
 }
 
 fn parse_byte_level(obj: &Map<String, Value>, at: &str) -> Result<(bool, bool), TokenizeError> {
@@ -342,9 +382,9 @@ fn parse_pre_tokenizer(v: &Value) -> Result<Splitting, TokenizeError> {
                     };
                     Ok(Splitting {
                         pretokenizer: Some(
-                            PreTokenizer::new(&as_oniguruma_reads(&pattern)).map_err(|e| {
-                                err("pre_tokenizer.pretokenizers[0].pattern", e.to_string())
-                            })?,
+                            as_oniguruma_reads(&pattern)
+                                .and_then(|p| PreTokenizer::new(&p).map_err(|e| e.to_string()))
+                                .map_err(|e| err("pre_tokenizer.pretokenizers[0].pattern", e))?,
                         ),
                         add_prefix_space: false,
                     })
@@ -415,6 +455,14 @@ fn parse_post_processor(
             for (i, piece) in single.iter().enumerate() {
                 let at = format!("{at}.single[{i}]");
                 if piece.get("Sequence").is_some() {
+                    // Hugging Face copies the text's ids once per $A (and
+                    // none without one); only the plain form is supported.
+                    if seen_sequence {
+                        return Err(err(
+                            &at,
+                            "a second $A: templates that repeat the text are not supported",
+                        ));
+                    }
                     seen_sequence = true;
                     continue;
                 }
@@ -441,6 +489,12 @@ fn parse_post_processor(
                     template.prefix.extend(ids);
                 }
             }
+            if !seen_sequence {
+                return Err(err(
+                    &format!("{at}.single"),
+                    "has no $A: templates without the text are not supported",
+                ));
+            }
             Ok(template)
         }
         other => Err(err(
@@ -448,15 +502,6 @@ fn parse_post_processor(
             format!("post-processor {other:?} is not supported"),
         )),
     }
-}
-
-/// The pattern as Hugging Face's engine (Oniguruma, Ruby syntax) reads it,
-/// for the one construct in circulation where it differs from the regex
-/// crate: a counted repetition followed by `+` (tiktoken's cl100k spelling
-/// has `\p{N}{1,3}+`) is possessive for the regex crate but "repeat the
-/// repetition" for Oniguruma, so Hugging Face keeps "1111" as one piece.
-fn as_oniguruma_reads(pattern: &str) -> String {
-    pattern.replace(r"\p{N}{1,3}+", r"(?:\p{N}{1,3})+")
 }
 
 /// Writes a tokenizer as a `tokenizer.json` that Hugging Face `tokenizers`

@@ -7,6 +7,7 @@ pub mod byte_level;
 pub mod error;
 pub mod hf_json;
 pub mod multiword;
+pub mod oniguruma;
 pub mod pretokenize;
 pub mod tiktoken_file;
 pub mod tokenizer;

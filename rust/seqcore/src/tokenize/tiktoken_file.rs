@@ -3,7 +3,10 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::tokenize::added::AddedToken;
+use crate::tokenize::bpe::MergeRule;
 use crate::tokenize::error::TokenizeError;
+use crate::tokenize::tokenizer::{Splitting, Template, Tokenizer};
 
 /// Rank files larger than this are refused before parsing.
 pub const MAX_RANK_FILE_BYTES: u64 = 64 << 20;
@@ -85,6 +88,42 @@ pub fn parse_ranks(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, TokenizeError> {
     Ok(ranks)
 }
 
+/// A tokenizer from a rank file, its pre-tokenizer and its special tokens
+/// `(content, id)`. A special token may not take a rank the file gives to
+/// a mergeable token: the two would share an id, and the tokenizer's saved
+/// forms could not say which one the id means.
+pub fn tokenizer_from_ranks(
+    data: &[u8],
+    splitting: Splitting,
+    specials: &[(String, u32)],
+) -> Result<Tokenizer, TokenizeError> {
+    let ranks = parse_ranks(data)?;
+    let tokens: Vec<(u32, &[u8])> = ranks.iter().map(|(r, b)| (*r, &b[..])).collect();
+    for (content, id) in specials {
+        if let Ok(at) = ranks.binary_search_by_key(id, |t| t.0) {
+            return Err(TokenizeError::format(
+                "special_tokens",
+                format!(
+                    "special token {content:?} has id {id}, which the rank file gives to the token {:?}",
+                    String::from_utf8_lossy(&ranks[at].1)
+                ),
+            ));
+        }
+    }
+    let added = specials
+        .iter()
+        .map(|(content, id)| AddedToken::special(*id, content))
+        .collect();
+    Tokenizer::new(
+        &tokens,
+        Vec::new(),
+        MergeRule::Ranks,
+        splitting,
+        added,
+        Template::default(),
+    )
+}
+
 /// Writes `(rank, token bytes)` pairs as a rank file.
 pub fn write_ranks<'a>(ranks: impl Iterator<Item = (u32, &'a [u8])>) -> String {
     let mut out = String::new();
@@ -129,5 +168,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("twice"));
+    }
+
+    #[test]
+    fn a_special_token_may_not_take_a_mergeable_rank() {
+        let text = all_bytes() + "YWI= 256\n";
+        let splitting = || Splitting {
+            pretokenizer: None,
+            add_prefix_space: false,
+        };
+        let clash = [("<|end|>".to_string(), 256)];
+        let e = tokenizer_from_ranks(text.as_bytes(), splitting(), &clash)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("id 256") && e.contains("\"ab\""), "{e}");
+        let fine = [("<|end|>".to_string(), 257)];
+        let tok = tokenizer_from_ranks(text.as_bytes(), splitting(), &fine).unwrap();
+        assert_eq!(tok.vocab_size(), 258);
     }
 }

@@ -46,6 +46,11 @@ impl NgramCounts {
         orders: &[usize],
     ) -> Result<Self, TokenizeError> {
         check_orders(orders)?;
+        // An order named twice is still counted once per occurrence.
+        let mut distinct = orders.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let orders = &distinct[..];
         let chunk = 256;
         let tasks = texts.len().div_ceil(chunk);
         let parts = map_tasks(tasks, |t| {

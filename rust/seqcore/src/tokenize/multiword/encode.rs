@@ -106,6 +106,28 @@ impl MultiWord {
         Ok((ids, spans))
     }
 
+    /// The base-token ids that make up token `id`: a base id itself, an
+    /// n-gram's words each merged alone, as base encoding merges them in
+    /// running text (so a base that adds a prefix space adds none here).
+    pub fn pieces(&self, base: &Tokenizer, id: u32) -> Result<Vec<u32>, TokenizeError> {
+        if id < self.base_vocab_size {
+            base.check_ids(&[id])?;
+            return Ok(vec![id]);
+        }
+        let words = self
+            .ngrams
+            .get((id - self.base_vocab_size) as usize)
+            .ok_or(TokenizeError::IdOutOfRange {
+                id: u64::from(id),
+                vocab_size: self.vocab_size(),
+            })?;
+        let mut out = Vec::new();
+        for word in words {
+            base.bpe().encode_piece(word.as_bytes(), &mut out);
+        }
+        Ok(out)
+    }
+
     /// The bytes of `ids` (base ids and n-gram ids).
     pub fn decode_bytes(
         &self,

@@ -23,6 +23,7 @@ mod encode;
 mod hashed;
 mod joined;
 mod longer;
+
 #[cfg(test)]
 mod tests;
 
@@ -231,23 +232,31 @@ impl MultiWord {
                 format!("expected {FORMAT:?}; not a multi-word file"),
             ));
         }
-        match root.get("version").and_then(Value::as_u64) {
-            Some(VERSION) => {}
+        match root.get("version") {
+            Some(v) if v.as_u64() == Some(VERSION) => {}
             v => {
                 return Err(TokenizeError::format(
                     "version",
-                    format!("expected {VERSION}, got {v:?}"),
+                    format!("expected the number {VERSION}, got {}", json_shown(v)),
                 ))
             }
         }
-        let saved_base = root.get("base_vocab_size").and_then(Value::as_u64);
-        if saved_base != Some(base_vocab_size as u64) {
-            return Err(TokenizeError::format(
-                "base_vocab_size",
-                format!(
-                    "the file was made for a base vocabulary of {saved_base:?} ids, this base tokenizer has {base_vocab_size}"
-                ),
-            ));
+        match root.get("base_vocab_size") {
+            Some(v) if v.as_u64() == Some(base_vocab_size as u64) => {}
+            Some(v) if v.is_u64() => {
+                return Err(TokenizeError::format(
+                    "base_vocab_size",
+                    format!(
+                        "the file was made for a base vocabulary of {v} ids, this base tokenizer has {base_vocab_size}"
+                    ),
+                ))
+            }
+            v => {
+                return Err(TokenizeError::format(
+                    "base_vocab_size",
+                    format!("expected a whole number of ids, got {}", json_shown(v)),
+                ))
+            }
         }
         let list = root
             .get("ngrams")
@@ -268,5 +277,20 @@ impl MultiWord {
             ngrams.push(words);
         }
         Self::new(base, ngrams)
+    }
+}
+
+/// A JSON field's value for an error message ("nothing" when absent),
+/// cut short if long.
+fn json_shown(value: Option<&Value>) -> String {
+    match value {
+        None => "nothing".to_string(),
+        Some(v) => {
+            let text = v.to_string();
+            match text.char_indices().nth(40) {
+                Some((cut, _)) => format!("{}...", &text[..cut]),
+                None => text,
+            }
+        }
     }
 }

@@ -272,3 +272,50 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_order_named_twice_counts_once() {
+    let base = base();
+    // Seen once: kept with min_count 1, not with 2, however often 2 is named.
+    for orders in [&[2][..], &[2, 2], &[2, 2, 2]] {
+        let once = MultiWord::train(&base, &["alpha beta"], orders, 10, 2).unwrap();
+        assert!(once.ngrams().is_empty(), "{orders:?}: {:?}", once.ngrams());
+        let kept = MultiWord::train(&base, &["alpha beta"], orders, 10, 1).unwrap();
+        assert_eq!(kept.ngrams().len(), 1, "{orders:?}");
+    }
+    let counts = NgramCounts::count(&base, &["alpha beta gamma"], &[3, 2, 3]).unwrap();
+    assert!(counts.top(10, 1).iter().all(|(_, _, c)| *c == 1));
+    assert_eq!(counts.top(10, 1).len(), 3);
+}
+
+#[test]
+fn file_errors_show_the_values_found() {
+    let base = base();
+    let size = base.vocab_size();
+    let cases = [
+        (r#""version": 2"#.to_string(), "got 2"),
+        (r#""version": "1""#.to_string(), r#"got "1""#),
+        (String::new(), "got nothing"),
+        (
+            r#""version": 1, "base_vocab_size": 5"#.to_string(),
+            "of 5 ids",
+        ),
+        (
+            r#""version": 1, "base_vocab_size": -1"#.to_string(),
+            "got -1",
+        ),
+    ];
+    for (fields, want) in cases {
+        let sep = if fields.is_empty() { "" } else { ", " };
+        let text = format!(r#"{{"format": "seqcore.multiword"{sep}{fields}, "ngrams": []}}"#);
+        let err = MultiWord::from_json(text.as_bytes(), &base)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{text}: {err}");
+        assert!(!err.contains("Some(") && !err.contains("None"), "{err}");
+    }
+    let fine = format!(
+        r#"{{"format": "seqcore.multiword", "version": 1, "base_vocab_size": {size}, "ngrams": []}}"#
+    );
+    assert!(MultiWord::from_json(fine.as_bytes(), &base).is_ok());
+}

@@ -50,6 +50,7 @@ pub use counts::WordCounts;
 
 use rustc_hash::FxHashSet;
 
+use crate::tokenize::byte_level;
 use crate::tokenize::error::TokenizeError;
 
 /// What to learn.
@@ -135,6 +136,26 @@ pub fn train(
             )));
         }
     }
+    // tokenizer.json writes a special token as its text and the other
+    // tokens in byte-level spelling, so a special spelled like a learned
+    // token would read back as that token: the bytes it spells are
+    // reserved too. A byte token cannot be left out, so a special with a
+    // single byte's bytes or spelling is refused.
+    let spelled: Vec<Vec<u8>> = config
+        .special_tokens
+        .iter()
+        .filter_map(|s| byte_level::decode_token(s))
+        .collect();
+    for special in &config.special_tokens {
+        let spells_one_byte = byte_level::decode_token(special).is_some_and(|b| b.len() == 1);
+        if special.len() == 1 || spells_one_byte {
+            return Err(TokenizeError::Invalid(format!(
+                "special token {special:?} has the bytes or the tokenizer.json spelling of \
+                 a single byte, which is always a token of its own; choose a longer one"
+            )));
+        }
+    }
+    specials.extend(spelled.iter().map(|b| &b[..]));
     let fixed = 256 + config.special_tokens.len();
     if config.vocab_size < fixed {
         return Err(TokenizeError::Invalid(format!(

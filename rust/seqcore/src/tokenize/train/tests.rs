@@ -147,6 +147,33 @@ fn no_token_repeats_a_special_token() {
 }
 
 #[test]
+fn no_token_is_spelled_like_a_special_token() {
+    // "\u{120}\u{120}" is how tokenizer.json spells the bytes "  ".
+    let counts = counts_of(&[("  ", 10)]);
+    let mut cfg = config(1000, 1);
+    cfg.special_tokens = vec!["\u{120}\u{120}".into()];
+    let trained = train_ok(&counts, &cfg);
+    assert!(learned(&trained).is_empty(), "{:?}", learned(&trained));
+    cfg.special_tokens = vec![];
+    assert_eq!(learned(&train_ok(&counts, &cfg)), ["  "]);
+}
+
+#[test]
+fn a_special_token_like_a_byte_is_refused() {
+    let counts = counts_of(&[("ab", 10)]);
+    // Its bytes, or its tokenizer.json spelling, are one byte's.
+    for special in ["a", "\u{120}", "\u{100}", "\u{e9}", "\0"] {
+        let mut cfg = config(1000, 1);
+        cfg.special_tokens = vec![special.into()];
+        let err = train(&counts, &cfg, &mut |_, _| true).unwrap_err();
+        assert!(
+            err.to_string().contains("single byte"),
+            "{special:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn empty_counts_give_bytes_and_specials() {
     let mut cfg = config(1000, 2);
     cfg.special_tokens = vec!["<|endoftext|>".into()];
