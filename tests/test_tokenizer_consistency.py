@@ -14,6 +14,7 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 import seqcore
 from seqcore import TokenizerFormatError
 from seqcore.tokenize import Tokenizer
+from tests.tokenizer_files import split_pre_tokenizer
 
 TEXTS = ["hello world", "ab\ncd", "naïve café\n\n\nend", "x  y\n z"]
 
@@ -35,25 +36,7 @@ def hf_json() -> dict[str, object]:
 
 
 def with_split(doc: dict[str, object], pattern: str) -> str:
-    doc = dict(doc)
-    doc["pre_tokenizer"] = {
-        "type": "Sequence",
-        "pretokenizers": [
-            {
-                "type": "Split",
-                "pattern": {"Regex": pattern},
-                "behavior": "Isolated",
-                "invert": False,
-            },
-            {
-                "type": "ByteLevel",
-                "add_prefix_space": False,
-                "trim_offsets": True,
-                "use_regex": False,
-            },
-        ],
-    }
-    return json.dumps(doc)
+    return json.dumps(dict(doc) | {"pre_tokenizer": split_pre_tokenizer(pattern)})
 
 
 @pytest.mark.parametrize(

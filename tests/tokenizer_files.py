@@ -77,15 +77,14 @@ def gpt2_doc(all_bytes: bool = False) -> dict[str, Any]:
     }
 
 
-def llama_doc() -> dict[str, Any]:
-    """A small Llama-3-style tokenizer.json: Split regex, ignore_merges, template."""
-    doc = gpt2_doc()
-    doc["pre_tokenizer"] = {
+def split_pre_tokenizer(pattern: str) -> dict[str, Any]:
+    """A tokenizer.json pre-tokenizer: a Split regex, then byte-level spelling."""
+    return {
         "type": "Sequence",
         "pretokenizers": [
             {
                 "type": "Split",
-                "pattern": {"Regex": r"\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+"},
+                "pattern": {"Regex": pattern},
                 "behavior": "Isolated",
                 "invert": False,
             },
@@ -97,6 +96,12 @@ def llama_doc() -> dict[str, Any]:
             },
         ],
     }
+
+
+def llama_doc() -> dict[str, Any]:
+    """A small Llama-3-style tokenizer.json: Split regex, ignore_merges, template."""
+    doc = gpt2_doc()
+    doc["pre_tokenizer"] = split_pre_tokenizer(r"\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+|\s+")
     doc["model"]["ignore_merges"] = True
     doc["model"]["merges"] = [[left, right] for left, right in MERGES]
     end = doc["added_tokens"][0]["id"]
