@@ -39,9 +39,17 @@ def with_split(doc: dict[str, object], pattern: str) -> str:
     return json.dumps(dict(doc) | {"pre_tokenizer": split_pre_tokenizer(pattern)})
 
 
-@pytest.mark.parametrize(
-    "pattern", [r"[a-z]+$|\s+|.", r"^[a-z]|[a-z]+|\s+|.", r"\s*$|\s+|\S+", r"[$^]|\$|\w+|\s"]
-)
+ONIGURUMA_READS_OTHERWISE = [
+    r"[a-z]+$|\s+|.",
+    r"^[a-z]|[a-z]+|\s+|.",
+    r"\s*$|\s+|\S+",
+    r"[$^]|\$|\w+|\s",
+    r"(?m).{1,3}",
+    r"(?i:A)|(?m:a.)|\s|.",
+]
+
+
+@pytest.mark.parametrize("pattern", ONIGURUMA_READS_OTHERWISE)
 def test_split_anchors_are_line_anchors_as_in_hugging_face(
     hf_json: dict[str, object], pattern: str
 ) -> None:
@@ -57,12 +65,30 @@ def test_split_anchors_are_line_anchors_as_in_hugging_face(
     assert pickle.loads(pickle.dumps(ours)).encode(TEXTS[1]) == ours.encode(TEXTS[1])
 
 
-@pytest.mark.parametrize("pattern", [r"(?m).{1,3}", r"[[:alpha:]]+|\s+|."])
-def test_split_constructs_read_otherwise_are_refused(
-    hf_json: dict[str, object], pattern: str
-) -> None:
-    with pytest.raises(TokenizerFormatError, match="pattern"):
-        Tokenizer.from_json(with_split(hf_json, pattern))
+def test_split_posix_classes_are_refused(hf_json: dict[str, object]) -> None:
+    with pytest.raises(TokenizerFormatError, match="POSIX"):
+        Tokenizer.from_json(with_split(hf_json, r"[[:alpha:]]+|\s+|."))
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"[a-z]+$|\s+|.", r"^\s+|\S+|\s", r"(?s)a.|\s+|.", r"[$^]|\w+|\s"]
+)
+def test_custom_patterns_are_written_for_hugging_face(pattern: str) -> None:
+    """seqcore reads its own patterns with the regex crate's meaning; the
+    saved tokenizer.json must mean the same to Hugging Face."""
+    texts = ["ab\ncd ab", "a\nb\n\n x", "$^ ab"] * 10
+    tok = seqcore.BpeTrainer(vocab_size=280, pattern=pattern).train(texts)
+    theirs = tokenizers.Tokenizer.from_str(tok.to_json())
+    again = pickle.loads(pickle.dumps(tok))
+    for sample in [*TEXTS, *texts[:3]]:
+        assert theirs.encode(sample).ids == tok.encode(sample), (pattern, sample)
+        assert again.encode(sample) == tok.encode(sample)
+
+
+def test_patterns_with_no_hugging_face_spelling_are_not_written() -> None:
+    tok = seqcore.BpeTrainer(vocab_size=260, pattern=r"(?m)^\w+|\s+|.").train(["a b"])
+    with pytest.raises(ValueError, match=r"cannot be written as tokenizer\.json"):
+        tok.to_json()
 
 
 def test_added_token_ids_that_hugging_face_would_change_are_refused(
@@ -190,3 +216,17 @@ def test_multiword_pieces_spell_their_token_on_a_prefix_space_base() -> None:
     assert mwt.pieces(5) == [5]
     with pytest.raises(IndexError):
         mwt.pieces(mwt.vocab_size)
+
+
+def test_multiword_decode_batch_is_decode_of_each() -> None:
+    texts = ["in the end of the day", "of the day\n", ""]
+    base = seqcore.BpeTrainer(vocab_size=300).train(texts * 20)
+    mwt = seqcore.MultiWordTokenizer.train(base, texts * 20)
+    batch = mwt.encode_batch(texts)
+    assert mwt.decode_batch(batch) == texts
+    assert mwt.decode_batch(np.asarray(ids, dtype=np.uint32) for ids in batch) == texts
+    assert mwt.decode_batch([]) == []
+    with pytest.raises(TypeError):
+        mwt.decode_batch("abc")
+    with pytest.raises(IndexError):
+        mwt.decode_batch([[0], [mwt.vocab_size]])

@@ -183,6 +183,22 @@ class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
         data = self.decode_bytes(ids, skip_special_tokens=skip_special_tokens)
         return data.decode("utf-8", check_errors(errors))
 
+    def decode_batch(
+        self,
+        batch: Iterable[Sequence[int]],
+        *,
+        errors: str = "replace",
+        skip_special_tokens: bool = False,
+    ) -> list[str]:
+        """The texts of many id lists (:meth:`decode` of each)."""
+        if isinstance(batch, (str, bytes)):
+            raise TypeError(f"batch must be an iterable of id lists, got {type(batch).__name__}")
+        errors = check_errors(errors)
+        return [
+            self.decode(ids, errors=errors, skip_special_tokens=skip_special_tokens)
+            for ids in batch
+        ]
+
     def stats(self, texts: Iterable[str]) -> MultiWordStats:
         """Tokens per text with and without the n-grams, and the fraction saved."""
         if isinstance(texts, str):

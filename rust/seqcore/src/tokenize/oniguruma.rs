@@ -9,9 +9,9 @@
 ///   repetition" for Oniguruma, so Hugging Face keeps "1111" as one piece;
 /// * `^` and `$` are always line anchors in Ruby syntax, and only with the
 ///   `m` flag in the regex crate;
-/// * Ruby's `m` flag is the regex crate's `s` (`.` matches a newline), and
-///   POSIX bracket classes (`[[:alpha:]]`) are Unicode in Oniguruma and
-///   ASCII in the regex crate: both are refused.
+/// * Ruby's `m` flag is the regex crate's `s` (`.` matches a newline);
+/// * POSIX bracket classes (`[[:alpha:]]`) are Unicode in Oniguruma and
+///   ASCII in the regex crate: refused.
 pub fn as_oniguruma_reads(pattern: &str) -> Result<String, String> {
     let pattern = pattern.replace(r"\p{N}{1,3}+", r"(?:\p{N}{1,3})+");
     let mut out = String::with_capacity(pattern.len() + 8);
@@ -56,16 +56,83 @@ pub fn as_oniguruma_reads(pattern: &str) -> Result<String, String> {
                     .chars()
                     .take_while(|f| f.is_ascii_alphabetic() || *f == '-')
                     .collect();
+                // Ruby's `m` flag is the regex crate's `s` (`.` matches a
+                // newline); Ruby has no flag for line anchors (always on).
                 let group = matches!(rest[flags.len()..].chars().next(), Some(':' | ')'));
                 if group && flags.contains('m') {
-                    return Err(
-                        "the option m is not supported (in Hugging Face's engine it lets . \
-                         match a newline; write [\\s\\S] instead)"
-                            .into(),
-                    );
+                    out.push('?');
+                    out.push_str(&flags.replace('m', "s"));
+                    chars.by_ref().take(1 + flags.len()).for_each(drop);
                 }
             }
             _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A pattern in the regex crate's syntax spelled for Oniguruma, for
+/// writing a custom pre-tokenizer into `tokenizer.json`: `^` and `$` match
+/// only at the text's ends here, so they are written `\A` and `\z`; the
+/// line anchors that [`as_oniguruma_reads`] writes stay as they are (both
+/// engines read them alike), and the `s` flag is Ruby's `m`. The regex
+/// crate's `m` flag and POSIX bracket classes have no spelling that both
+/// engines read alike and are refused.
+pub fn for_oniguruma(pattern: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    let mut class = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            '[' => {
+                out.push(c);
+                if class > 0 && chars.peek() == Some(&':') {
+                    return Err("POSIX bracket classes such as [[:alpha:]] are read as \
+                                Unicode classes by Hugging Face's engine"
+                        .into());
+                }
+                class += 1;
+                if chars.peek() == Some(&'^') {
+                    out.extend(chars.next());
+                }
+                if chars.peek() == Some(&']') {
+                    out.extend(chars.next());
+                }
+            }
+            ']' if class > 0 => {
+                class -= 1;
+                out.push(c);
+            }
+            '^' if class == 0 => out.push_str("\\A"),
+            '$' if class == 0 => out.push_str("\\z"),
+            '(' if class == 0 && chars.peek() == Some(&'?') => {
+                out.push(c);
+                let rest: String = chars.clone().skip(1).collect();
+                if rest.starts_with("m:^)") || rest.starts_with("m:$)") {
+                    out.extend(chars.by_ref().take(5));
+                    continue;
+                }
+                let flags: String = rest
+                    .chars()
+                    .take_while(|f| f.is_ascii_alphabetic() || *f == '-')
+                    .collect();
+                let group = matches!(rest[flags.len()..].chars().next(), Some(':' | ')'));
+                if group && flags.contains('m') {
+                    return Err("the inline flag m (line anchors) has no spelling that \
+                                Hugging Face's engine reads alike"
+                        .into());
+                }
+                if group && flags.contains('s') {
+                    out.push('?');
+                    out.push_str(&flags.replace('s', "m"));
+                    chars.by_ref().take(1 + flags.len()).for_each(drop);
+                }
+            }
+            _ => out.push(c),
         }
     }
     Ok(out)
@@ -96,14 +163,48 @@ mod tests {
     }
 
     #[test]
-    fn constructs_read_otherwise_are_refused() {
-        for pattern in [r"(?m).{1,3}", r"(?im:.)", r"(?-m).", r"[[:alpha:]]+"] {
-            assert!(as_oniguruma_reads(pattern).is_err(), "{pattern}");
-        }
+    fn constructs_read_otherwise_are_rewritten_or_refused() {
+        assert!(as_oniguruma_reads(r"[[:alpha:]]+").is_err());
+        assert_eq!(as_oniguruma_reads(r"(?m).{1,3}").unwrap(), r"(?s).{1,3}");
+        assert_eq!(as_oniguruma_reads(r"(?im:^.)").unwrap(), r"(?is:(?m:^).)");
+        assert_eq!(as_oniguruma_reads(r"(?-m).").unwrap(), r"(?-s).");
         for pattern in [
             r"(?i:ab)", r"(?:m)", r"(?<m>x)", r"(?=m)", r"\(?m)", r"[:a]",
         ] {
             assert!(as_oniguruma_reads(pattern).is_ok(), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn written_patterns_read_back_the_same() {
+        for (pattern, written) in [
+            (r"[a-z]+$|^\s+|[$^]|\$", r"[a-z]+\z|\A\s+|[$^]|\$"),
+            (r"(?m:^)a|b(?m:$)", r"(?m:^)a|b(?m:$)"),
+            (r"[]^$]x", r"[]^$]x"),
+            (r"(?s).{1,3}|(?is:a.)", r"(?m).{1,3}|(?im:a.)"),
+        ] {
+            let out = for_oniguruma(pattern).unwrap();
+            assert_eq!(out, written);
+            // Read back as Hugging Face reads it: the regex crate's form
+            // is the original (the anchors only change their spelling).
+            let back = as_oniguruma_reads(&out).unwrap();
+            let probe = |p: &str, text: &str| -> Vec<(usize, usize)> {
+                regex::Regex::new(p)
+                    .unwrap()
+                    .find_iter(text)
+                    .map(|m| (m.start(), m.end()))
+                    .collect()
+            };
+            for text in ["ab\ncd", "\n  x\n", "$^]x\n", ""] {
+                assert_eq!(
+                    probe(&back, text),
+                    probe(pattern, text),
+                    "{pattern} on {text:?}"
+                );
+            }
+        }
+        for pattern in [r"(?m)^a", r"(?ms:a)", r"[[:alpha:]]"] {
+            assert!(for_oniguruma(pattern).is_err(), "{pattern}");
         }
     }
 }
