@@ -1,7 +1,8 @@
 //! Hugging Face reads a `Split` pattern with Oniguruma's Ruby syntax;
 //! seqcore compiles it with the regex crate. Where the two read the same
-//! text differently, the pattern is rewritten to what Oniguruma means, or
-//! refused with the construct named, so the ids never silently differ.
+//! text differently, the pattern is rewritten to what the other engine
+//! means, or refused with the construct named, so the ids never silently
+//! differ.
 
 /// The pattern as Oniguruma reads it, in the regex crate's syntax:
 /// * a counted repetition followed by `+` (tiktoken's cl100k spelling has
@@ -14,19 +15,50 @@
 ///   ASCII in the regex crate: refused.
 pub fn as_oniguruma_reads(pattern: &str) -> Result<String, String> {
     let pattern = pattern.replace(r"\p{N}{1,3}+", r"(?:\p{N}{1,3})+");
+    rewrite(&pattern, Towards::RegexCrate)
+}
+
+/// A pattern in the regex crate's syntax spelled for Oniguruma, for
+/// writing a custom pre-tokenizer into `tokenizer.json`: `^` and `$` match
+/// only at the text's ends here, so they are written `\A` and `\z`; the
+/// line anchors that [`as_oniguruma_reads`] writes stay as they are (both
+/// engines read them alike), and the `s` flag is Ruby's `m`. The regex
+/// crate's `m` flag and POSIX bracket classes have no spelling that both
+/// engines read alike and are refused.
+pub fn for_oniguruma(pattern: &str) -> Result<String, String> {
+    rewrite(pattern, Towards::Oniguruma)
+}
+
+/// The syntax a pattern is rewritten into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Towards {
+    RegexCrate,
+    Oniguruma,
+}
+
+fn rewrite(pattern: &str, towards: Towards) -> Result<String, String> {
+    // Each engine's spelling of the other's "dot matches a newline" flag.
+    let (flag_from, flag_to) = match towards {
+        Towards::RegexCrate => ('m', "s"),
+        Towards::Oniguruma => ('s', "m"),
+    };
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut chars = pattern.chars().peekable();
     // Nesting of character classes (Oniguruma allows `[a-z&&[^aeiou]]`).
     let mut class = 0usize;
     while let Some(c) = chars.next() {
-        out.push(c);
         match c {
-            '\\' => out.extend(chars.next()),
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
             '[' => {
+                out.push(c);
                 if class > 0 && chars.peek() == Some(&':') {
                     return Err(
-                        "POSIX bracket classes such as [[:alpha:]] are not supported (Hugging \
-                         Face's engine reads them as Unicode classes, the regex crate as ASCII)"
+                        "POSIX bracket classes such as [[:alpha:]] are not supported \
+                                (Hugging Face's engine reads them as Unicode classes, the \
+                                regex crate as ASCII)"
                             .into(),
                     );
                 }
@@ -39,12 +71,18 @@ pub fn as_oniguruma_reads(pattern: &str) -> Result<String, String> {
                     out.extend(chars.next());
                 }
             }
-            ']' if class > 0 => class -= 1,
-            '^' | '$' if class == 0 => {
-                out.pop();
-                out.push_str(if c == '^' { "(?m:^)" } else { "(?m:$)" });
+            ']' if class > 0 => {
+                class -= 1;
+                out.push(c);
             }
+            '^' | '$' if class == 0 => out.push_str(match (towards, c) {
+                (Towards::RegexCrate, '^') => "(?m:^)",
+                (Towards::RegexCrate, _) => "(?m:$)",
+                (Towards::Oniguruma, '^') => "\\A",
+                (Towards::Oniguruma, _) => "\\z",
+            }),
             '(' if class == 0 && chars.peek() == Some(&'?') => {
+                out.push(c);
                 let rest: String = chars.clone().skip(1).collect();
                 // A line anchor as written here: the same in both engines,
                 // so a pattern read back from a file seqcore wrote is kept.
@@ -56,79 +94,17 @@ pub fn as_oniguruma_reads(pattern: &str) -> Result<String, String> {
                     .chars()
                     .take_while(|f| f.is_ascii_alphabetic() || *f == '-')
                     .collect();
-                // Ruby's `m` flag is the regex crate's `s` (`.` matches a
-                // newline); Ruby has no flag for line anchors (always on).
-                let group = matches!(rest[flags.len()..].chars().next(), Some(':' | ')'));
-                if group && flags.contains('m') {
-                    out.push('?');
-                    out.push_str(&flags.replace('m', "s"));
-                    chars.by_ref().take(1 + flags.len()).for_each(drop);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-/// A pattern in the regex crate's syntax spelled for Oniguruma, for
-/// writing a custom pre-tokenizer into `tokenizer.json`: `^` and `$` match
-/// only at the text's ends here, so they are written `\A` and `\z`; the
-/// line anchors that [`as_oniguruma_reads`] writes stay as they are (both
-/// engines read them alike), and the `s` flag is Ruby's `m`. The regex
-/// crate's `m` flag and POSIX bracket classes have no spelling that both
-/// engines read alike and are refused.
-pub fn for_oniguruma(pattern: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(pattern.len() + 8);
-    let mut chars = pattern.chars().peekable();
-    let mut class = 0usize;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                out.push(c);
-                out.extend(chars.next());
-            }
-            '[' => {
-                out.push(c);
-                if class > 0 && chars.peek() == Some(&':') {
-                    return Err("POSIX bracket classes such as [[:alpha:]] are read as \
-                                Unicode classes by Hugging Face's engine"
-                        .into());
-                }
-                class += 1;
-                if chars.peek() == Some(&'^') {
-                    out.extend(chars.next());
-                }
-                if chars.peek() == Some(&']') {
-                    out.extend(chars.next());
-                }
-            }
-            ']' if class > 0 => {
-                class -= 1;
-                out.push(c);
-            }
-            '^' if class == 0 => out.push_str("\\A"),
-            '$' if class == 0 => out.push_str("\\z"),
-            '(' if class == 0 && chars.peek() == Some(&'?') => {
-                out.push(c);
-                let rest: String = chars.clone().skip(1).collect();
-                if rest.starts_with("m:^)") || rest.starts_with("m:$)") {
-                    out.extend(chars.by_ref().take(5));
+                if !matches!(rest[flags.len()..].chars().next(), Some(':' | ')')) {
                     continue;
                 }
-                let flags: String = rest
-                    .chars()
-                    .take_while(|f| f.is_ascii_alphabetic() || *f == '-')
-                    .collect();
-                let group = matches!(rest[flags.len()..].chars().next(), Some(':' | ')'));
-                if group && flags.contains('m') {
+                if towards == Towards::Oniguruma && flags.contains('m') {
                     return Err("the inline flag m (line anchors) has no spelling that \
                                 Hugging Face's engine reads alike"
                         .into());
                 }
-                if group && flags.contains('s') {
+                if flags.contains(flag_from) {
                     out.push('?');
-                    out.push_str(&flags.replace('s', "m"));
+                    out.push_str(&flags.replace(flag_from, flag_to));
                     chars.by_ref().take(1 + flags.len()).for_each(drop);
                 }
             }
