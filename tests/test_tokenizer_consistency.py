@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,7 +137,7 @@ def test_templates_without_exactly_one_text_are_refused(
         Tokenizer.from_json(json.dumps(doc))
 
 
-def test_a_special_token_may_not_take_a_mergeable_rank(tmp_path: object) -> None:
+def test_a_special_token_may_not_take_a_mergeable_rank() -> None:
     from seqcore.tokenize.corpus import CL100K_SPECIALS, cl100k_path
 
     path = cl100k_path()
@@ -230,3 +231,10 @@ def test_multiword_decode_batch_is_decode_of_each() -> None:
         mwt.decode_batch("abc")
     with pytest.raises(IndexError):
         mwt.decode_batch([[0], [mwt.vocab_size]])
+
+
+def test_a_refused_save_leaves_no_file(tmp_path: Path) -> None:
+    tok = seqcore.BpeTrainer(vocab_size=260, pattern=r"(?m)^\w+|\s+|.").train(["a b"])
+    with pytest.raises(ValueError, match="cannot be written"):
+        tok.save(tmp_path / "tokenizer.json")
+    assert not (tmp_path / "tokenizer.json").exists()

@@ -150,8 +150,9 @@ class Tokenizer(EncodeForms[_core.Tokenizer]):
     def save(self, path: PathLike) -> None:
         """Writes ``tokenizer.json``."""
         check_path(path)
+        text = self.to_json()  # (before opening: a refusal leaves no empty file)
         with open(path, "w", encoding="utf-8") as f:
-            f.write(self.to_json())
+            f.write(text)
 
     def save_tiktoken(self, path: PathLike) -> None:
         """Writes a tiktoken rank file (for tokenizers loaded from one)."""
