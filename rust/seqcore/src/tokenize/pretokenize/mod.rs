@@ -168,6 +168,13 @@ impl PreTokenizer {
         if let Some(preset) = Preset::from_name(name_or_pattern) {
             return Ok(PreTokenizer::preset(preset));
         }
+        // "GPT2" would otherwise compile as a regex matching those letters.
+        if let Some(preset) = Preset::from_name(&name_or_pattern.to_ascii_lowercase()) {
+            return Err(TokenizeError::Pattern(format!(
+                "{name_or_pattern:?} is not a preset: preset names are lowercase ({:?})",
+                preset.name()
+            )));
+        }
         let looks_like_a_name = !name_or_pattern.is_empty()
             && name_or_pattern
                 .bytes()

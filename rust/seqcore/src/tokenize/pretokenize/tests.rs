@@ -575,3 +575,16 @@ fn speed_report() {
         }
     }
 }
+
+#[test]
+fn preset_names_in_other_cases_are_refused() {
+    for name in ["GPT2", "Cl100k", "O200K", "LLAMA3"] {
+        let err = PreTokenizer::from_name_or_pattern(name)
+            .err()
+            .unwrap_or_else(|| panic!("{name} compiled as a regex"))
+            .to_string();
+        assert!(err.contains(&name.to_ascii_lowercase()), "{err}");
+    }
+    assert!(PreTokenizer::from_name_or_pattern("gpt2").is_ok());
+    assert!(PreTokenizer::from_name_or_pattern("[A-Z]+|.").is_ok());
+}
