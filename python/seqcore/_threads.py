@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import operator
-import os
 
 from seqcore import _core
 
-#: The most threads :func:`set_num_threads` takes (more when the machine
-#: has more cores): each thread of the pool is started for real.
-MAX_NUM_THREADS = max(1024, os.cpu_count() or 1)
+#: The most threads :func:`set_num_threads` takes (1024, or the number of
+#: cores when more): each thread of the pool is started for real.
+MAX_NUM_THREADS: int = _core.MAX_NUM_THREADS
 
 
 def set_num_threads(threads: int) -> None:

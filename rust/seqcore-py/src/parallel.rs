@@ -10,7 +10,7 @@ fn get_num_threads() -> usize {
     seqcore::parallel::num_threads()
 }
 
-/// Sets the number of threads for later calls (at least 1).
+/// Sets the number of threads for later calls (1 to `MAX_NUM_THREADS`).
 #[pyfunction]
 fn set_num_threads(threads: usize) -> PyResult<()> {
     seqcore::parallel::set_num_threads(threads).map_err(ToPyErr::to_py_err)
@@ -27,5 +27,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(default_num_threads, m)?)?;
+    m.add("MAX_NUM_THREADS", seqcore::parallel::max_threads())?;
     Ok(())
 }

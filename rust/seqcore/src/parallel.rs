@@ -27,8 +27,10 @@ pub const THREADS_ENV_VAR: &str = "SEQCORE_NUM_THREADS";
 pub enum ParallelError {
     #[error("the number of threads must be at least 1, got {0}")]
     ZeroThreads(usize),
-    #[error("{THREADS_ENV_VAR} must be a positive integer, got {0:?}")]
+    #[error("{THREADS_ENV_VAR} must be a whole number from 1 to {most}, got {0:?}", most = max_threads())]
     BadEnvironment(String),
+    #[error("the number of threads must be at most {1}, got {0}")]
+    TooManyThreads(usize, usize),
     #[error("could not start the thread pool: {0}")]
     Build(String),
 }
@@ -39,11 +41,19 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 static OWNER_PID: AtomicU32 = AtomicU32::new(0);
 static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
 
+/// The most threads a pool may have: each is started for real, so a slip
+/// such as 10000000 fails at once instead of exhausting the machine.
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(1024)
+}
+
 /// The pool size requested by `SEQCORE_NUM_THREADS`, or all cores when unset.
 pub fn default_num_threads() -> Result<usize, ParallelError> {
     match std::env::var(THREADS_ENV_VAR) {
         Ok(text) => match text.trim().parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n),
+            Ok(n) if (1..=max_threads()).contains(&n) => Ok(n),
             _ => Err(ParallelError::BadEnvironment(text)),
         },
         Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -69,6 +79,9 @@ pub fn num_threads() -> usize {
 pub fn set_num_threads(threads: usize) -> Result<(), ParallelError> {
     if threads == 0 {
         return Err(ParallelError::ZeroThreads(threads));
+    }
+    if threads > max_threads() {
+        return Err(ParallelError::TooManyThreads(threads, max_threads()));
     }
     let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     *pool = None;
@@ -344,7 +357,13 @@ mod tests {
     }
 
     #[test]
-    fn zero_threads_is_refused() {
+    fn zero_threads_and_too_many_are_refused() {
         assert_eq!(set_num_threads(0), Err(ParallelError::ZeroThreads(0)));
+        let most = max_threads();
+        assert!(most >= 1024);
+        assert_eq!(
+            set_num_threads(most + 1),
+            Err(ParallelError::TooManyThreads(most + 1, most))
+        );
     }
 }
