@@ -174,7 +174,10 @@ class _Common:
         args = self._native_args()
         per_group = args["num_beams"] // args["num_groups"]
         keep = max(2, 1 + len(args["eos_token_ids"])) * per_group
-        return SearchState(native, double, keep)
+        # Twice what a step keeps, so bans and penalties can remove half of a
+        # row's top tokens; never more than the vocabulary has.
+        needed = min(2 * keep, _int("vocab_size", vocab_size, 1))
+        return SearchState(native, double, needed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,24 +303,28 @@ def _host_array(name: str, value: object, dtype: Any) -> npt.NDArray[Any]:
         raise TypeError(f"{name} must have a {kind} dtype, got {value.dtype}")
     if value.ndim != 2:
         raise ValueError(f"{name} must be 2-d (rows, columns), got shape {value.shape}")
+    if value.dtype == np.uint64 and value.size and int(value.max()) > np.iinfo(np.int64).max:
+        # Cast to int64 it would wrap to a negative id and be reported as one.
+        raise IndexError(f"{name} holds token id {int(value.max())}, out of range")
     return np.ascontiguousarray(value, dtype=dtype)
 
 
 class SearchState:
     """A search in progress: feed it log-probs until :attr:`done`."""
 
-    __slots__ = ("_dtype", "_keep", "_native")
+    __slots__ = ("_dtype", "_native", "_needed")
 
-    def __init__(self, native: Any, double: bool, keep: int = 2) -> None:
+    def __init__(self, native: Any, double: bool, needed: int = 4) -> None:
         self._native = native
         self._dtype = np.dtype(np.float64 if double else np.float32)
-        self._keep = keep
+        self._needed = needed
 
     def candidates_needed(self) -> int:
         """A safe k for :meth:`step_candidates`: twice the candidates a step
         keeps per group, so bans and penalties can remove half of a row's
-        top tokens before the result could differ from :meth:`step`."""
-        return 2 * self._keep
+        top tokens before the result could differ from :meth:`step` (at most
+        the vocabulary size)."""
+        return self._needed
 
     @property
     def done(self) -> bool:

@@ -111,6 +111,13 @@ class _NegLogLikelihood(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradient below is computed outside
+            # autograd, so its own gradient would be silently missing.
+            raise RuntimeError(
+                "the CRF's gradient has no gradient of its own: double backward "
+                "(create_graph=True through the CRF) is not supported"
+            )
         g_emissions, g_transitions, g_start, g_end = ctx.saved_tensors
         weights = grad.detach().to("cpu", g_emissions.dtype)
         if len(weights) == 0 or bool(torch.all(weights == weights[0])):
@@ -241,6 +248,8 @@ class CRF(model_files.SavedModel, nn.Module):
         """P(label at each position), (batch, length, num_labels), zeros past
         each length; with ``edges``, also P(labels i then j at positions
         t - 1, t) at ``[b, t - 1, i, j]``, (batch, length - 1, L, L)."""
+        if not isinstance(edges, bool):
+            raise TypeError(f"edges must be a bool, got {type(edges).__name__}")
         out = _core.crf_marginals(*self._plain(emissions, mask), edges)
         if edges:
             nodes, pairs = out
@@ -258,4 +267,6 @@ class CRF(model_files.SavedModel, nn.Module):
         if nbest == 1:
             paths, _ = _core.crf_viterbi(*plain)
             return paths
-        return _core.crf_nbest(*plain, nbest)
+        # Fewer paths than asked come back when fewer exist, so a huge
+        # nbest is the same as any count above the number of paths.
+        return _core.crf_nbest(*plain, min(nbest, 2**62))

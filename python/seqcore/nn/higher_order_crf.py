@@ -29,6 +29,10 @@ def _arrays(items: Sequence[torch.Tensor | None], dtype: torch.dtype) -> list[np
     return [None if x is None else x.detach().to("cpu", dtype).contiguous().numpy() for x in items]
 
 
+#: The most entries a learned table may have (2**32: 16 GiB of float32).
+MAX_TABLE_ENTRIES = 2**32
+
+
 class _NegLogLikelihood(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, spec: tuple[Any, ...], *tensors: torch.Tensor | None) -> torch.Tensor:
@@ -44,6 +48,13 @@ class _NegLogLikelihood(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradient below is computed outside
+            # autograd, so its own gradient would be silently missing.
+            raise RuntimeError(
+                "the CRF's gradient has no gradient of its own: double backward "
+                "(create_graph=True through the CRF) is not supported"
+            )
         order, labels, lengths, tags = ctx.spec
         gf, gt = ctx.grads
         weights = grad.detach().cpu().numpy()
@@ -78,6 +89,11 @@ class HigherOrderCRF(model_files.SavedModel, nn.Module):
             raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
         if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 4:
             raise ValueError(f"order must be an int in 1..4, got {order!r}")
+        if tables and num_labels**order > MAX_TABLE_ENTRIES:
+            raise ValueError(
+                f"a table of num_labels**order = {num_labels}**{order} entries is over the "
+                f"{MAX_TABLE_ENTRIES} this module allocates; use fewer labels or a lower order"
+            )
         self.num_labels, self.order = num_labels, order
         self.tables = nn.ParameterList(
             [nn.Parameter(torch.zeros(num_labels**n, dtype=dtype)) for n in range(1, order + 1)]
@@ -171,4 +187,5 @@ class HigherOrderCRF(model_files.SavedModel, nn.Module):
         if nbest == 1:
             paths, _ = _core.hocrf_viterbi(*plain)
             return paths
-        return _core.hocrf_nbest(*plain, nbest)
+        # Fewer come back when fewer exist: a huge nbest means "all of them".
+        return _core.hocrf_nbest(*plain, min(nbest, 2**62))

@@ -50,6 +50,9 @@ class MegaEMA(nn.Module):
         self, d_model: int, ndim: int = 16, *, mode: str = "scan", bidirectional: bool = False
     ) -> None:
         super().__init__()
+        for name, value in (("d_model", d_model), ("ndim", ndim)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
         if d_model < 1 or ndim < 1:
             raise ValueError(f"d_model and ndim must be positive, got {d_model} and {ndim}")
         if mode not in ("scan", "conv"):

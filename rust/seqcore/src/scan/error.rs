@@ -43,4 +43,6 @@ pub enum ScanError {
     },
     #[error("chunk_size must be at least 1, got {chunk_size}")]
     ChunkSize { chunk_size: usize },
+    #[error("A must have at least one state (N >= 1), got shape (dim, N) = ({dim}, 0)")]
+    NoStates { dim: usize },
 }

@@ -165,6 +165,9 @@ pub(crate) fn validate<S: StateElement>(
         _ => return Err(rank_error("A", "(dim, N)", &inputs.a)),
     };
     expect_shape("A", "(dim, N)", &inputs.a, &[dim, states])?;
+    if states == 0 {
+        return Err(ScanError::NoStates { dim });
+    }
     let all = [batch, dim, length, states];
     let b_groups = check_projection("B", &inputs.b, all)?;
     let c_groups = check_projection("C", &inputs.c, all)?;

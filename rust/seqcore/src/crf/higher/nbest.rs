@@ -102,7 +102,8 @@ fn nbest_sequence<T: CrfFloat>(chain: &Chain<'_, T>, b: usize, k: usize) -> Vec<
         chain,
         b,
         tables,
-        found: Vec::with_capacity(k),
+        // Not `k`: a caller may ask for far more paths than exist.
+        found: Vec::with_capacity(k.min(64)),
         candidates: Vec::new(),
         heap: BinaryHeap::new(),
     };

@@ -362,7 +362,7 @@ impl<T: CrfFloat> Search<'_, T> {
         for i in (0..finals.len() / 2).rev() {
             sift_down(&mut finals, i);
         }
-        let mut paths = Vec::with_capacity(self.k);
+        let mut paths = Vec::with_capacity(self.k.min(64));
         while let Some(&best) = finals.first() {
             paths.push(Path {
                 labels: self.path(best.pred as usize, best.rank as usize),
@@ -391,6 +391,14 @@ impl<T: CrfFloat> Search<'_, T> {
     }
 }
 
+/// The most paths n-best returns per sequence.
+pub const MAX_NBEST: usize = 1 << 24;
+
+/// `labels ^ len`, the number of label paths, saturating.
+fn paths_at_most(labels: usize, len: usize) -> usize {
+    u32::try_from(len).map_or(usize::MAX, |len| labels.saturating_pow(len))
+}
+
 fn nbest_sequence<T: CrfFloat>(
     mp: &MaxPlus<T>,
     crf: &LinearCrf<'_, T>,
@@ -413,6 +421,8 @@ fn nbest_sequence<T: CrfFloat>(
             score: T::NAN,
         }];
     }
+    // No more paths than exist: a huge k must not size the tables.
+    let k = k.min(paths_at_most(labels, len));
     let mut delta = vec![T::ZERO; len * mp.stride];
     run_forward(mp, crf, rows, &mut delta);
     let last = &delta[(len - 1) * mp.stride..][..labels];
@@ -456,6 +466,16 @@ impl<T: CrfFloat> LinearCrf<'_, T> {
             return Err(CrfError::Invalid("n-best needs k >= 1".into()));
         }
         let mp = MaxPlus::new(self);
+        for b in 0..self.batch() {
+            let len = self.emissions(b).len() / mp.labels.max(1);
+            if k.min(paths_at_most(mp.labels, len)) > MAX_NBEST {
+                return Err(CrfError::Invalid(format!(
+                    "n-best returns at most {MAX_NBEST} paths per sequence (its search keeps \
+                     k entries per position and label), and sequence {b} has more paths \
+                     than that; asked for k = {k}"
+                )));
+            }
+        }
         let bad = self.parameters_bad();
         Ok(parallel::map_tasks(self.batch(), |b| {
             nbest_sequence(&mp, self, b, k, bad)
