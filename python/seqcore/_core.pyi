@@ -9,6 +9,7 @@ import numpy.typing as npt
 __all__ = [
     "MAX_JSON_BYTES",
     "MAX_MULTIWORD_JSON_BYTES",
+    "MAX_NGRAM_ORDER",
     "MAX_NUM_THREADS",
     "MAX_RANK_FILE_BYTES",
     "MultiWord",
@@ -54,6 +55,7 @@ def set_num_threads(threads: int) -> None: ...
 def default_num_threads() -> int: ...
 
 MAX_NUM_THREADS: int
+MAX_NGRAM_ORDER: int
 
 def gateloop(
     q: _Array, k: _Array, v: _Array, a: _Array, form: str = "recurrent", chunk_size: int = 64

@@ -20,7 +20,7 @@ from seqcore.tokenize._tokenizer import (
 #: Multi-word files over this size are refused before they are read.
 MAX_MULTIWORD_JSON_BYTES: int = _core.MAX_MULTIWORD_JSON_BYTES
 #: The most words an n-gram token holds (as the multi-word file format allows).
-MAX_NGRAM_ORDER = 8
+MAX_NGRAM_ORDER: int = _core.MAX_NGRAM_ORDER
 
 
 def check_training_options(ngram_orders: object, top_k: object, min_count: object) -> list[int]:
@@ -191,7 +191,7 @@ class MultiWordTokenizer(EncodeForms[_core.MultiWord]):
         skip_special_tokens: bool = False,
     ) -> list[str]:
         """The texts of many id lists (:meth:`decode` of each)."""
-        if isinstance(batch, (str, bytes)):
+        if isinstance(batch, (str, bytes)) or not isinstance(batch, Iterable):
             raise TypeError(f"batch must be an iterable of id lists, got {type(batch).__name__}")
         errors = check_errors(errors)
         return [

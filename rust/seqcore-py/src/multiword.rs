@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES};
+use seqcore::tokenize::multiword::{MultiWord, MAX_MULTIWORD_JSON_BYTES, MAX_ORDER};
 use seqcore::tokenize::tokenizer::Offsets;
 use seqcore::tokenize::{SpecialPolicy, TokenizeError, Tokenizer};
 
@@ -142,5 +142,6 @@ impl PyMultiWord {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMultiWord>()?;
     m.add("MAX_MULTIWORD_JSON_BYTES", MAX_MULTIWORD_JSON_BYTES)?;
+    m.add("MAX_NGRAM_ORDER", MAX_ORDER)?;
     Ok(())
 }
