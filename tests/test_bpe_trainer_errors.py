@@ -69,6 +69,30 @@ def test_bad_special_tokens_are_refused_before_counting(specials, message):
         BpeTrainer(vocab_size=300, special_tokens=specials)
 
 
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("(", "unclosed|without closing"),
+        ("GPT2", "gpt2"),
+    ],
+)
+def test_bad_patterns_are_refused_before_counting(pattern, message):
+    """A pattern that cannot compile is refused when the trainer (or a
+    WordCounts) is made, before any text is read; it used to surface only
+    once a whole corpus had been counted."""
+
+    def never_read():
+        raise AssertionError("the texts were read")
+        yield ""
+
+    with pytest.raises(ValueError, match=message):
+        BpeTrainer(vocab_size=300, pattern=pattern).train(never_read())
+    with pytest.raises(ValueError, match=message):
+        WordCounts(pattern)
+    with pytest.raises(TypeError, match="pattern must be a preset name or a regex, got int"):
+        WordCounts(3)  # type: ignore[arg-type]
+
+
 def test_out_of_range_values_are_refused_when_the_trainer_is_made():
     """Values the native trainer cannot hold raise ValueError naming the
     argument at once (they raised OverflowError after counting)."""

@@ -35,7 +35,14 @@ class WordCounts:
     __slots__ = ("_native", "pattern")
 
     def __init__(self, pattern: str = "gpt2") -> None:
+        if not isinstance(pattern, str):
+            raise TypeError(
+                f"pattern must be a preset name or a regex, got {type(pattern).__name__}"
+            )
         self._native = _core.WordCounts()
+        # Compiles (and keeps) the pre-tokenizer now, so a bad pattern is
+        # refused here rather than after a corpus has been read.
+        self._native.add_texts([], pattern)
         self.pattern = pattern
 
     def add_texts(self, texts: Iterable[str]) -> None:
@@ -168,10 +175,7 @@ class BpeTrainer:
                     "max_token_length must be None or an int >= 1 (at most 2**64 - 1), "
                     f"got {max_token_length}"
                 )
-        if not isinstance(pattern, str):
-            raise TypeError(
-                f"pattern must be a preset name or a regex, got {type(pattern).__name__}"
-            )
+        WordCounts(pattern)  # refuses a bad pattern now, not after counting
         if vocab_size < 256 + len(specials):
             raise ValueError(
                 f"vocab_size must be at least 256 + {len(specials)} special tokens, "
