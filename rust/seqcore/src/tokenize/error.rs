@@ -41,6 +41,19 @@ impl TokenizeError {
             message: message.into(),
         }
     }
+
+    /// [`TokenizeError::TooLarge`] when `data` is over `cap` bytes: files
+    /// are refused by size before any parsing.
+    pub fn check_size(what: &str, data: &[u8], cap: u64) -> Result<(), Self> {
+        if data.len() as u64 > cap {
+            return Err(TokenizeError::TooLarge {
+                what: what.into(),
+                size: data.len() as u64,
+                cap,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// An id past the end is out of range; one below it is a gap that no
@@ -56,6 +69,17 @@ fn id_message(id: u64, vocab_size: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_check_allows_the_cap_and_refuses_a_byte_more() {
+        assert!(TokenizeError::check_size("the file", &[0; 8], 8).is_ok());
+        match TokenizeError::check_size("the file", &[0; 9], 8) {
+            Err(TokenizeError::TooLarge { what, size, cap }) => {
+                assert_eq!((what.as_str(), size, cap), ("the file", 9, 8));
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
 
     #[test]
     fn ids_in_a_gap_are_not_called_out_of_range() {

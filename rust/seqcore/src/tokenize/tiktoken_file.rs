@@ -13,13 +13,7 @@ pub const MAX_RANK_FILE_BYTES: u64 = 64 << 20;
 
 /// Parses a rank file into `(rank, token bytes)` pairs, sorted by rank.
 pub fn parse_ranks(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, TokenizeError> {
-    if data.len() as u64 > MAX_RANK_FILE_BYTES {
-        return Err(TokenizeError::TooLarge {
-            what: "the rank file".into(),
-            size: data.len() as u64,
-            cap: MAX_RANK_FILE_BYTES,
-        });
-    }
+    TokenizeError::check_size("the rank file", data, MAX_RANK_FILE_BYTES)?;
     let mut ranks = Vec::new();
     for (i, line) in data.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

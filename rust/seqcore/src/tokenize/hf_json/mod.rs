@@ -80,13 +80,7 @@ fn type_of<'a>(obj: &'a Map<String, Value>, at: &str) -> Result<&'a str, Tokeniz
 
 /// Parses a `tokenizer.json` document.
 pub fn from_json(data: &[u8]) -> Result<Tokenizer, TokenizeError> {
-    if data.len() as u64 > MAX_JSON_BYTES {
-        return Err(TokenizeError::TooLarge {
-            what: "the tokenizer.json".into(),
-            size: data.len() as u64,
-            cap: MAX_JSON_BYTES,
-        });
-    }
+    TokenizeError::check_size("the tokenizer.json", data, MAX_JSON_BYTES)?;
     let root: Value = serde_json::from_slice(data).map_err(|e| {
         err(
             &format!("line {} column {}", e.line(), e.column()),

@@ -213,13 +213,7 @@ impl MultiWord {
     /// Reads the saved form, for a base tokenizer of `base_vocab_size` ids.
     pub fn from_json(data: &[u8], base: &Tokenizer) -> Result<Self, TokenizeError> {
         let base_vocab_size = base.vocab_size();
-        if data.len() as u64 > MAX_MULTIWORD_JSON_BYTES {
-            return Err(TokenizeError::TooLarge {
-                what: "the multi-word file".into(),
-                size: data.len() as u64,
-                cap: MAX_MULTIWORD_JSON_BYTES,
-            });
-        }
+        TokenizeError::check_size("the multi-word file", data, MAX_MULTIWORD_JSON_BYTES)?;
         let root: Value = serde_json::from_slice(data).map_err(|e| {
             TokenizeError::format(
                 format!("line {} column {}", e.line(), e.column()),
